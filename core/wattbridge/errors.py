@@ -1,0 +1,24 @@
+"""Exceptions that wattbridge raises on purpose, each naming where the problem is."""
+
+from __future__ import annotations
+
+
+class WattbridgeError(Exception):
+    """Base of wattbridge's own errors."""
+
+
+class DataError(WattbridgeError, ValueError):
+    """Outside data that cannot be read: the message starts with where (file:line, register)."""
+
+    def __init__(self, where: str, message: str) -> None:
+        super().__init__(f"{where}: {message}")
+        self.where = where
+        self.reason = message
+
+
+class Stopping(WattbridgeError):
+    """Raised by ``emit`` when wattbridge is stopping; the source must not ack its input."""
+
+
+class PluginError(WattbridgeError):
+    """A plugin is broken: an unknown hook, a duplicate type name, a bad registration."""

@@ -1,0 +1,152 @@
+"""The one value that flows through wattbridge: a :class:`Reading`.
+
+Readings are validated once, where they enter (a source), so everything downstream
+can trust them. The outbox rebuilds readings it stored itself with
+:func:`trusted_reading`, which skips validation on that hot path.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import attrs
+
+Value = int | float | str
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ONE_MICROSECOND = timedelta(microseconds=1)
+
+
+class InvalidReading(ValueError):
+    """A reading's field is not acceptable; the message names the field and the value."""
+
+
+def _to_utc(value: object) -> datetime:
+    if not isinstance(value, datetime):
+        raise InvalidReading(f"timestamp must be a datetime, not {type(value).__name__}")
+    offset = value.utcoffset()
+    if offset is None:
+        raise InvalidReading(
+            f"timestamp {value.isoformat()} has no time zone; give it one (UTC or local)"
+        )
+    if value.tzinfo is UTC:
+        return value
+    return value.astimezone(UTC)
+
+
+def _check_stream(_instance: object, _attribute: object, stream: object) -> None:
+    if not isinstance(stream, str) or not stream.strip():
+        raise InvalidReading(f"stream must be a non-empty string, not {stream!r}")
+
+
+def _to_value(value: object) -> Value:
+    # bool is an int subclass; a coil or a switch state becomes 0 or 1 explicitly.
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int | str):
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise InvalidReading(f"value {value!r} is not a finite number")
+        return value
+    raise InvalidReading(f"value must be an int, a float or a str, not {type(value).__name__}")
+
+
+def _check_text(_instance: object, attribute: attrs.Attribute[Any], text: object) -> None:
+    if not isinstance(text, str):
+        raise InvalidReading(f"{attribute.name} must be a string, not {text!r}")
+
+
+@attrs.frozen(slots=True)
+class Reading:
+    """One measured value of one stream at one instant.
+
+    ``timestamp`` is always timezone-aware UTC (an aware datetime in another zone is
+    converted; a naive one is refused). ``value`` is an int, a float or a str; NaN and
+    the infinities are refused, and a bool becomes 0 or 1.
+    """
+
+    stream: str = attrs.field(validator=_check_stream)
+    timestamp: datetime = attrs.field(converter=_to_utc)
+    value: Value = attrs.field(converter=_to_value)
+    unit: str = attrs.field(default="", validator=_check_text)
+    source: str = attrs.field(default="", validator=_check_text)
+
+    @property
+    def epoch_us(self) -> int:
+        """The timestamp as whole microseconds since the Unix epoch (exact)."""
+        return to_epoch_us(self.timestamp)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict; :meth:`from_dict` reads it back to an equal reading."""
+        return {
+            "stream": self.stream,
+            "timestamp": self.timestamp.isoformat(),
+            "value": self.value,
+            "unit": self.unit,
+            "source": self.source,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Reading:
+        """Build a reading from :meth:`to_dict`'s form, validating every field."""
+        if not isinstance(data, dict):
+            raise InvalidReading(f"a reading must be an object, not {type(data).__name__}")
+        unknown = set(data) - {"stream", "timestamp", "value", "unit", "source"}
+        if unknown:
+            raise InvalidReading(f"unknown field(s): {', '.join(sorted(unknown))}")
+        for required in ("stream", "timestamp", "value"):
+            if required not in data:
+                raise InvalidReading(f"missing field {required!r}")
+        raw_ts = data["timestamp"]
+        if not isinstance(raw_ts, str):
+            raise InvalidReading(f"timestamp must be an ISO 8601 string, not {raw_ts!r}")
+        try:
+            timestamp = datetime.fromisoformat(raw_ts)
+        except ValueError:
+            raise InvalidReading(f"timestamp {raw_ts!r} is not ISO 8601") from None
+        return cls(
+            stream=data["stream"],
+            timestamp=timestamp,
+            value=data["value"],
+            unit=data.get("unit", ""),
+            source=data.get("source", ""),
+        )
+
+
+def to_epoch_us(timestamp: datetime) -> int:
+    """Whole microseconds since the epoch for an aware datetime, without float rounding."""
+    return (timestamp - EPOCH) // _ONE_MICROSECOND
+
+
+def from_epoch_us(epoch_us: int) -> datetime:
+    """The aware UTC datetime for :func:`to_epoch_us`'s number."""
+    return EPOCH + timedelta(microseconds=epoch_us)
+
+
+_new = object.__new__
+_set = object.__setattr__
+
+
+def trusted_reading(stream: str, epoch_us: int, value: Value, unit: str, source: str) -> Reading:
+    """Rebuild a reading that was validated when it entered; no checks, for hot paths."""
+    reading = _new(Reading)
+    _set(reading, "stream", stream)
+    _set(reading, "timestamp", EPOCH + timedelta(microseconds=epoch_us))
+    _set(reading, "value", value)
+    _set(reading, "unit", unit)
+    _set(reading, "source", source)
+    return reading
+
+
+def with_names(reading: Reading, stream: str, source: str) -> Reading:
+    """A copy of a validated reading with another stream or source name (no re-checks)."""
+    copy = _new(Reading)
+    _set(copy, "stream", stream)
+    _set(copy, "timestamp", reading.timestamp)
+    _set(copy, "value", reading.value)
+    _set(copy, "unit", reading.unit)
+    _set(copy, "source", source)
+    return copy

@@ -1,0 +1,56 @@
+"""APScheduler, set up the one way wattbridge uses it: interval jobs that never overlap
+themselves, each in a pool big enough that one slow job cannot hold up the others."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.jobstores.base import JobLookupError
+from apscheduler.schedulers.background import BackgroundScheduler
+
+# APScheduler logs every run at INFO; keep its warnings (a missed run), not the chatter.
+logging.getLogger("apscheduler").setLevel(logging.WARNING)
+
+
+class Scheduler:
+    """Interval jobs on a background thread pool of ``workers`` threads."""
+
+    def __init__(self, workers: int) -> None:
+        self._scheduler = BackgroundScheduler(
+            executors={"default": ThreadPoolExecutor(max_workers=max(workers, 1))},
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+            timezone=UTC,
+        )
+
+    def every(
+        self, job_id: str, interval: timedelta, func: Callable[[], object], *, now: bool = True
+    ) -> None:
+        """Run ``func`` every ``interval`` (first at once if ``now``); a run still going
+        when the next is due makes that next one skip, not pile up."""
+        self._scheduler.add_job(
+            func,
+            "interval",
+            seconds=max(interval.total_seconds(), 0.01),
+            id=job_id,
+            name=job_id,
+            next_run_time=datetime.now(UTC) if now else None,
+        )
+
+    def run_soon(self, job_id: str) -> None:
+        """Bring a job's next run forward to now."""
+        try:
+            self._scheduler.modify_job(job_id, next_run_time=datetime.now(UTC))
+        except JobLookupError:
+            pass
+
+    def start(self) -> None:
+        """Start running jobs."""
+        self._scheduler.start()
+
+    def shutdown(self) -> None:
+        """Stop scheduling and wait for running jobs to return."""
+        if self._scheduler.running:
+            self._scheduler.shutdown(wait=True)

@@ -1,0 +1,1 @@
+"""wattbridge's built-in plugins, one folder each: code, README.md and sample.toml."""

@@ -1,0 +1,93 @@
+"""The ``jsonl`` sink: one JSON object a line, in :meth:`wattbridge.Reading.to_dict`'s
+form, appended to a file (fsynced before the batch is acknowledged) or written to
+standard output. For debugging a config, and as the simplest end of a pipeline."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import IO, Any
+
+import attrs
+
+from wattbridge import Batch, SendResult, SinkContext, SinkLimits, hookimpl
+
+
+@attrs.frozen
+class JsonlConfig:
+    """Keys of a ``plugin = "jsonl"`` sink table."""
+
+    path: Path | None = None
+    """File to append to; without it, lines go to standard output."""
+    fsync: bool = True
+    """Sync the file to disk before a batch counts as delivered."""
+    batch: int = attrs.field(default=10_000, validator=attrs.validators.ge(1))
+    """Readings a write may hold."""
+
+
+class JsonlSink:
+    """Writes readings as JSON lines; every batch succeeds unless the write fails."""
+
+    def __init__(self, config: JsonlConfig, context: SinkContext) -> None:
+        self.config = config
+        self.limits = SinkLimits(max_batch=config.batch)
+        self._file: IO[str] | None = None
+        self._strings: dict[str, str] = {}
+
+    def open(self) -> None:
+        """Open the file for appending (created with its folder if missing)."""
+        if self.config.path is not None and self._file is None:
+            self.config.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = self.config.path.open("a", encoding="utf-8")
+
+    def close(self) -> None:
+        """Close the file."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def _quoted(self, text: str) -> str:
+        # Stream, unit and source names repeat: encode each once.
+        quoted = self._strings.get(text)
+        if quoted is None:
+            quoted = json.dumps(text, ensure_ascii=False)
+            if len(self._strings) < 100_000:
+                self._strings[text] = quoted
+        return quoted
+
+    def format(self, batch: Batch) -> str:
+        """The batch's JSON lines, as one string."""
+        quoted = self._quoted
+        lines = []
+        for r in batch.readings:
+            value = r.value
+            # repr() of a finite float or an int is valid JSON, and faster than dumps.
+            value_text = json.dumps(value, ensure_ascii=False) if isinstance(value, str) else repr(value)
+            lines.append(
+                f'{{"stream": {quoted(r.stream)}, "timestamp": "{r.timestamp.isoformat()}", '
+                f'"value": {value_text}, "unit": {quoted(r.unit)}, "source": {quoted(r.source)}}}\n'
+            )
+        return "".join(lines)
+
+    def send(self, batch: Batch) -> SendResult:
+        """Append the batch's lines; fsync; all ok."""
+        text = self.format(batch)
+        if self.config.path is None:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+            return SendResult.all_ok(batch)
+        self.open()
+        assert self._file is not None
+        self._file.write(text)
+        self._file.flush()
+        if self.config.fsync:
+            os.fsync(self._file.fileno())
+        return SendResult.all_ok(batch)
+
+
+@hookimpl
+def wattbridge_register_sinks(register: Any) -> None:
+    """Register the ``jsonl`` sink."""
+    register("jsonl", JsonlSink, JsonlConfig)
