@@ -84,8 +84,9 @@ def _when(epoch: float | None) -> str:
 
 def cmd_run(args: argparse.Namespace) -> int:
     config = read_config(args)
-    setup_logging(args.log_level or config.settings.log_level, args.log_format or
-                  config.settings.log_format)
+    setup_logging(
+        args.log_level or config.settings.log_level, args.log_format or config.settings.log_format
+    )
     try:
         runtime = Runtime(config, args.registry)
     except Exception as exc:
@@ -158,7 +159,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         if status is None:
             rows.append([name, "-", "-", "-", "-", "never ran", "-"])
             continue
-        error = status.halted and f"HALTED {status.halted}" or status.last_error or "-"
+        error = (status.halted and f"HALTED {status.halted}") or status.last_error or "-"
         rows.append(
             [
                 name,
@@ -203,11 +204,22 @@ def cmd_deadletter(args: argparse.Namespace) -> int:
                 for letter in letters:
                     r = letter.reading
                     if args.json:
-                        print(json.dumps({"sink": sink, "id": letter.id, "reason": letter.reason,
-                                          "failed_at": letter.failed_at, **r.to_dict()}))
+                        print(
+                            json.dumps(
+                                {
+                                    "sink": sink,
+                                    "id": letter.id,
+                                    "reason": letter.reason,
+                                    "failed_at": letter.failed_at,
+                                    **r.to_dict(),
+                                }
+                            )
+                        )
                     else:
-                        print(f"{sink}\t{letter.id}\t{r.stream}\t{r.timestamp.isoformat()}\t"
-                              f"{r.value!r}\t{letter.reason}")
+                        print(
+                            f"{sink}\t{letter.id}\t{r.stream}\t{r.timestamp.isoformat()}\t"
+                            f"{r.value!r}\t{letter.reason}"
+                        )
                 total += len(letters)
             else:
                 moved = outbox.replay(args.ids or None)
@@ -275,17 +287,22 @@ def build_parser(registry: Registry) -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"wattbridge {__version__}")
     parser.add_argument(
-        "--log-level", choices=["debug", "info", "warning", "error"], default=None,
+        "--log-level",
+        choices=["debug", "info", "warning", "error"],
+        default=None,
         help="overrides the config's log_level",
     )
     parser.add_argument(
-        "--log-format", choices=["text", "json"], default=None,
+        "--log-format",
+        choices=["text", "json"],
+        default=None,
         help="json: one JSON object a line",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    def add(name: str, run: Callable[[argparse.Namespace], int], help: str,
-            config: bool = True) -> argparse.ArgumentParser:
+    def add(
+        name: str, run: Callable[[argparse.Namespace], int], help: str, config: bool = True
+    ) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=help, description=help)
         if config:
             add_config_argument(sub)
@@ -294,8 +311,9 @@ def build_parser(registry: Registry) -> argparse.ArgumentParser:
 
     add("run", cmd_run, "run the sources and sinks of a config until SIGINT or SIGTERM")
     add("check", cmd_check, "check a config and report every mistake")
-    plugins = add("plugins", cmd_plugins, "list source and sink types and their plugins",
-                  config=False)
+    plugins = add(
+        "plugins", cmd_plugins, "list source and sink types and their plugins", config=False
+    )
     plugins.add_argument("--json", action="store_true")
     status = add("status", cmd_status, "queue depth, oldest reading, errors, dead letters")
     status.add_argument("--json", action="store_true")
@@ -305,12 +323,10 @@ def build_parser(registry: Registry) -> argparse.ArgumentParser:
     dead.add_argument("--ids", type=int, nargs="*", help="replay: only these dead letters")
     dead.add_argument("--limit", type=int, default=None, help="list: at most this many")
     dead.add_argument("--json", action="store_true", help="list: JSON lines")
-    sandbox = add("sandbox", cmd_sandbox, "run the local imitation of each platform",
-                  config=False)
+    sandbox = add("sandbox", cmd_sandbox, "run the local imitation of each platform", config=False)
     sandbox.add_argument("names", nargs="*", help="which sandboxes (default: all)")
     sandbox.add_argument("--host", default="127.0.0.1")
-    sandbox.add_argument("--port", type=int, default=0,
-                         help="first port (default: free ports)")
+    sandbox.add_argument("--port", type=int, default=0, help="first port (default: free ports)")
     sandbox.add_argument("--state-dir", type=Path, default=Path("sandbox-state"))
     for command in registry.commands.values():
         sub = commands.add_parser(command.name, help=command.help, description=command.help)

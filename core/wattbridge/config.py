@@ -181,7 +181,15 @@ def parse_config(text: str, path: Path, registry: Registry) -> Config:
     except tomllib.TOMLDecodeError as exc:
         line = getattr(exc, "lineno", None)
         raise ConfigError([Problem(str(path), line, "", None, f"not valid TOML: {exc}")]) from None
-    loader = _Loader(path, TomlLines(text), registry)
+    return config_from_data(data, path, registry, lines=TomlLines(text))
+
+
+def config_from_data(
+    data: dict[str, Any], path: Path, registry: Registry, *, lines: TomlLines | None = None
+) -> Config:
+    """Check a config given as parsed data (as if read from ``path``), for programs that
+    build configs themselves, like the Home Assistant component and tests."""
+    loader = _Loader(path, lines or TomlLines(""), registry)
     config = loader.load(data)
     if loader.problems:
         raise ConfigError(loader.problems)
@@ -232,7 +240,7 @@ class _Loader:
         if mode & (stat.S_IRGRP | stat.S_IROTH):
             self.warnings.append(
                 f"{path} {what} and is readable by other users (mode {stat.S_IMODE(mode):04o}); "
-                f"run `chmod 600 {path}` or use {{env = \"VAR\"}}"
+                f'run `chmod 600 {path}` or use {{env = "VAR"}}'
             )
 
     # -- the tables --------------------------------------------------------
@@ -283,7 +291,7 @@ class _Loader:
         for name, table in tables.items():
             where = (kind, name)
             if not isinstance(table, dict):
-                self.problem(where, None, "must be a table with at least `plugin = \"...\"`")
+                self.problem(where, None, 'must be a table with at least `plugin = "..."`')
                 continue
             plugin_name = table.get("plugin")
             if not isinstance(plugin_name, str):
@@ -300,9 +308,12 @@ class _Loader:
                 continue
             common_keys = {f.name for f in attrs.fields(common_class)}
             plugin_keys = {f.name for f in attrs.fields(plugin_type.config_class)}
-            if kind == "sources" and "interval" in table and not hasattr(
-                plugin_type.factory, "poll"
-            ) and "interval" not in plugin_keys:
+            if (
+                kind == "sources"
+                and "interval" in table
+                and not hasattr(plugin_type.factory, "poll")
+                and "interval" not in plugin_keys
+            ):
                 self.problem(where, "interval", f"{plugin_name!r} is not polled; remove it")
             for key in table:
                 if key not in common_keys and key not in plugin_keys:

@@ -21,7 +21,7 @@ def parse_duration(text: str | int | float) -> timedelta:
     Raises ValueError with a message that shows the accepted forms.
     """
     if isinstance(text, bool):
-        raise ValueError(f"{text!r} is not a duration; write it as \"10s\", \"5m\" or \"1h\"")
+        raise ValueError(f'{text!r} is not a duration; write it as "10s", "5m" or "1h"')
     if isinstance(text, int | float):
         if text < 0:
             raise ValueError(f"duration {text} is negative")
@@ -36,8 +36,7 @@ def parse_duration(text: str | int | float) -> timedelta:
         position = match.end()
     if position != len(cleaned) or not cleaned:
         raise ValueError(
-            f"{text!r} is not a duration; write it as \"10s\", \"5m\", \"1h\", \"1h30m\" "
-            "or \"250ms\""
+            f'{text!r} is not a duration; write it as "10s", "5m", "1h", "1h30m" or "250ms"'
         )
     return total
 

@@ -338,9 +338,7 @@ class Outbox:
             ).fetchone()
             dead = self._db.execute("SELECT COUNT(*) FROM deadletter").fetchone()[0]
             state = dict(self._db.execute("SELECT key, value FROM state").fetchall())
-        backoffs = [
-            json.loads(v)["next"] for k, v in state.items() if k.startswith("backoff:")
-        ]
+        backoffs = [json.loads(v)["next"] for k, v in state.items() if k.startswith("backoff:")]
         return OutboxStatus(
             depth=depth,
             oldest_reading=from_epoch_us(oldest[0]).isoformat() if oldest else None,
@@ -350,7 +348,7 @@ class Outbox:
             last_error=state.get("last_error"),
             last_error_at=float(state["last_error_at"]) if "last_error_at" in state else None,
             halted="; ".join(
-                f"{k[len('halted:'):] or 'all'}: {v}"
+                f"{k[len('halted:') :] or 'all'}: {v}"
                 for k, v in state.items()
                 if k.startswith("halted:")
             )

@@ -154,9 +154,7 @@ def _collect(manager: pluggy.PluginManager, versions: dict[str, str]) -> Registr
                 raise PluginError(
                     f"{kind} type {name!r} is registered by both {table[name].plugin} and {plugin}"
                 )
-            table[name] = PluginType(
-                name, factory, config_class, plugin, versions.get(plugin, "?")
-            )
+            table[name] = PluginType(name, factory, config_class, plugin, versions.get(plugin, "?"))
 
         return register
 

@@ -82,9 +82,7 @@ class SendResult:
         return cls(ok=frozenset(range(len(batch))))
 
     @classmethod
-    def all_retry(
-        cls, batch: Batch, reason: str, not_before: datetime | None = None
-    ) -> SendResult:
+    def all_retry(cls, batch: Batch, reason: str, not_before: datetime | None = None) -> SendResult:
         """Nothing was stored; try again after backoff, and not before ``not_before``."""
         return cls(retry=frozenset(range(len(batch))), reason=reason, not_before=not_before)
 

@@ -64,7 +64,9 @@ class JsonlSink:
         for r in batch.readings:
             value = r.value
             # repr() of a finite float or an int is valid JSON, and faster than dumps.
-            value_text = json.dumps(value, ensure_ascii=False) if isinstance(value, str) else repr(value)
+            value_text = (
+                json.dumps(value, ensure_ascii=False) if isinstance(value, str) else repr(value)
+            )
             lines.append(
                 f'{{"stream": {quoted(r.stream)}, "timestamp": "{r.timestamp.isoformat()}", '
                 f'"value": {value_text}, "unit": {quoted(r.unit)}, "source": {quoted(r.source)}}}\n'

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import math
 import threading
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -32,8 +31,9 @@ class ReplayConfig:
     """A JSON-lines file of readings to emit; without it, readings are generated."""
     rate: float = attrs.field(default=1.0, validator=attrs.validators.ge(0))
     """Readings a second; 0 for as fast as the outboxes accept them."""
-    count: int | None = attrs.field(default=None, validator=attrs.validators.optional(
-        attrs.validators.ge(0)))
+    count: int | None = attrs.field(
+        default=None, validator=attrs.validators.optional(attrs.validators.ge(0))
+    )
     """How many readings to generate; without it, forever."""
     streams: list[str] = attrs.field(factory=lambda: ["demo/power_w"])
     """Stream names the generated readings cycle through."""

@@ -1,0 +1,296 @@
+"""A pytest plugin for plugin authors (and wattbridge's own tests): run a source or a
+sink in isolation, or a whole config, with real outboxes in a temporary folder.
+
+Enable it in your ``conftest.py`` with ``pytest_plugins = ["wattbridge.testing"]``.
+
+Fixtures:
+
+- ``wattbridge_registry``: the plugins installed (built-ins and entry points).
+- ``wattbridge_config``: ``wattbridge_config(toml_text)`` writes and loads a config whose
+  state folder is in ``tmp_path``.
+- ``wattbridge_runtime``: ``wattbridge_runtime(toml_text)`` builds and starts a
+  :class:`~wattbridge.runtime.Runtime`; it is stopped after the test.
+- ``run_source``: ``run_source("modbus", host=..., ...)`` gives a :class:`SourceHarness`.
+- ``run_sink``: ``run_sink("jsonl", path=...)`` gives a :class:`SinkHarness`.
+- ``wattbridge_sandbox``: ``wattbridge_sandbox("energinet")`` starts a registered sandbox
+  on a free loopback port; it is stopped after the test.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pytest
+
+from wattbridge.config import Config, config_from_data, load_config
+from wattbridge.delivery import SinkWorker
+from wattbridge.outbox import DeadLetter, Outbox, OutboxState
+from wattbridge.plugins import Registry, load_plugins
+from wattbridge.readings import Reading
+from wattbridge.runtime import Runtime
+from wattbridge.sinks import SinkContext, credential_of
+from wattbridge.sources import SourceContext
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port that was free a moment ago on ``host``."""
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_until(
+    predicate: Callable[[], Any],
+    timeout: float = 10.0,
+    interval: float = 0.05,
+    message: str = "condition",
+) -> Any:
+    """Poll ``predicate`` until it returns something true; fail the test after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout}s waiting for {message}")
+        time.sleep(interval)
+
+
+def plugin_config(registry: Registry, kind: str, plugin: str, base_dir: Path, **keys: Any) -> Any:
+    """Build and check the attrs config of ``plugin`` (a ``kind`` of "sources" or "sinks")
+    from keyword arguments, as if they were written in a TOML table."""
+    data = {kind: {"under_test": {"plugin": plugin, **keys}}}
+    config = config_from_data(data, base_dir / "test.toml", registry)
+    specs: Any = config.sources if kind == "sources" else config.sinks
+    return specs["under_test"].config
+
+
+@attrs.define
+class SourceHarness:
+    """Runs one source without a bus: polled ones on demand, pushed ones in a thread."""
+
+    source: Any
+    context: SourceContext
+    emitted: list[Reading] = attrs.Factory(list)
+    errors: list[BaseException] = attrs.Factory(list)
+    _thread: threading.Thread | None = None
+    _lock: threading.Lock = attrs.Factory(threading.Lock)
+
+    def poll(self) -> list[Reading]:
+        """Poll a polled source once."""
+        readings = list(self.source.poll())
+        self.emitted.extend(readings)
+        return readings
+
+    def emit(self, readings: Iterable[Reading]) -> None:
+        """The ``emit`` handed to a pushed source: records what it emits."""
+        with self._lock:
+            self.emitted.extend(readings)
+
+    def start(self) -> None:
+        """Start a pushed source in a thread."""
+
+        def run() -> None:
+            try:
+                self.source.start(self.emit)
+            except BaseException as exc:  # recorded for the test to assert on
+                self.errors.append(exc)
+
+        self._thread = threading.Thread(target=run, daemon=True, name="source-under-test")
+        self._thread.start()
+
+    def wait_for(self, count: int, timeout: float = 10.0) -> list[Reading]:
+        """Wait until at least ``count`` readings were emitted; return them all."""
+        wait_until(
+            lambda: len(self.emitted) >= count or self.errors,
+            timeout,
+            message=f"{count} readings (have {len(self.emitted)})",
+        )
+        if self.errors:
+            raise self.errors[0]
+        return list(self.emitted)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop a pushed source and wait for its thread."""
+        if self._thread is not None:
+            self.source.stop()
+            self._thread.join(timeout)
+            assert not self._thread.is_alive(), "source did not stop"
+            self._thread = None
+        close = getattr(self.source, "close", None)
+        if close is not None:
+            close()
+
+
+@attrs.define
+class SinkHarness:
+    """Runs one sink with a real outbox and the core's delivery logic."""
+
+    sink: Any
+    outbox: Outbox
+    worker: SinkWorker
+
+    def queue(self, readings: Sequence[Reading]) -> None:
+        """Put readings in the outbox, as the bus would."""
+        creds = [credential_of(self.sink, r) for r in readings]
+        self.outbox.put(list(readings), creds)
+
+    def flush(self) -> int:
+        """One flush, as the scheduler would run it; returns readings settled."""
+        return self.worker.flush()
+
+    def deliver(self, readings: Sequence[Reading], timeout: float = 30.0) -> list[DeadLetter]:
+        """Queue ``readings`` and flush until the outbox is empty; return the dead letters.
+
+        Waits out backoff and rate limits in real time, so use a short ``retry_initial``
+        (and, for rate-limited sinks, a test clock) to keep tests fast.
+        """
+        self.queue(readings)
+        deadline = time.monotonic() + timeout
+        while self.outbox.depth:
+            self.flush()
+            if not self.outbox.depth:
+                break
+            if time.monotonic() > deadline:
+                status = self.outbox.status()
+                pytest.fail(
+                    f"{self.outbox.depth} readings still queued after {timeout}s; "
+                    f"last error: {status.last_error}; halted: {status.halted}"
+                )
+            time.sleep(0.02)
+        return self.outbox.dead_letters()
+
+    def close(self) -> None:
+        """Close the sink and its outbox."""
+        close = getattr(self.sink, "close", None)
+        if close is not None:
+            close()
+        self.outbox.close()
+
+
+@pytest.fixture
+def wattbridge_registry() -> Registry:
+    """The installed plugins: built-ins and ``wattbridge`` entry points."""
+    return load_plugins()
+
+
+@pytest.fixture
+def wattbridge_config(tmp_path: Path, wattbridge_registry: Registry) -> Callable[[str], Config]:
+    """``wattbridge_config(text)``: write ``text`` to tmp_path/wattbridge.toml and load it."""
+
+    def make(text: str, name: str = "wattbridge.toml") -> Config:
+        path = tmp_path / name
+        path.write_text(text, encoding="utf-8")
+        return load_config(path, wattbridge_registry)
+
+    return make
+
+
+@pytest.fixture
+def wattbridge_runtime(
+    wattbridge_config: Callable[[str], Config], wattbridge_registry: Registry
+) -> Iterator[Callable[[str], Runtime]]:
+    """``wattbridge_runtime(text)``: a started Runtime for the config; stopped afterwards."""
+    runtimes: list[Runtime] = []
+
+    def make(text: str, start: bool = True) -> Runtime:
+        runtime = Runtime(wattbridge_config(text), wattbridge_registry)
+        runtimes.append(runtime)
+        if start:
+            runtime.start()
+        return runtime
+
+    yield make
+    for runtime in runtimes:
+        runtime.stop()
+
+
+@pytest.fixture
+def run_source(
+    tmp_path: Path, wattbridge_registry: Registry
+) -> Iterator[Callable[..., SourceHarness]]:
+    """``run_source(plugin, **keys)``: a harness around a source built from ``keys``."""
+    harnesses: list[SourceHarness] = []
+
+    def make(plugin: str, **keys: Any) -> SourceHarness:
+        config = plugin_config(wattbridge_registry, "sources", plugin, tmp_path, **keys)
+        state_dir = tmp_path / "source-state"
+        state_dir.mkdir(exist_ok=True)
+        context = SourceContext("under_test", state_dir, logging.getLogger("test.source"))
+        source = wattbridge_registry.sources[plugin].factory(config, context)
+        harness = SourceHarness(source, context)
+        harnesses.append(harness)
+        return harness
+
+    yield make
+    for harness in harnesses:
+        harness.stop()
+
+
+@pytest.fixture
+def run_sink(tmp_path: Path, wattbridge_registry: Registry) -> Iterator[Callable[..., SinkHarness]]:
+    """``run_sink(plugin, clock=None, **keys)``: a harness around a sink built from ``keys``.
+
+    Backoff starts at 10 ms so retries are quick; pass ``clock`` (a function returning
+    epoch seconds) to move rate-limit windows without waiting.
+    """
+    harnesses: list[SinkHarness] = []
+
+    def make(plugin: str, clock: Callable[[], float] | None = None, **keys: Any) -> SinkHarness:
+        config = plugin_config(wattbridge_registry, "sinks", plugin, tmp_path, **keys)
+        outbox = Outbox(tmp_path / f"outbox-{len(harnesses)}.sqlite")
+        state_dir = tmp_path / "sink-state"
+        state_dir.mkdir(exist_ok=True)
+        logger = logging.getLogger("test.sink")
+        context = SinkContext("under_test", state_dir, logger, OutboxState(outbox))
+        sink = wattbridge_registry.sinks[plugin].factory(config, context)
+        opener = getattr(sink, "open", None)
+        if opener is not None:
+            opener()
+        from datetime import timedelta
+
+        worker = SinkWorker(
+            "under_test",
+            sink,
+            outbox,
+            retry_initial=timedelta(milliseconds=10),
+            retry_max=timedelta(seconds=1),
+            logger=logger,
+            clock=clock or time.time,
+        )
+        harness = SinkHarness(sink, outbox, worker)
+        harnesses.append(harness)
+        return harness
+
+    yield make
+    for harness in harnesses:
+        harness.close()
+
+
+@pytest.fixture
+def wattbridge_sandbox(
+    tmp_path: Path, wattbridge_registry: Registry
+) -> Iterator[Callable[[str], Any]]:
+    """``wattbridge_sandbox(name)``: a registered sandbox on a free loopback port."""
+    servers: list[Any] = []
+
+    def start(name: str) -> Any:
+        if name not in wattbridge_registry.sandboxes:
+            pytest.fail(f"no sandbox {name!r}; installed: {sorted(wattbridge_registry.sandboxes)}")
+        state_dir = tmp_path / f"sandbox-{name}"
+        state_dir.mkdir(exist_ok=True)
+        server = wattbridge_registry.sandboxes[name].start("127.0.0.1", 0, state_dir)
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
