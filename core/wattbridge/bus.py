@@ -93,9 +93,8 @@ class Bus:
     def _route(self, source: str, readings: Iterable[Reading]) -> dict[str, list[Reading]]:
         routes = self._routes.get(source, [])
         per_sink: dict[str, list[Reading]] = defaultdict(list)
-        for reading in readings:
-            if reading.source != source and not reading.source:
-                reading = with_names(reading, reading.stream, source)
+        for emitted in readings:
+            reading = emitted if emitted.source else with_names(emitted, emitted.stream, source)
             taken = False
             for sinks, mapping in routes:
                 if mapping is None:

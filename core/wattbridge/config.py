@@ -27,7 +27,7 @@ from wattbridge.tomllines import TomlLines
 try:
     import tomllib
 except ModuleNotFoundError:  # pragma: no cover - Python < 3.11
-    import tomli as tomllib  # type: ignore[no-redef]
+    import tomli as tomllib  # type: ignore[no-redef,import-not-found,unused-ignore]
 
 
 # ---------------------------------------------------------------------------
@@ -168,9 +168,11 @@ def load_config(path: str | os.PathLike[str], registry: Registry) -> Config:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise ConfigError([Problem(str(path), None, "", None, f"cannot read: {exc.strerror}")])
+        problem = Problem(str(path), None, "", None, f"cannot read: {exc.strerror}")
+        raise ConfigError([problem]) from None
     except UnicodeDecodeError as exc:
-        raise ConfigError([Problem(str(path), None, "", None, f"not UTF-8 text: {exc.reason}")])
+        problem = Problem(str(path), None, "", None, f"not UTF-8 text: {exc.reason}")
+        raise ConfigError([problem]) from None
     return parse_config(text, path, registry)
 
 

@@ -6,7 +6,7 @@ import json
 import logging
 import sys
 from datetime import UTC, datetime
-from typing import IO
+from typing import IO, Any
 
 from wattbridge.secret import RedactingFilter, redact
 
@@ -17,7 +17,7 @@ class JsonFormatter(logging.Formatter):
     """One JSON object a line: time, level, logger, message, extras and the traceback."""
 
     def format(self, record: logging.LogRecord) -> str:
-        data = {
+        data: dict[str, Any] = {
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,

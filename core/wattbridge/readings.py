@@ -36,7 +36,7 @@ def _to_utc(value: object) -> datetime:
     return value.astimezone(UTC)
 
 
-def _check_stream(_instance: object, _attribute: object, stream: object) -> None:
+def _check_stream(_instance: object, _attribute: object, stream: str) -> None:
     if not isinstance(stream, str) or not stream.strip():
         raise InvalidReading(f"stream must be a non-empty string, not {stream!r}")
 
@@ -54,7 +54,7 @@ def _to_value(value: object) -> Value:
     raise InvalidReading(f"value must be an int, a float or a str, not {type(value).__name__}")
 
 
-def _check_text(_instance: object, attribute: attrs.Attribute[Any], text: object) -> None:
+def _check_text(_instance: object, attribute: attrs.Attribute[Any], text: str) -> None:
     if not isinstance(text, str):
         raise InvalidReading(f"{attribute.name} must be a string, not {text!r}")
 

@@ -9,6 +9,7 @@ accepted stays queued on disk for the next start.
 
 from __future__ import annotations
 
+import functools
 import logging
 import signal
 import threading
@@ -27,7 +28,7 @@ from wattbridge.outbox import Outbox, OutboxState
 from wattbridge.plugins import Registry
 from wattbridge.readings import Reading
 from wattbridge.secret import redact
-from wattbridge.sinks import SinkContext, credential_of
+from wattbridge.sinks import SinkContext
 from wattbridge.sources import SourceContext, close_quietly
 from wattbridge.stats import Stats
 
@@ -97,7 +98,7 @@ class Runtime:
                 config.routes,
                 self.outboxes,
                 credentials={
-                    name: (lambda r, s=sink: credential_of(s, r))
+                    name: sink.credential
                     for name, sink in self.sinks.items()
                     if hasattr(sink, "credential")
                 },
@@ -141,7 +142,7 @@ class Runtime:
             spec.name,
             source_dir,
             logging.getLogger(f"wattbridge.source.{spec.name}"),
-            has_room=lambda name=spec.name: self.bus.has_room(name),
+            has_room=functools.partial(self.bus.has_room, spec.name),
         )
         self.sources[spec.name] = spec.type.factory(spec.config, context)
 
@@ -171,8 +172,9 @@ class Runtime:
             )
         for name, source in polled.items():
             interval = self.config.sources[name].common.interval
+            backoff = _Backoff()
             self._scheduler.every(
-                f"poll:{name}", interval, lambda n=name, s=source, b=_Backoff(): self._poll(n, s, b)
+                f"poll:{name}", interval, lambda n=name, s=source, b=backoff: self._poll(n, s, b)
             )
         self._scheduler.every("stats", STATS_EVERY, self.stats.save, now=False)
         self._scheduler.start()

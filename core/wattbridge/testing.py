@@ -23,6 +23,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -255,8 +256,6 @@ def run_sink(tmp_path: Path, wattbridge_registry: Registry) -> Iterator[Callable
         opener = getattr(sink, "open", None)
         if opener is not None:
             opener()
-        from datetime import timedelta
-
         worker = SinkWorker(
             "under_test",
             sink,
