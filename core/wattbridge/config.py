@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import stat
 import types
 import typing
@@ -181,7 +182,8 @@ def parse_config(text: str, path: Path, registry: Registry) -> Config:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        line = getattr(exc, "lineno", None)
+        match = re.search(r"at line (\d+)", str(exc))
+        line = int(match.group(1)) if match else None
         raise ConfigError([Problem(str(path), line, "", None, f"not valid TOML: {exc}")]) from None
     return config_from_data(data, path, registry, lines=TomlLines(text))
 
@@ -195,10 +197,13 @@ def config_from_data(
     config = loader.load(data)
     if loader.problems:
         raise ConfigError(loader.problems)
-    if loader.inline_secrets:
-        loader.warn_if_readable(path, "holds a secret inline")
     assert config is not None
     return config
+
+
+def _table_keys(data: dict[str, Any], name: str) -> list[str]:
+    tables = data.get(name)
+    return list(tables) if isinstance(tables, dict) else []
 
 
 def closest(word: str, candidates: typing.Iterable[str]) -> str | None:
@@ -254,13 +259,19 @@ class _Loader:
         settings = self.structure(Settings, data.get("wattbridge", {}), ("wattbridge",))
         sources = self.load_named("sources", data.get("sources", {}), self.registry.sources)
         sinks = self.load_named("sinks", data.get("sinks", {}), self.registry.sinks)
-        routes = self.load_routes(data.get("routes", []), sources, sinks)
+        # Routes are checked against every declared name, so a source with a mistake of
+        # its own does not also make each route that names it look wrong.
+        routes = self.load_routes(
+            data.get("routes", []), _table_keys(data, "sources"), _table_keys(data, "sinks")
+        )
         if self.problems or settings is None:
             return None
         state_dir = settings.state_dir
         if not state_dir.is_absolute():
             state_dir = (self.path.parent / state_dir).resolve()
         settings = attrs.evolve(settings, state_dir=state_dir)
+        if self.inline_secrets:
+            self.warn_if_readable(self.path, "holds a secret inline")
         routed_sinks = {sink for route in routes for sink in route.sinks}
         routed_sources = {source for route in routes for source in route.sources}
         for name in sinks:
@@ -338,7 +349,7 @@ class _Loader:
         return specs
 
     def load_routes(
-        self, routes: Any, sources: Mapping[str, Any], sinks: Mapping[str, Any]
+        self, routes: Any, sources: Sequence[str], sinks: Sequence[str]
     ) -> list[Route]:
         if not isinstance(routes, list):
             self.problem(("routes",), None, "must be an array of tables: write [[routes]]")
@@ -373,7 +384,7 @@ class _Loader:
         table: dict[str, Any],
         key: str,
         where: tuple[str | int, ...],
-        known: Mapping[str, Any],
+        known: Sequence[str],
         kind: str,
     ) -> tuple[str, ...]:
         value = table.get(key)

@@ -24,6 +24,7 @@ from wattbridge.errors import PluginError
 DEFAULT_PLUGINS: tuple[str, ...] = (
     "wattbridge_plugins.sinks.jsonl",
     "wattbridge_plugins.sources.replay",
+    "wattbridge_plugins.sources.homeassistant",
 )
 """Modules of the built-in plugins, registered exactly as entry points are."""
 
