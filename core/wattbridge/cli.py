@@ -89,9 +89,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     try:
         runtime = Runtime(config, args.registry)
+        runtime.run_forever()
     except Exception as exc:
-        raise CommandFailed(f"could not start: {exc}", exitcodes.FAILURE) from exc
-    runtime.run_forever()
+        # Logged, not raised: with --log-format json this is a JSON line like the rest.
+        log.error("wattbridge stopped: %s: %s", type(exc).__name__, exc)
+        log.debug("details", exc_info=True)
+        return exitcodes.FAILURE
     return exitcodes.OK
 
 

@@ -89,6 +89,7 @@ class Runtime:
         self.workers: dict[str, SinkWorker] = {}
         self.sources: dict[str, Any] = {}
         self._threads: list[threading.Thread] = []
+        self._unopened: dict[str, _Backoff] = {}
         self._scheduler: Any = None
         self._started = False
         try:
@@ -156,11 +157,8 @@ class Runtime:
         """Open sinks, call the startup hook, start the scheduler and pushed sources."""
         from wattbridge.scheduler import Scheduler  # APScheduler only when running
 
-        for name, sink in self.sinks.items():
-            opener = getattr(sink, "open", None)
-            if opener is not None:
-                opener()
-            log.debug("sink %s open", name)
+        for name in self.sinks:
+            self._open_sink(name)
         self.registry.hook.wattbridge_startup(runtime=self)
         polled = {n: s for n, s in self.sources.items() if hasattr(s, "poll")}
         pushed = {n: s for n, s in self.sources.items() if n not in polled}
@@ -259,7 +257,33 @@ class Runtime:
 
     # -- jobs --------------------------------------------------------------------
 
+    def _open_sink(self, name: str) -> bool:
+        """Open a sink; a failure is logged and retried with backoff by its flush job."""
+        backoff = self._unopened.get(name)
+        if backoff is not None and backoff.waiting:
+            return False
+        opener = getattr(self.sinks[name], "open", None)
+        try:
+            if opener is not None:
+                opener()
+        except Exception as exc:
+            backoff = self._unopened.setdefault(name, _Backoff())
+            delay = backoff.failed()
+            message = redact(f"{type(exc).__name__}: {exc}")
+            self.stats.error(f"sink.{name}", message)
+            self.outboxes[name].set_states(
+                {"last_error": f"cannot open: {message}", "last_error_at": repr(time.time())}
+            )
+            log.error("sink %s cannot open: %s; retrying in %.0fs", name, message, delay)
+            return False
+        if self._unopened.pop(name, None) is not None:
+            log.info("sink %s open", name)
+            self.stats.error(f"sink.{name}", None)
+        return True
+
     def _flush(self, worker: SinkWorker) -> int:
+        if worker.name in self._unopened and not self._open_sink(worker.name):
+            return 0
         try:
             settled = worker.flush(self.stopping)
         except Exception as exc:

@@ -29,8 +29,10 @@ def queued(box):
 
 def test_mapping_and_fan_out(boxes):
     bus = Bus(
-        [Route(("house",), ("edk",), {"import_kwh": "meter/import"}),
-         Route(("house",), ("debug",), None)],
+        [
+            Route(("house",), ("edk",), {"import_kwh": "meter/import"}),
+            Route(("house",), ("debug",), None),
+        ],
         boxes,
     )
     bus.emit("house", [Reading("import_kwh", T0, 5), Reading("power_w", T0, 700)])
@@ -55,8 +57,9 @@ def test_transforms_chain_and_can_drop(boxes):
         @hookimpl
         def wattbridge_transform_reading(reading, source, sink):
             if reading.unit == "Wh":
-                return Reading(reading.stream, reading.timestamp, reading.value / 1000, "kWh",
-                               reading.source)
+                return Reading(
+                    reading.stream, reading.timestamp, reading.value / 1000, "kWh", reading.source
+                )
             return None
 
     class DropNegativeForEdk:
@@ -66,11 +69,13 @@ def test_transforms_chain_and_can_drop(boxes):
             return False if sink == "edk" and reading.value < 0 else None
 
     registry = load_plugins([Scale, DropNegativeForEdk], entry_points=False)
-    bus = Bus([Route(("h",), ("edk", "debug"))], boxes,
-              transform_hook=registry.hook.wattbridge_transform_reading)
+    bus = Bus(
+        [Route(("h",), ("edk", "debug"))],
+        boxes,
+        transform_hook=registry.hook.wattbridge_transform_reading,
+    )
     bus.emit("h", [Reading("e", T0, 1500, "Wh"), Reading("n", T0, -1)])
-    assert [(r.stream, r.value, r.unit) for r in boxes["edk"].iter_queued()] == [
-        ("e", 1.5, "kWh")]
+    assert [(r.stream, r.value, r.unit) for r in boxes["edk"].iter_queued()] == [("e", 1.5, "kWh")]
     assert len(list(boxes["debug"].iter_queued())) == 2
     assert bus.stats.counters["sink.edk.filtered"] == 1
 

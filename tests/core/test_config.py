@@ -54,9 +54,7 @@ def test_a_good_config_loads(wattbridge_config, tmp_path):
     assert config.warnings == ()
 
 
-def test_every_mistake_is_reported_at_once_with_line_table_and_key(
-    wattbridge_registry, tmp_path
-):
+def test_every_mistake_is_reported_at_once_with_line_table_and_key(wattbridge_registry, tmp_path):
     text = """[sources.demo]
 plugin = "replay"
 rat = 5
@@ -76,14 +74,23 @@ to = "other"
     found = problems(text, wattbridge_registry, tmp_path)
     rendered = [str(p) for p in found]
     path = str(tmp_path / "wattbridge.toml")
-    assert f"{path}:3: [sources.demo] rat: unknown key for plugin 'replay'; did you mean 'rate'?" in rendered
-    assert any(r.startswith(f"{path}:4: [sources.demo] count: must be a whole number") for r in rendered)
+    assert (
+        f"{path}:3: [sources.demo] rat: unknown key for plugin 'replay'; did you mean 'rate'?"
+        in rendered
+    )
     assert any(
-        r.startswith(f"{path}:7: [sinks.out] plugin: no sink plugin 'jsonll'; did you mean 'jsonl'?")
+        r.startswith(f"{path}:4: [sources.demo] count: must be a whole number") for r in rendered
+    )
+    assert any(
+        r.startswith(
+            f"{path}:7: [sinks.out] plugin: no sink plugin 'jsonll'; did you mean 'jsonl'?"
+        )
         for r in rendered
     )
-    assert any(r.startswith(f"{path}:11: [sinks.other] flush_interval: 'soon' is not a duration")
-               for r in rendered)
+    assert any(
+        r.startswith(f"{path}:11: [sinks.other] flush_interval: 'soon' is not a duration")
+        for r in rendered
+    )
     assert f"{path}:14: [[routes]] #1 from: no source named 'dmo'; did you mean 'demo'?" in rendered
     assert len(found) == 5
 
@@ -121,9 +128,12 @@ streams = "all"
 
 
 def test_interval_on_a_pushed_source_is_refused(wattbridge_registry, tmp_path):
-    found = problems('[sources.d]\nplugin = "replay"\ninterval = "5s"\n', wattbridge_registry,
-                     tmp_path)
-    assert [(p.key, p.message) for p in found] == [("interval", "'replay' is not polled; remove it")]
+    found = problems(
+        '[sources.d]\nplugin = "replay"\ninterval = "5s"\n', wattbridge_registry, tmp_path
+    )
+    assert [(p.key, p.message) for p in found] == [
+        ("interval", "'replay' is not polled; remove it")
+    ]
 
 
 def test_attrs_validator_errors_name_the_key(wattbridge_registry, tmp_path):
@@ -162,7 +172,10 @@ def test_secret_is_redacted_everywhere():
     from wattbridge.secret import redact
 
     secret = Secret("super-secret-token")
-    assert redact("GET https://x/?token=super-secret-token failed") == "GET https://x/?token=*** failed"
+    assert (
+        redact("GET https://x/?token=super-secret-token failed")
+        == "GET https://x/?token=*** failed"
+    )
     assert "super" not in f"{secret} {secret!r}"
 
 
@@ -217,19 +230,41 @@ def test_bad_durations_explain_the_form(text):
         parse_duration(text)
 
 
-@given(st.timedeltas(min_value=timedelta(0), max_value=timedelta(days=999)).map(
-    lambda d: timedelta(milliseconds=round(d.total_seconds() * 1000))))
+@given(
+    st.timedeltas(min_value=timedelta(0), max_value=timedelta(days=999)).map(
+        lambda d: timedelta(milliseconds=round(d.total_seconds() * 1000))
+    )
+)
 def test_duration_format_round_trips(value):
     assert parse_duration(format_duration(value)) == value
 
 
 toml_scalars = st.one_of(
-    st.integers(-5, 10**7), st.floats(allow_nan=False), st.booleans(), st.text(max_size=8),
+    st.integers(-5, 10**7),
+    st.floats(allow_nan=False),
+    st.booleans(),
+    st.text(max_size=8),
     st.sampled_from(["10s", "5m", "jsonl", "replay", "1h30m", "soon"]),
 )
 tables = st.dictionaries(
-    st.sampled_from(["plugin", "path", "rate", "count", "streams", "max_queue", "flush_interval",
-                     "batch_size", "fsync", "interval", "bogus", "unit", "start", "chunk"]),
+    st.sampled_from(
+        [
+            "plugin",
+            "path",
+            "rate",
+            "count",
+            "streams",
+            "max_queue",
+            "flush_interval",
+            "batch_size",
+            "fsync",
+            "interval",
+            "bogus",
+            "unit",
+            "start",
+            "chunk",
+        ]
+    ),
     st.one_of(toml_scalars, st.lists(toml_scalars, max_size=3)),
     max_size=6,
 )
@@ -240,12 +275,15 @@ tables = st.dictionaries(
     sources=st.dictionaries(st.sampled_from(["a", "b"]), tables, max_size=2),
     sinks=st.dictionaries(st.sampled_from(["x", "y"]), tables, max_size=2),
     routes=st.lists(
-        st.dictionaries(st.sampled_from(["from", "to", "streams", "via"]),
-                        st.one_of(st.sampled_from(["a", "b", "x", "y", "z"]),
-                                  st.lists(st.sampled_from(["a", "x"]), max_size=2),
-                                  st.dictionaries(st.text(max_size=3), st.text(max_size=3),
-                                                  max_size=2)),
-                        max_size=3),
+        st.dictionaries(
+            st.sampled_from(["from", "to", "streams", "via"]),
+            st.one_of(
+                st.sampled_from(["a", "b", "x", "y", "z"]),
+                st.lists(st.sampled_from(["a", "x"]), max_size=2),
+                st.dictionaries(st.text(max_size=3), st.text(max_size=3), max_size=2),
+            ),
+            max_size=3,
+        ),
         max_size=2,
     ),
 )
@@ -254,8 +292,7 @@ def test_any_config_data_loads_or_fails_with_problems(
 ):
     from wattbridge.config import config_from_data
 
-    data = {"sources": sources, "sinks": sinks, "routes": routes,
-            "wattbridge": {"state_dir": "s"}}
+    data = {"sources": sources, "sinks": sinks, "routes": routes, "wattbridge": {"state_dir": "s"}}
     try:
         config = config_from_data(data, tmp_path / "c.toml", wattbridge_registry)
     except ConfigError as exc:

@@ -45,8 +45,15 @@ def items(n, stream="s"):
 
 def worker(tmp_path, sink, clock, **kw):
     outbox = Outbox(tmp_path / "o.sqlite")
-    return SinkWorker("t", sink, outbox, clock=clock, retry_initial=timedelta(seconds=1),
-                      retry_max=timedelta(seconds=60), **kw), outbox
+    return SinkWorker(
+        "t",
+        sink,
+        outbox,
+        clock=clock,
+        retry_initial=timedelta(seconds=1),
+        retry_max=timedelta(seconds=60),
+        **kw,
+    ), outbox
 
 
 def test_ok_drains_everything_in_batches(tmp_path):
@@ -63,8 +70,12 @@ def test_retry_backs_off_with_jitter_and_honours_not_before(tmp_path):
     clock = Clock()
     start = clock.now
     later = datetime.fromtimestamp(start + 30, UTC)
-    sink = ScriptedSink([lambda b: SendResult.all_retry(b, "HTTP 500"),
-                         lambda b: SendResult.all_retry(b, "HTTP 429", not_before=later)])
+    sink = ScriptedSink(
+        [
+            lambda b: SendResult.all_retry(b, "HTTP 500"),
+            lambda b: SendResult.all_retry(b, "HTTP 429", not_before=later),
+        ]
+    )
     w, box = worker(tmp_path, sink, clock)
     box.put(items(3))
     assert w.flush() == 0
@@ -91,9 +102,11 @@ def test_exception_in_send_is_a_retry_with_its_text(tmp_path):
 
 
 def test_partial_result(tmp_path):
-    sink = ScriptedSink([
-        lambda b: SendResult.partial(ok=[0, 2], rejected={1: "not a number"}, retry=[3]),
-    ])
+    sink = ScriptedSink(
+        [
+            lambda b: SendResult.partial(ok=[0, 2], rejected={1: "not a number"}, retry=[3]),
+        ]
+    )
     deadlettered = []
     w, box = worker(tmp_path, sink, Clock(), on_deadletter=lambda *a: deadlettered.append(a))
     box.put(items(5))

@@ -12,14 +12,20 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def readings(n, start=0, stream="s"):
-    return [Reading(stream, T0 + timedelta(seconds=i), float(i), "W", "src")
-            for i in range(start, start + n)]
+    return [
+        Reading(stream, T0 + timedelta(seconds=i), float(i), "W", "src")
+        for i in range(start, start + n)
+    ]
 
 
 def test_put_take_ack_keeps_order_and_types(tmp_path):
     box = Outbox(tmp_path / "o.sqlite")
-    items = [Reading("a", T0, 1000.0), Reading("b", T0, 7), Reading("c", T0, "text"),
-             Reading("d", T0, 2**62)]
+    items = [
+        Reading("a", T0, 1000.0),
+        Reading("b", T0, 7),
+        Reading("c", T0, "text"),
+        Reading("d", T0, 2**62),
+    ]
     box.put(items)
     batch = box.take(10)
     assert list(batch.readings) == items

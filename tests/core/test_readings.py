@@ -82,8 +82,12 @@ def test_epoch_microseconds_are_exact(timestamp):
     assert from_epoch_us(to_epoch_us(timestamp)) == timestamp
 
 
-@given(st.dictionaries(st.text(max_size=12), st.one_of(st.none(), st.integers(), st.floats(),
-                                                      st.text(), st.booleans())))
+@given(
+    st.dictionaries(
+        st.text(max_size=12),
+        st.one_of(st.none(), st.integers(), st.floats(), st.text(), st.booleans()),
+    )
+)
 def test_from_dict_never_fails_with_anything_but_invalid_reading(data):
     try:
         Reading.from_dict(data)
@@ -91,12 +95,23 @@ def test_from_dict_never_fails_with_anything_but_invalid_reading(data):
         pass
 
 
-@given(st.one_of(st.none(), st.integers(), st.floats(), st.text(), st.lists(st.integers()),
-                 st.datetimes(), values))
+@given(
+    st.one_of(
+        st.none(),
+        st.integers(),
+        st.floats(),
+        st.text(),
+        st.lists(st.integers()),
+        st.datetimes(),
+        values,
+    )
+)
 def test_constructor_refuses_bad_input_only_with_invalid_reading(anything):
-    for kwargs in ({"stream": anything, "timestamp": T0, "value": 1},
-                   {"stream": "s", "timestamp": anything, "value": 1},
-                   {"stream": "s", "timestamp": T0, "value": anything}):
+    for kwargs in (
+        {"stream": anything, "timestamp": T0, "value": 1},
+        {"stream": "s", "timestamp": anything, "value": 1},
+        {"stream": "s", "timestamp": T0, "value": anything},
+    ):
         try:
             reading = Reading(**kwargs)
         except InvalidReading:
