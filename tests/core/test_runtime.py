@@ -239,13 +239,13 @@ def test_sigkill_mid_stream_then_restart_delivers_every_reading(tmp_path):
     count = 6000
     (tmp_path / "w.toml").write_text(CONFIG.format(count=count))
     out = tmp_path / "out.jsonl"
-    kills = 0
-    for _ in range(3):  # kill it three times at different points
+    kills = 3
+    for kill in range(1, kills + 1):  # kill it three times at different points
         proc = start_wattbridge(tmp_path)
-        wait_until(lambda: len(lines(out)) > (kills + 1) * 1200, timeout=30)
+        enough = kill * 1200
+        wait_until(lambda n=enough: len(lines(out)) > n, timeout=30)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-        kills += 1
     proc = start_wattbridge(tmp_path)
     try:
         wait_until(
