@@ -1,0 +1,336 @@
+"""The energinet.net sandbox: a real HTTP server on loopback that behaves as the import
+API is documented to, and enforces its rules.
+
+- ``POST /apiImport/data`` with ``Authorization: Bearer <token>`` of a known sender,
+  else 401; a second request of one sender within ``window`` seconds (600, the
+  platform's ten minutes, unless changed) gets 429 with Retry-After, and does not
+  move the window; a body over 500,000 bytes gets 413; a body that is not the
+  documented JSON gets 400.
+- Each meter gets its own status: 201 stored; 404 unknown meter ID; 400 a value that
+  is not a number, a timestamp that is not ISO 8601 or older than five years (the whole
+  meter's values are refused then, none stored). Naive timestamps are read in
+  ``timezone`` (UTC unless changed). One value per (meter, timestamp) is kept.
+- Test hooks: a settable clock, fault injection (next N requests answer 500, or hang),
+  forced per-meter statuses, and the stored values and request log, both through this
+  object and over HTTP under ``/_sandbox/``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import secrets
+import threading
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+from zoneinfo import ZoneInfo
+
+from wattbridge_plugins.sinks.energinet.sandbox.store import (
+    LoggedRequest,
+    SandboxClock,
+    Store,
+)
+
+IMPORT_PATH = "/apiImport/data"
+MAX_BYTES = 500_000
+"""0.5 MB read as 500,000 bytes: the stricter reading (see the README)."""
+DEFAULT_METERS = ("7777777777", "6666666666")
+"""The meter IDs of the platform's own example, so the sample config works as it is."""
+
+
+def five_years_before(now: datetime) -> datetime:
+    """The same calendar instant five years earlier (29 February becomes the 28th)."""
+    try:
+        return now.replace(year=now.year - 5)
+    except ValueError:
+        return now.replace(year=now.year - 5, day=28)
+
+
+class EnerginetSandbox:
+    """A running sandbox: ``url``, ``tokens`` (sender -> token), ``stop()`` and test hooks."""
+
+    def __init__(self, host: str, port: int, state_dir: Path) -> None:
+        state_dir.mkdir(parents=True, exist_ok=True)
+        self.clock = SandboxClock()
+        self.store = Store(state_dir / "energinet-sandbox.sqlite")
+        self.window = 600.0
+        self.max_bytes = MAX_BYTES
+        self.timezone = "UTC"
+        self.tokens: dict[str, str] = {}
+        self.meters: set[str] = set(DEFAULT_METERS)
+        self.forced: dict[str, int] = {}
+        self._faults: list[tuple[str, float]] = []
+        self._last: dict[str, float] = {}
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._load_tokens(state_dir / "tokens.json")
+        self._server = ThreadingHTTPServer((host, port), _handler(self))
+        self._server.daemon_threads = True
+        bound_host, bound_port = str(self._server.server_address[0]), self._server.server_port
+        self.url = f"http://{bound_host}:{bound_port}{IMPORT_PATH}"
+        self.base_url = f"http://{bound_host}:{bound_port}"
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="energinet-sandbox", daemon=True
+        )
+        self._thread.start()
+
+    # -- set-up ------------------------------------------------------------------
+
+    def _load_tokens(self, path: Path) -> None:
+        # Kept in the state folder, so a restarted sandbox accepts the same tokens.
+        try:
+            self.tokens = dict(json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, ValueError):
+            self.tokens = {f"sender-{n}": secrets.token_urlsafe(24) for n in (1, 2)}
+            path.write_text(json.dumps(self.tokens), encoding="utf-8")
+            path.chmod(0o600)
+
+    def add_sender(self, name: str, token: str | None = None) -> str:
+        """Accept a sender with ``token`` (a new random one by default); returns it."""
+        with self._lock:
+            self.tokens[name] = token or secrets.token_urlsafe(24)
+            return self.tokens[name]
+
+    def add_meters(self, meter_ids: Iterable[str]) -> None:
+        """Make meter IDs known (import identifiers of this import)."""
+        with self._lock:
+            self.meters.update(meter_ids)
+
+    def force_status(self, meter_id: str, status: int | None) -> None:
+        """Answer ``status`` for this meter (nothing stored) until set to None."""
+        with self._lock:
+            if status is None:
+                self.forced.pop(meter_id, None)
+            else:
+                self.forced[meter_id] = status
+
+    def fail_next(self, count: int, mode: str = "500", seconds: float = 30.0) -> None:
+        """The next ``count`` authorised requests answer 500, or hang ``seconds`` first."""
+        if mode not in ("500", "hang"):
+            raise ValueError(f"mode must be '500' or 'hang', not {mode!r}")
+        with self._lock:
+            self._faults.extend([(mode, seconds)] * count)
+
+    # -- what happened -------------------------------------------------------------
+
+    def values(self, meter_id: str | None = None) -> dict[str, dict[str, float]]:
+        """Stored values: meter -> {UTC timestamp (ISO 8601, Z) -> value}."""
+        return self.store.values(meter_id)
+
+    def requests(self) -> list[LoggedRequest]:
+        """The request log: time (sandbox clock), sender, body size and status."""
+        return self.store.requests()
+
+    def stop(self) -> None:
+        """Stop serving (hanging requests end at once) and close the store."""
+        self._stopping.set()
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(5)
+        self.store.close()
+
+    # -- the import endpoint ---------------------------------------------------------
+
+    def handle_import(self, token: str | None, body_size: int, read: Any) -> tuple[int, Any]:
+        """Answer one POST to the import endpoint: (HTTP status, JSON-able body)."""
+        at = self.clock.now()
+        with self._lock:
+            sender = next((s for s, t in self.tokens.items() if token and t == token), None)
+            if sender is None:
+                read()
+                self.store.log(at, None, body_size, 401)
+                return 401, {"error": "unknown or missing bearer token"}
+            last = self._last.get(sender)
+            if last is not None and at - last < self.window:
+                read()
+                self.store.log(at, sender, body_size, 429)
+                wait = math.ceil(last + self.window - at)
+                return 429, {"error": "one request per sender every window", "retry_after": wait}
+            self._last[sender] = at
+            fault = self._faults.pop(0) if self._faults else None
+        body = read()
+        if fault is not None:
+            mode, seconds = fault
+            if mode == "hang":
+                self._stopping.wait(seconds)
+            self.store.log(at, sender, body_size, 500)
+            return 500, {"error": f"injected fault ({mode})"}
+        if body_size > self.max_bytes:
+            self.store.log(at, sender, body_size, 413)
+            return 413, {"error": f"payload over {self.max_bytes} bytes"}
+        try:
+            items = _parse_payload(body)
+        except ValueError as exc:
+            self.store.log(at, sender, body_size, 400)
+            return 400, {"error": str(exc)}
+        oldest = five_years_before(datetime.fromtimestamp(at, UTC))
+        answer = [self._meter(sender, meter, values, oldest) for meter, values in items]
+        self.store.log(at, sender, body_size, 200)
+        return 200, answer
+
+    def _meter(
+        self, sender: str, meter: str, values: list[Any], oldest: datetime
+    ) -> dict[str, Any]:
+        def verdict(status: int, message: str = "", stored: int = 0) -> dict[str, Any]:
+            result: dict[str, Any] = {
+                "meterID": meter,
+                "number_of_values": stored,
+                "status": status,
+            }
+            if message:
+                result["message"] = message
+            return result
+
+        with self._lock:
+            forced = self.forced.get(meter)
+            known = meter in self.meters
+        if forced is not None:
+            return verdict(forced, "forced by the sandbox")
+        if not known:
+            return verdict(404, "unknown meterID: not an import identifier of this import")
+        zone = UTC if self.timezone == "UTC" else ZoneInfo(self.timezone)
+        rows: list[tuple[str, float]] = []
+        for position, pair in enumerate(values):
+            if not (isinstance(pair, list) and len(pair) == 2 and isinstance(pair[0], str)):
+                return verdict(400, f"value {position}: not a [date-time, number] pair")
+            stamp, number = pair
+            if isinstance(number, bool) or not isinstance(number, int | float):
+                return verdict(400, f"value {position}: {number!r} is not a number")
+            try:
+                moment = datetime.fromisoformat(stamp)
+            except ValueError:
+                return verdict(400, f"value {position}: {stamp!r} is not ISO 8601")
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=zone)
+            moment = moment.astimezone(UTC)
+            if moment < oldest:
+                return verdict(400, f"value {position}: {stamp} is older than five years")
+            rows.append((moment.strftime("%Y-%m-%dT%H:%M:%SZ"), float(number)))
+        self.store.store(sender, meter, rows)
+        return verdict(201, stored=len(rows))
+
+    # -- test endpoints ------------------------------------------------------------
+
+    def handle_control(self, method: str, path: str, query: str, body: bytes) -> tuple[int, Any]:
+        """The ``/_sandbox/`` endpoints: clock, faults, meters, values, requests, settings."""
+        try:
+            data = json.loads(body) if body else {}
+        except ValueError:
+            return 400, {"error": "body is not JSON"}
+        if not isinstance(data, dict):
+            return 400, {"error": "body must be an object"}
+        try:
+            if path == "/_sandbox/clock":
+                if method == "POST" and "advance" in data:
+                    self.clock.advance(float(data["advance"]))
+                elif method == "POST" and "set" in data:
+                    self.clock.set(float(data["set"]))
+                return 200, {"now": self.clock.now()}
+            if path == "/_sandbox/faults" and method == "POST":
+                self.fail_next(
+                    int(data.get("count", 1)),
+                    str(data.get("mode", "500")),
+                    float(data.get("seconds", 30)),
+                )
+                return 200, {"ok": True}
+            if path == "/_sandbox/meters" and method == "POST":
+                self.add_meters(str(m) for m in data.get("meters", []))
+                return 200, {"meters": sorted(self.meters)}
+            if path == "/_sandbox/settings" and method == "POST":
+                if "window" in data:
+                    self.window = float(data["window"])
+                if "timezone" in data:
+                    ZoneInfo(str(data["timezone"]))  # refuse an unknown zone now
+                    self.timezone = str(data["timezone"])
+                return 200, {"window": self.window, "timezone": self.timezone}
+            if path == "/_sandbox/values" and method == "GET":
+                meter = parse_qs(query).get("meter", [None])[0]
+                return 200, self.values(meter)
+            if path == "/_sandbox/requests" and method == "GET":
+                return 200, [_row(r) for r in self.requests()]
+        except (TypeError, ValueError, KeyError) as exc:
+            return 400, {"error": f"{type(exc).__name__}: {exc}"}
+        return 404, {"error": f"no {method} {path}"}
+
+
+def _row(request: LoggedRequest) -> dict[str, Any]:
+    return {
+        "at": request.at,
+        "sender": request.sender,
+        "size": request.size,
+        "status": request.status,
+    }
+
+
+def _parse_payload(body: bytes) -> list[tuple[str, list[Any]]]:
+    """The documented payload as (meterID, values) pairs; ValueError if not that shape."""
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError):
+        raise ValueError("the body is not JSON") from None
+    if not isinstance(data, list):
+        raise ValueError("the body must be a list of meters")
+    items = []
+    for position, item in enumerate(data):
+        if not isinstance(item, dict) or set(item) != {"meterID", "values"}:
+            raise ValueError(f"item {position} must have exactly meterID and values")
+        if not isinstance(item["meterID"], str) or not isinstance(item["values"], list):
+            raise ValueError(f"item {position}: meterID must be a string, values a list")
+        items.append((item["meterID"], item["values"]))
+    return items
+
+
+def _handler(sandbox: EnerginetSandbox) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        server_version = "energinet-sandbox"
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass  # the request log is in the store; stderr stays quiet
+
+        def _length(self) -> int:
+            try:
+                return max(0, int(self.headers.get("Content-Length", "0")))
+            except ValueError:
+                return 0
+
+        def _read(self) -> bytes:
+            return self.rfile.read(self._length())
+
+        def _answer(self, status: int, data: Any, headers: dict[str, str] | None = None) -> None:
+            body = json.dumps(data).encode()
+            self.send_response(status, HTTPStatus(status).phrase)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_POST(self) -> None:
+            path = urlsplit(self.path)
+            if path.path == IMPORT_PATH:
+                auth = self.headers.get("Authorization", "")
+                token = auth[7:].strip() if auth.startswith("Bearer ") else None
+                status, data = sandbox.handle_import(token, self._length(), self._read)
+                extra = {"Retry-After": str(data["retry_after"])} if status == 429 else None
+                self._answer(status, data, extra)
+            elif path.path.startswith("/_sandbox/"):
+                self._answer(*sandbox.handle_control("POST", path.path, path.query, self._read()))
+            else:
+                self._read()
+                self._answer(404, {"error": "not found"})
+
+        def do_GET(self) -> None:
+            path = urlsplit(self.path)
+            if path.path == IMPORT_PATH:
+                self._answer(405, {"error": "POST only"})
+            else:
+                self._answer(*sandbox.handle_control("GET", path.path, path.query, b""))
+
+    return Handler

@@ -1,0 +1,233 @@
+"""The ``energinet`` sink: readings to energinet.net's import API, one sender profile
+(one bearer token) per rate-limit credential.
+
+The core keeps one request per profile per ``request_interval + request_margin`` and
+remembers it across restarts; this sink packs each request close to the payload bound,
+refuses locally what the platform would refuse, and turns the per-meter statuses of
+the answer into a per-reading :class:`~wattbridge.SendResult`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+
+from wattbridge import Batch, Reading, SendResult, SinkContext, SinkLimits
+from wattbridge_plugins.sinks.energinet.client import (
+    Answer,
+    BadResponse,
+    Client,
+    MeterStatus,
+    TransportError,
+    parse_statuses,
+)
+from wattbridge_plugins.sinks.energinet.config import EnerginetConfig
+from wattbridge_plugins.sinks.energinet.payload import (
+    Packed,
+    TimeFormat,
+    max_readings,
+    pack,
+)
+
+MAX_AGE_YEARS = 5
+MIN_REPACK_BYTES = 1_000
+
+
+def five_years_before(now: datetime) -> datetime:
+    """The same calendar instant five years earlier (29 February becomes the 28th)."""
+    try:
+        return now.replace(year=now.year - MAX_AGE_YEARS)
+    except ValueError:
+        return now.replace(year=now.year - MAX_AGE_YEARS, day=28)
+
+
+def meter_verdict(status: int) -> str:
+    """What a per-meter status means for that meter's readings: ok, retry or reject.
+
+    2xx: stored. 408, 425, 429 and 5xx: the platform could not take them now. Any
+    other 4xx (400 invalid, 403 not in this import, 404 unknown meter, 422 ...): it
+    will refuse them again, so they are dead-lettered with the reason, to be replayed
+    after the meter setup is fixed. Anything else is unknown: retried.
+    """
+    if 200 <= status < 300:
+        return "ok"
+    if status in (408, 425, 429) or status >= 500:
+        return "retry"
+    if 400 <= status < 500:
+        return "reject"
+    return "retry"
+
+
+class EnerginetSink:
+    """Sends readings to energinet.net; see the module doc and the plugin's README."""
+
+    def __init__(self, config: EnerginetConfig, context: SinkContext) -> None:
+        self.config = config
+        self.context = context
+        self.log = context.logger
+        self.time_format = TimeFormat(config.timezone, config.time_format)
+        self.window = config.request_interval + config.request_margin
+        self.limits = SinkLimits(
+            # Enough readings that a full payload of the smallest entries is reachable.
+            max_batch=max_readings(config.max_payload_bytes, self.time_format),
+            max_payload_bytes=config.max_payload_bytes,
+            min_interval=self.window,
+        )
+        self.profile_of: dict[str, str] = {}
+        self.meter_of: dict[str, str] = {}
+        for profile, sender in config.senders.items():
+            for stream, meter in sender.meters.items():
+                self.profile_of[stream] = profile
+                self.meter_of[stream] = meter
+        # Lowered for a profile after a 413, so the next request is smaller.
+        self.payload_limit: dict[str, int] = {}
+        self.clock = time.time
+        self.client = Client(
+            config.url,
+            timeout=config.timeout.total_seconds(),
+            verify_tls=config.verify_tls,
+            ca_bundle=config.ca_bundle,
+        )
+
+    def credential(self, reading: Reading) -> str:
+        """The sender profile a reading is sent with ("" when its stream has none)."""
+        return self.profile_of.get(reading.stream, "")
+
+    def close(self) -> None:
+        """Close the HTTP connections."""
+        self.client.close()
+
+    # -- sending -----------------------------------------------------------------
+
+    def send(self, batch: Batch) -> SendResult:
+        """Pack one request for the batch's sender profile, post it, and read the answer."""
+        profile = batch.credential
+        now = self.clock()
+        now_dt = datetime.fromtimestamp(now, UTC)
+        packed = pack(
+            batch.readings,
+            self.meter_of.get if profile in self.config.senders else (lambda _s: None),
+            limit=self.payload_limit.get(profile, self.config.max_payload_bytes),
+            time_format=self.time_format,
+            oldest=five_years_before(now_dt) + self.config.max_age_margin,
+        )
+        if not packed.meters:
+            return SendResult.partial(rejected=packed.rejected, requested=False)
+        # The core stamped this window before calling send; packing took a moment, and
+        # the platform counts a request when it arrives. Keep our own stamp of the
+        # moment each post goes out, durable and written first, and never post within
+        # a window of it (jitter of a few ms must not cost a 429).
+        posted = self.context.state.get(f"posted:{profile}")
+        if posted is not None and now < float(posted) + self.window.total_seconds():
+            not_before = datetime.fromtimestamp(float(posted), UTC) + self.window
+            return SendResult(
+                pending=True, not_before=not_before, requested=False, reason="window not over"
+            )
+        self.context.state.set(f"posted:{profile}", repr(now))
+        next_window = now_dt + self.window
+        sender = self.config.senders[profile]
+        try:
+            answer = self.client.post(packed.body, sender.token, now)
+        except TransportError as exc:
+            # It may or may not have arrived: the window counts as used.
+            return self._retry(packed, f"sender {profile!r}: {exc}", next_window)
+        return self._result(profile, packed, answer, now_dt, next_window)
+
+    def _retry(self, packed: Packed, reason: str, not_before: datetime) -> SendResult:
+        return SendResult.partial(
+            retry=packed.sent, rejected=packed.rejected, reason=reason, not_before=not_before
+        )
+
+    def _result(
+        self, profile: str, packed: Packed, answer: Answer, now: datetime, next_window: datetime
+    ) -> SendResult:
+        status = answer.status
+        where = f"sender {profile!r}: energinet.net answered {status}"
+        if status in (401, 403):
+            return SendResult.halted(
+                f"{where}: it refused the token of sender profile {profile!r}; "
+                f"check senders.{profile}.token, then restart"
+            )
+        if status in (404, 405):
+            return SendResult.halted(f"{where}: {self.config.url} is not the import endpoint")
+        if status == 413:
+            smaller = max(MIN_REPACK_BYTES, int(len(packed.body) * 0.9))
+            self.payload_limit[profile] = smaller
+            self.log.warning(
+                "%s (payload too large) to %d bytes; packing at most %d bytes from now on",
+                where,
+                len(packed.body),
+                smaller,
+            )
+            return self._retry(packed, f"{where} (payload too large)", next_window)
+        if status == 429:
+            not_before = next_window
+            if answer.retry_after is not None:
+                not_before = max(not_before, now + timedelta(seconds=answer.retry_after))
+            return self._retry(packed, f"{where} (too many requests)", not_before)
+        if status == 400:
+            reason = f"{where} (bad request): {_snippet(answer.body)}"
+            rejected = dict(packed.rejected)
+            rejected.update(dict.fromkeys(packed.sent, reason))
+            return SendResult.partial(rejected=rejected, reason=reason)
+        if not 200 <= status < 300:
+            return self._retry(packed, f"{where}: {_snippet(answer.body)}", next_window)
+        try:
+            statuses = parse_statuses(answer.body)
+        except BadResponse as exc:
+            # Stored or not, we cannot tell: send again (the platform keeps one value
+            # per meter and time, so a repeat does no harm).
+            return self._retry(packed, f"{where} with an unreadable body: {exc}", next_window)
+        return self._per_meter(profile, packed, statuses, next_window)
+
+    def _per_meter(
+        self,
+        profile: str,
+        packed: Packed,
+        statuses: Mapping[str, MeterStatus],
+        next_window: datetime,
+    ) -> SendResult:
+        ok: list[int] = []
+        retry: list[int] = []
+        rejected = dict(packed.rejected)
+        reasons: list[str] = []
+        for meter, indices in packed.meters.items():
+            verdict = statuses.get(meter)
+            if verdict is None:
+                retry.extend(indices)
+                reasons.append(f"meter {meter}: missing from the answer")
+                continue
+            outcome = meter_verdict(verdict.status)
+            detail = f"meter {meter}: status {verdict.status}" + (
+                f" ({verdict.message})" if verdict.message else ""
+            )
+            if outcome == "ok":
+                ok.extend(indices)
+                if verdict.number_of_values not in (None, len(indices)):
+                    self.log.warning(
+                        "sender %r, %s: stored %s of %d values sent",
+                        profile,
+                        detail,
+                        verdict.number_of_values,
+                        len(indices),
+                    )
+            elif outcome == "reject":
+                reason = f"energinet.net refused {detail}"
+                rejected.update(dict.fromkeys(indices, reason))
+            else:
+                retry.extend(indices)
+                reasons.append(detail)
+        reason = f"sender {profile!r}: " + "; ".join(reasons[:5]) if reasons else ""
+        return SendResult.partial(
+            ok=ok,
+            retry=retry,
+            rejected=rejected,
+            reason=reason,
+            not_before=next_window if retry else None,
+        )
+
+
+def _snippet(body: bytes, size: int = 300) -> str:
+    text = body[:size].decode("utf-8", "replace").strip()
+    return text or "(no body)"
