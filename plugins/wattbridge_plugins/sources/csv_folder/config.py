@@ -1,0 +1,151 @@
+"""The keys of a ``plugin = "csv-folder"`` source table, checked when the config loads."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import attrs
+
+NAMED_TIMESTAMP_FORMATS = ("iso", "epoch_s", "epoch_ms")
+"""Timestamp formats given by name; anything else must be a strptime pattern (with %)."""
+
+
+@attrs.frozen
+class ColumnSpec:
+    """What a column of a wide file holds: its stream name and unit."""
+
+    stream: str = ""
+    """The stream's name; empty: the column's header."""
+    unit: str = ""
+
+
+def _one_char(_instance: Any, attribute: attrs.Attribute[Any], value: str) -> None:
+    if len(value) != 1 or value in "\r\n":
+        raise ValueError(f"{attribute.name} must be one character (not a line end), not {value!r}")
+
+
+def _timezone(_instance: Any, _attribute: Any, value: str) -> None:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"timezone {value!r} is not a known time zone; use an IANA name such as "
+            '"UTC" or "Europe/Copenhagen"'
+        ) from None
+
+
+def _timestamp_format(_instance: Any, _attribute: Any, value: str) -> None:
+    if value not in NAMED_TIMESTAMP_FORMATS and "%" not in value:
+        raise ValueError(
+            f"timestamp_format {value!r} is neither one of {', '.join(NAMED_TIMESTAMP_FORMATS)} "
+            'nor a strptime pattern such as "%d-%m-%Y %H:%M"'
+        )
+
+
+@attrs.frozen
+class CsvFolderConfig:
+    """Keys of a ``plugin = "csv-folder"`` source table (see the plugin's README.md)."""
+
+    inbox: Path
+    """The folder to watch (local disk or a mounted network share)."""
+    done: Path | None = None
+    """Where a file goes once every row is durable in the outboxes (default: inbox/done)."""
+    failed: Path | None = None
+    """Where a rejected file goes, beside its ``.error.txt`` (default: inbox/failed)."""
+    duplicates: Path | None = None
+    """Where a file already imported goes, beside a note (default: inbox/duplicates)."""
+    pattern: str = "*.csv"
+    """Glob the file names must match."""
+    ignore: list[str] = attrs.field(factory=lambda: ["*.tmp", "*.part", "*.crdownload", "~*"])
+    """Globs of names never taken (files being written); hidden files are always ignored."""
+    scan_interval: timedelta = timedelta(seconds=0.5)
+    """How often the inbox is listed."""
+    settle: timedelta = timedelta(seconds=1)
+    """A file is taken once its size and mtime have not changed for this long."""
+
+    format: Literal["energydata", "wide", "long"] = "energydata"
+    """Which layout the files have; see the README."""
+    delimiter: str = attrs.field(default=";", validator=_one_char)
+    quotechar: str = attrs.field(default='"', validator=_one_char)
+    decimal: Literal[".", ","] = "."
+    """The decimal mark of numbers; "," for Danish exports."""
+    thousands: str = ""
+    """A thousands separator to drop from numbers ("" for none), e.g. "." with decimal ","."""
+
+    timestamp_column: str = "timestamp"
+    """Header of the timestamp column (wide and long formats)."""
+    timestamp_format: str = attrs.field(default="iso", validator=_timestamp_format)
+    """"iso", "epoch_s", "epoch_ms" or a strptime pattern (wide and long formats)."""
+    timezone: str = attrs.field(default="UTC", validator=_timezone)
+    """The zone of timestamps written without an offset (wide and long formats)."""
+    ambiguous: Literal["earlier", "later", "error"] = "error"
+    """A local time in the hour that repeats when DST ends: which one it is, or a bad row."""
+    nonexistent: Literal["error", "shift"] = "error"
+    """A local time in the hour skipped when DST starts: a bad row, or moved forward by
+    the gap (02:30 becomes 03:30 summer time)."""
+
+    columns: dict[str, ColumnSpec | str] = attrs.field(factory=dict)
+    """Wide format: header -> stream name, or -> {stream, unit}. Empty: every column but
+    the timestamp, named by its header."""
+    stream_column: str = "stream"
+    """Long format: header of the stream-name column."""
+    value_column: str = "value"
+    """Long format: header of the value column."""
+    unit_column: str = ""
+    """Long format: header of a unit column ("" for none)."""
+
+    strings: list[str] = attrs.field(factory=list)
+    """Streams whose values are text; every other value must be a number."""
+    units: dict[str, str] = attrs.field(factory=dict)
+    """Unit of each stream (stream -> unit), where the file does not say."""
+
+    on_bad_row: Literal["reject", "skip"] = "reject"
+    """"reject": one bad row fails the whole file (nothing of it is imported); "skip":
+    the good rows are imported and the bad ones reported."""
+    dedupe: bool = True
+    """Send a file whose content was imported before to duplicates/ instead of again."""
+    chunk: int = attrs.field(default=5000, validator=attrs.validators.ge(1))
+    """Rows per emit; progress is saved after each."""
+    read_size: int = attrs.field(default=1 << 20, validator=attrs.validators.ge(64))
+    """Bytes read at a time; each read re-opens the file and checks it is unchanged."""
+    report_limit: int = attrs.field(default=10_000, validator=attrs.validators.ge(1))
+    """Most bad lines listed one by one in an error report (all are counted)."""
+
+    def __attrs_post_init__(self) -> None:
+        if self.delimiter == self.quotechar:
+            raise ValueError(f"delimiter and quotechar are both {self.delimiter!r}")
+        if self.decimal == "," and self.delimiter == ",":
+            raise ValueError('decimal "," needs another delimiter, such as ";"')
+        if self.thousands and (len(self.thousands) != 1 or self.thousands == self.decimal):
+            raise ValueError(
+                f"thousands {self.thousands!r} must be one character other than the decimal mark"
+            )
+        if (
+            self.format == "long"
+            and len({self.timestamp_column, self.stream_column, self.value_column} - {""}) != 3
+        ):
+            raise ValueError(
+                "timestamp_column, stream_column and value_column must be three different headers"
+            )
+        if self.settle < timedelta(0) or self.scan_interval <= timedelta(0):
+            raise ValueError("scan_interval must be positive and settle not negative")
+
+    # -- derived -------------------------------------------------------------------
+
+    @property
+    def done_dir(self) -> Path:
+        """The done/ folder."""
+        return self.done or self.inbox / "done"
+
+    @property
+    def failed_dir(self) -> Path:
+        """The failed/ folder."""
+        return self.failed or self.inbox / "failed"
+
+    @property
+    def duplicates_dir(self) -> Path:
+        """The duplicates/ folder."""
+        return self.duplicates or self.inbox / "duplicates"

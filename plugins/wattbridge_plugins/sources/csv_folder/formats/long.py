@@ -1,0 +1,61 @@
+"""The long format: a header, then one row a reading, with a timestamp column, a stream
+column and a value column (and optionally a unit column); other columns are ignored.
+"""
+
+from __future__ import annotations
+
+from wattbridge import Reading
+from wattbridge_plugins.sources.csv_folder.config import CsvFolderConfig
+from wattbridge_plugins.sources.csv_folder.formats.cells import (
+    ValueReader,
+    check_headers,
+    check_width,
+    make_reading,
+)
+from wattbridge_plugins.sources.csv_folder.formats.values import RowProblem, timestamp_parser
+from wattbridge_plugins.sources.csv_folder.lines import FileProblem
+from wattbridge_plugins.sources.csv_folder.rowtypes import HeaderParser, RowParser
+
+
+def header_parser(config: CsvFolderConfig) -> HeaderParser:
+    """Parse a long file's header into a row parser."""
+    values = ValueReader(config)
+    parse_time = timestamp_parser(config)
+    units = config.units
+
+    def parse_header(fields: list[str], line: int) -> RowParser:
+        while len(fields) > 1 and not fields[-1].strip():
+            fields = fields[:-1]
+        check_headers(fields, line)
+        names = [name.strip() for name in fields]
+        wanted = {
+            "timestamp_column": config.timestamp_column,
+            "stream_column": config.stream_column,
+            "value_column": config.value_column,
+        }
+        if config.unit_column:
+            wanted["unit_column"] = config.unit_column
+        missing = [f"{key} = {header!r}" for key, header in wanted.items() if header not in names]
+        if missing:
+            raise FileProblem(line, f"header: no column for {', '.join(missing)} (have {names!r})")
+        time_index = names.index(config.timestamp_column)
+        stream_index = names.index(config.stream_column)
+        value_index = names.index(config.value_column)
+        unit_index = names.index(config.unit_column) if config.unit_column else None
+        width = len(fields)
+
+        def parse_row(row: list[str]) -> list[Reading]:
+            check_width(row, width)
+            stream = row[stream_index].strip()
+            if not stream:
+                raise RowProblem("the stream cell is empty")
+            timestamp = parse_time(row[time_index])
+            value = values(stream, row[value_index])
+            if value is None:
+                return []
+            unit = row[unit_index].strip() if unit_index is not None else ""
+            return [make_reading(stream, timestamp, value, unit or units.get(stream, ""))]
+
+        return parse_row
+
+    return parse_header

@@ -1,0 +1,161 @@
+"""Cells to values: numbers (decimal comma, thousands separators) and timestamps (ISO,
+epoch, strptime patterns; local time with DST's repeated and missing hours handled as
+configured). Each parser raises :class:`RowProblem` with a message for the error report.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta, tzinfo
+from zoneinfo import ZoneInfo
+
+from wattbridge_plugins.sources.csv_folder.config import CsvFolderConfig
+
+Number = int | float
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+INT64 = 1 << 63
+"""Integers must fit 64 bits signed: the outboxes (SQLite) cannot store larger ones."""
+
+
+class RowProblem(ValueError):
+    """A row cannot be imported; the message says which cell and why."""
+
+
+def number_parser(config: CsvFolderConfig) -> Callable[[str], Number]:
+    """A function from a cell's text to an int or a finite float, per the config's
+    decimal mark and thousands separator. An empty cell is the caller's business."""
+    decimal_comma = config.decimal == ","
+    thousands = config.thousands
+
+    def parse(text: str) -> Number:
+        cleaned = text.strip()
+        if thousands:
+            cleaned = cleaned.replace(thousands, "")
+        if decimal_comma:
+            if "." in cleaned:
+                raise RowProblem(f"{text!r} is not a number with a decimal comma")
+            cleaned = cleaned.replace(",", ".")
+        if "_" in cleaned:  # Python would read 1_000; a meter export never means that
+            raise RowProblem(f"{text!r} is not a number")
+        try:
+            value = int(cleaned)
+        except ValueError:
+            pass
+        else:
+            if not -INT64 <= value < INT64:
+                raise RowProblem(f"{text!r} is out of range (64-bit integers only)")
+            return value
+        try:
+            number = float(cleaned)
+        except ValueError:
+            raise RowProblem(f"{text!r} is not a number") from None
+        if not math.isfinite(number):
+            raise RowProblem(f"{text!r} is not a finite number")
+        return number
+
+    return parse
+
+
+def localize(
+    naive: datetime, zone: tzinfo, ambiguous: str, nonexistent: str, text: str
+) -> datetime:
+    """Give a wall-clock time its zone, resolving DST's edge hours explicitly.
+
+    In the hour that repeats when DST ends, ``ambiguous`` picks the "earlier" (summer
+    time) or the "later" (standard time) instant, or "error" refuses it. In the hour
+    that is skipped when DST starts, ``nonexistent`` "shift" moves the time forward by
+    the gap (02:30 becomes 03:30 summer time: what a clock that was not moved on meant),
+    or "error" refuses it.
+    """
+    if zone is UTC:
+        return naive.replace(tzinfo=UTC)
+    early = naive.replace(tzinfo=zone, fold=0)
+    late = naive.replace(tzinfo=zone, fold=1)
+    early_offset = early.utcoffset()
+    late_offset = late.utcoffset()
+    if early_offset == late_offset:
+        return early
+    assert early_offset is not None and late_offset is not None
+    # PEP 495: in a repeated hour fold=0 is the first (larger offset) instant; in a
+    # skipped hour fold=0 uses the offset from before the jump (the smaller one).
+    if early_offset > late_offset:
+        if ambiguous == "earlier":
+            return early
+        if ambiguous == "later":
+            return late
+        raise RowProblem(
+            f"timestamp {text!r} is ambiguous in {zone} (the hour repeats when daylight "
+            'saving time ends); set ambiguous = "earlier" or "later"'
+        )
+    if nonexistent == "shift":
+        return early
+    raise RowProblem(
+        f"timestamp {text!r} does not exist in {zone} (the hour is skipped when daylight "
+        'saving time starts); set nonexistent = "shift" to move it forward'
+    )
+
+
+def timestamp_parser(config: CsvFolderConfig) -> Callable[[str], datetime]:
+    """A function from a cell's text to an aware datetime, per the config's
+    ``timestamp_format``, ``timezone``, ``ambiguous`` and ``nonexistent``."""
+    zone: tzinfo = UTC if config.timezone == "UTC" else ZoneInfo(config.timezone)
+    ambiguous = config.ambiguous
+    nonexistent = config.nonexistent
+    fmt = config.timestamp_format
+
+    def aware(moment: datetime, text: str) -> datetime:
+        if moment.tzinfo is not None and moment.utcoffset() is not None:
+            return moment
+        return localize(moment, zone, ambiguous, nonexistent, text)
+
+    if fmt == "iso":
+
+        def parse_iso(text: str) -> datetime:
+            try:
+                moment = datetime.fromisoformat(text.strip())
+            except ValueError:
+                raise RowProblem(f"timestamp {text!r} is not ISO 8601") from None
+            return aware(moment, text)
+
+        return parse_iso
+
+    if fmt in ("epoch_s", "epoch_ms"):
+        unit = timedelta(seconds=1) if fmt == "epoch_s" else timedelta(milliseconds=1)
+
+        def parse_epoch(text: str) -> datetime:
+            cleaned = text.strip()
+            try:
+                amount: Number = int(cleaned)
+            except ValueError:
+                try:
+                    amount = float(cleaned)
+                except ValueError:
+                    raise RowProblem(f"timestamp {text!r} is not a number ({fmt})") from None
+            try:
+                return EPOCH + amount * unit
+            except (OverflowError, ValueError):
+                raise RowProblem(f"timestamp {text!r} is out of range ({fmt})") from None
+
+        return parse_epoch
+
+    def parse_pattern(text: str) -> datetime:
+        try:
+            moment = datetime.strptime(text.strip(), fmt)
+        except ValueError:
+            raise RowProblem(f"timestamp {text!r} does not match {fmt!r}") from None
+        return aware(moment, text)
+
+    return parse_pattern
+
+
+def utc_timestamp(text: str) -> datetime:
+    """An EnergyData import timestamp (``2021-03-10T20:24:30.139Z``): ISO 8601 in UTC."""
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise RowProblem(f"timestamp {text!r} is not ISO 8601 (YYYY-MM-DDTHH:mm:ss.SSSZ)") from None
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise RowProblem(f"timestamp {text!r} has no time zone; the import format is UTC (...Z)")
+    return moment
