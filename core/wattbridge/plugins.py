@@ -25,7 +25,10 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "wattbridge_plugins.sinks.jsonl",
     "wattbridge_plugins.sinks.energinet",
     "wattbridge_plugins.sources.replay",
+    "wattbridge_plugins.sources.modbus",
     "wattbridge_plugins.sources.csv_folder",
+    "wattbridge_plugins.sinks.energydata_mqtt",
+    "wattbridge_plugins.sources.mqtt",
     "wattbridge_plugins.sources.homeassistant",
 )
 """Modules of the built-in plugins, registered exactly as entry points are."""

@@ -1,0 +1,153 @@
+"""The ``mqtt`` source: readings from any MQTT broker's messages.
+
+Mosquitto beside Home Assistant, Zigbee2MQTT, Tasmota, Shelly and Node-RED all publish
+plain numbers or JSON; each subscription maps a topic filter to a stream and says where
+the value (and optionally the timestamp) is. A message may feed several subscriptions.
+
+Nothing is acknowledged before it is durable: paho sends the PUBACK of a QoS 1 message
+only after ``on_message`` returns, and that calls ``emit``, which returns once the
+readings are in every outbox. With a persistent session (the default) the broker keeps
+what arrives while wattbridge is down, and sends again what it never acknowledged.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from paho.mqtt.client import topic_matches_sub
+
+from wattbridge import Emit, Reading, SourceContext, Stopping
+from wattbridge_plugins.sinks.energydata_mqtt import compat
+from wattbridge_plugins.sources.mqtt.config import MqttSourceConfig
+from wattbridge_plugins.sources.mqtt.extract import Rejected, Rule, extract
+
+
+class MqttSource:
+    """A pushed source subscribed to a broker; see the module doc."""
+
+    def __init__(self, config: MqttSourceConfig, context: SourceContext) -> None:
+        self.config = config
+        self.context = context
+        self.log = context.logger
+        self.rules = [Rule.of(s, context.name) for s in config.subscriptions]
+        self.client_id = config.client_id or f"wattbridge-{context.name}-{socket.gethostname()}"
+        self.received = 0
+        """Messages that arrived."""
+        self.rejected = 0
+        """(message, subscription) pairs that gave no reading."""
+        self._stop = threading.Event()
+        self._failure: BaseException | None = None
+        self._emit: Emit | None = None
+        self._client: Any = None
+
+    # -- messages -------------------------------------------------------------------
+
+    def readings_of(self, topic: str, payload: bytes, arrived: datetime) -> list[Reading]:
+        """The readings a message gives (rejections are counted and logged). Never raises."""
+        readings = []
+        for rule in self.rules:
+            if not topic_matches_sub(rule.subscription.topic, topic):
+                continue
+            try:
+                readings.append(extract(rule, topic, payload, arrived))
+            except Rejected as exc:
+                self._reject(str(exc))
+            except Exception as exc:  # a bug must not kill the subscription
+                self.log.exception("unexpected error reading a message on %s", topic)
+                self._reject(f"{topic}: {type(exc).__name__}: {exc}")
+        return readings
+
+    def _reject(self, reason: str) -> None:
+        self.rejected += 1
+        # The first one, then every 100th, loudly: a misconfigured path would flood.
+        if self.rejected == 1 or self.rejected % 100 == 0:
+            self.log.warning("message skipped (%d so far): %s", self.rejected, reason)
+        else:
+            self.log.debug("message skipped: %s", reason)
+
+    def _on_message(self, message: Any) -> None:
+        self.received += 1
+        readings = self.readings_of(message.topic, message.payload, datetime.now(UTC))
+        if not readings or self._emit is None:
+            return
+        try:
+            self._emit(readings)
+        except Stopping:
+            self._abandon()
+        except Exception as exc:
+            self.log.error("could not queue readings from %s: %s", message.topic, exc)
+            self._failure = exc
+            self._abandon()
+            self._stop.set()
+
+    def _abandon(self) -> None:
+        # Disconnect before returning from on_message: paho queues the PUBACK after the
+        # DISCONNECT, which closes the socket, so the broker keeps the message for later.
+        self._client.disconnect()
+
+    # -- connection -----------------------------------------------------------------
+
+    def _on_connect(self, result: compat.ConnectResult) -> None:
+        where = f"{self.config.host}:{self.config.effective_port}"
+        if not result.ok:
+            level: Callable[..., None] = self.log.error if result.auth_refused else self.log.warning
+            level("%s refused the connection: %s", where, result.text)
+            return
+        self.log.info("connected to %s", where)
+        filters = sorted({rule.subscription.topic for rule in self.rules})
+        for topic in filters:
+            self._client.subscribe(topic, qos=self.config.qos)
+
+    def _on_disconnect(self, text: str, unexpected: bool) -> None:
+        if unexpected and not self._stop.is_set():
+            self.log.warning("disconnected (%s); reconnecting", text)
+
+    def _make_client(self) -> Any:
+        config = self.config
+        client = compat.make_client(
+            self.client_id,
+            clean_session=config.clean_session,
+            reconnect=True,
+            on_connect=self._on_connect,
+            on_disconnect=self._on_disconnect,
+            on_message=self._on_message,
+        )
+        if config.username is not None:
+            password = config.password.reveal() if config.password is not None else None
+            client.username_pw_set(config.username, password)
+        if config.tls:
+            context = compat.tls_context(config.ca_file, config.cert_file, config.key_file)
+            compat.set_tls(client, context)
+        client.reconnect_delay_set(
+            max(1, int(config.reconnect_min.total_seconds())),
+            max(1, int(config.reconnect_max.total_seconds())),
+        )
+        return client
+
+    def start(self, emit: Emit) -> None:
+        """Subscribe and emit until :meth:`stop`; paho reconnects by itself with backoff."""
+        self._stop.clear()
+        self._failure = None
+        self._emit = emit
+        self._client = self._make_client()
+        self._client.connect_async(
+            self.config.host,
+            self.config.effective_port,
+            int(self.config.keepalive.total_seconds()),
+        )
+        self._client.loop_start()
+        try:
+            self._stop.wait()
+        finally:
+            self._client.disconnect()
+            self._client.loop_stop()
+        if self._failure is not None:
+            raise self._failure
+
+    def stop(self) -> None:
+        """Make :meth:`start` return."""
+        self._stop.set()
