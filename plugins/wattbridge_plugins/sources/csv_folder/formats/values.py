@@ -76,21 +76,23 @@ def localize(
     early_offset = early.utcoffset()
     late_offset = late.utcoffset()
     if early_offset == late_offset:
-        return early
+        return early.astimezone(UTC)
     assert early_offset is not None and late_offset is not None
     # PEP 495: in a repeated hour fold=0 is the first (larger offset) instant; in a
     # skipped hour fold=0 uses the offset from before the jump (the smaller one).
     if early_offset > late_offset:
+        # Converted to UTC here: PEP 495 makes an aware time in a fold compare unequal
+        # to every instant of another zone, so it must not travel on as local time.
         if ambiguous == "earlier":
-            return early
+            return early.astimezone(UTC)
         if ambiguous == "later":
-            return late
+            return late.astimezone(UTC)
         raise RowProblem(
             f"timestamp {text!r} is ambiguous in {zone} (the hour repeats when daylight "
             'saving time ends); set ambiguous = "earlier" or "later"'
         )
     if nonexistent == "shift":
-        return early
+        return early.astimezone(UTC)
     raise RowProblem(
         f"timestamp {text!r} does not exist in {zone} (the hour is skipped when daylight "
         'saving time starts); set nonexistent = "shift" to move it forward'

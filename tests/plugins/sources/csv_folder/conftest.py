@@ -1,0 +1,96 @@
+"""Helpers for the csv-folder tests: a source with quick timings, and file writers."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from wattbridge.testing import SourceHarness, wait_until
+
+FAST = {"settle": "0.05s", "scan_interval": "0.02s"}
+"""Timings that keep tests quick; the defaults are tested on their own."""
+
+
+@pytest.fixture
+def inbox(tmp_path: Path) -> Path:
+    """An empty inbox folder."""
+    folder = tmp_path / "inbox"
+    folder.mkdir()
+    return folder
+
+
+@pytest.fixture
+def folder_source(
+    run_source: Callable[..., SourceHarness], inbox: Path
+) -> Callable[..., SourceHarness]:
+    """``folder_source(**keys)``: a started csv-folder source on ``inbox``, quick timings."""
+
+    def make(start: bool = True, **keys: Any) -> SourceHarness:
+        harness = run_source("csv-folder", inbox=str(inbox), **{**FAST, **keys})
+        if start:
+            harness.start()
+        return harness
+
+    return make
+
+
+def write(path: Path, text: str, *, encoding: str = "utf-8", newline: str = "\n") -> Path:
+    """Write a CSV file whose lines end in ``newline``, via a hidden name then a rename
+    (the pattern the source honours), so a test never races the settle time."""
+    data = text.replace("\n", newline).encode(encoding)
+    tmp = path.with_name(f".{path.name}.writing")
+    tmp.write_bytes(data)
+    tmp.rename(path)
+    return path
+
+
+def wait_for_path(path: Path, timeout: float = 10.0) -> Path:
+    """Wait until ``path`` exists."""
+    wait_until(path.exists, timeout, message=f"{path} to exist")
+    return path
+
+
+def report(folder: Path, name: str, timeout: float = 10.0) -> str:
+    """Wait until ``name`` and its ``.error.txt`` are both in ``folder``; the report's text.
+    (The report is written before the file is moved, so wait for the file.)"""
+    wait_for_path(folder / name, timeout)
+    return (folder / f"{name}.error.txt").read_text(encoding="utf-8")
+
+
+def jsonl(path: Path) -> list[dict[str, Any]]:
+    """The readings a jsonl sink wrote."""
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def as_tuples(readings: Any) -> list[tuple[str, str, Any, str]]:
+    """Readings (objects or jsonl dicts) as comparable (stream, iso time, value, unit)."""
+    out = []
+    for r in readings:
+        if isinstance(r, dict):
+            out.append((r["stream"], r["timestamp"], r["value"], r["unit"]))
+        else:
+            out.append((r.stream, r.timestamp.isoformat(), r.value, r.unit))
+    return out
+
+
+class Helpers:
+    """The helpers above, handed to tests as the ``csv`` fixture (test modules cannot
+    import a conftest under --import-mode=importlib)."""
+
+    write = staticmethod(write)
+    wait_for_path = staticmethod(wait_for_path)
+    report = staticmethod(report)
+    jsonl = staticmethod(jsonl)
+    as_tuples = staticmethod(as_tuples)
+
+
+@pytest.fixture
+def csv() -> type[Helpers]:
+    """File writers and readers for the tests."""
+    return Helpers
