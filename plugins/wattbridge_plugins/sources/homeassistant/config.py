@@ -1,0 +1,54 @@
+"""The keys of a ``plugin = "homeassistant"`` source table."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import attrs
+
+from wattbridge import Secret
+
+
+def _websocket_url(url: str) -> str:
+    """Accept HA's base URL as users copy it (http://host:8123) as well as the ws URL."""
+    url = url.strip().rstrip("/")
+    for plain, socket in (("http://", "ws://"), ("https://", "wss://")):
+        if url.startswith(plain):
+            url = socket + url[len(plain) :]
+    if not url.startswith(("ws://", "wss://")):
+        raise ValueError(f"url {url!r} must start with ws://, wss://, http:// or https://")
+    if not url.endswith("/api/websocket"):
+        url += "/api/websocket"
+    return url
+
+
+@attrs.frozen
+class HomeAssistantConfig:
+    """Keys of a ``plugin = "homeassistant"`` source table."""
+
+    url: str = attrs.field(converter=_websocket_url)
+    """HA's address: ``http://homeassistant.local:8123`` or its websocket URL
+    (``ws(s)://host:8123/api/websocket``); https/wss verify the certificate."""
+    token: Secret
+    """A long-lived access token (HA: your profile > Security > Long-lived access tokens)."""
+    include_entities: list[str] = attrs.field(factory=list)
+    """Entity ids or globs to read, e.g. ``sensor.*_energy``."""
+    include_domains: list[str] = attrs.field(factory=list)
+    """Domains to read, e.g. ``sensor``."""
+    include_device_classes: list[str] = attrs.field(factory=list)
+    """Device classes to read, e.g. ``energy`` and ``power``."""
+    exclude_entities: list[str] = attrs.field(factory=list)
+    """Entity ids or globs never to read (an exclude beats an include)."""
+    exclude_domains: list[str] = attrs.field(factory=list)
+    exclude_device_classes: list[str] = attrs.field(factory=list)
+    ca_file: Path | None = None
+    """A CA bundle for a wss:// HA with a private certificate; the system's otherwise."""
+    verify_tls: bool = True
+    """Check wss:// certificates. Turn off only for a test box: the token goes over it."""
+    connect_timeout: timedelta = timedelta(seconds=10)
+    heartbeat: timedelta = timedelta(seconds=30)
+    """Ping HA when it was quiet this long, to notice a dead connection."""
+    reconnect_initial: timedelta = timedelta(seconds=1)
+    reconnect_max: timedelta = timedelta(minutes=1)
+    """Reconnect backoff: doubles from ``reconnect_initial`` up to this."""

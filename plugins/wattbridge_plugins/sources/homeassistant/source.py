@@ -1,0 +1,199 @@
+"""The ``homeassistant`` source: state changes of selected entities, over HA's websocket
+API, as readings.
+
+On each connection it subscribes to ``state_changed`` events first and then reads the
+current states (``get_states``), so a state that changed while the connection was down
+is read then, and none that changes after is missed between the two. It reconnects
+with doubling backoff; a refused token is not retried here but raised, as a clear error
+(the runtime restarts the source with its own, longer backoff).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from wattbridge import Emit, Reading, SourceContext, hookimpl
+from wattbridge_plugins.sources.homeassistant.client import (
+    CONNECTION_ERRORS,
+    HomeAssistantClient,
+    ProtocolError,
+)
+from wattbridge_plugins.sources.homeassistant.config import HomeAssistantConfig
+from wattbridge_plugins.sources.homeassistant.states import (
+    StateConverter,
+    selection_from,
+    state_changed_new_state,
+)
+
+DRAIN_LIMIT = 1000
+"""Messages taken into one emit when they arrive together (one fsync for a burst)."""
+
+
+class HomeAssistantSource:
+    """A pushed source reading a Home Assistant's states; see the module doc."""
+
+    def __init__(self, config: HomeAssistantConfig, context: SourceContext) -> None:
+        self.config = config
+        self.context = context
+        self.log = context.logger
+        self.converter = StateConverter(selection_from(config), context.logger)
+        self.connections = 0
+        """Successful connections so far (a reconnect makes it 2 or more)."""
+        self.connected = threading.Event()
+        """Set while subscribed; for tests and status."""
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._client: HomeAssistantClient | None = None
+        self._subscription: int | None = None
+        self._states_request: int | None = None
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Readings made and states skipped, by reason."""
+        return {"readings": self.converter.converted, **dict(self.converter.skipped)}
+
+    # -- running -----------------------------------------------------------------
+
+    def start(self, emit: Emit) -> None:
+        """Read states until :meth:`stop`, reconnecting with backoff when HA goes away."""
+        self._stop.clear()
+        initial = self.config.reconnect_initial.total_seconds()
+        delay = initial
+        while not self._stop.is_set():
+            started = time.monotonic()
+            try:
+                client = HomeAssistantClient.connect(
+                    self.config.url,
+                    self.config.token,
+                    ca_file=self.config.ca_file,
+                    verify_tls=self.config.verify_tls,
+                    timeout=self.config.connect_timeout,
+                )
+            except CONNECTION_ERRORS as exc:
+                if self._stop.is_set():
+                    break
+                self.log.warning(
+                    "cannot reach Home Assistant at %s: %s; retrying in %.0fs",
+                    self.config.url,
+                    _describe(exc),
+                    delay,
+                )
+                self._stop.wait(delay)
+                delay = min(delay * 2, self.config.reconnect_max.total_seconds())
+                continue
+            try:
+                self._session(client, emit)
+            except CONNECTION_ERRORS as exc:
+                if not self._stop.is_set():
+                    self.log.warning("lost Home Assistant: %s; reconnecting", _describe(exc))
+            finally:
+                self.connected.clear()
+                with self._lock:
+                    self._client = None
+                client.close()
+            if time.monotonic() - started > 60:
+                delay = initial  # it ran a good while: a new outage starts the backoff anew
+            if not self._stop.is_set():
+                self._stop.wait(delay)
+                delay = min(delay * 2, self.config.reconnect_max.total_seconds())
+
+    def stop(self) -> None:
+        """Make :meth:`start` return: wakes its wait or closes its connection."""
+        self._stop.set()
+        with self._lock:
+            client = self._client
+        if client is not None:
+            client.close()
+
+    def _session(self, client: HomeAssistantClient, emit: Emit) -> None:
+        with self._lock:
+            if self._stop.is_set():
+                return
+            self._client = client
+        # Subscribe before reading the states: a change between the two is then seen
+        # twice (deduplicated), never zero times.
+        self._subscription = client.command(
+            {"type": "subscribe_events", "event_type": "state_changed"}
+        )
+        self._states_request = client.command({"type": "get_states"})
+        self.connections += 1
+        self.log.info(
+            "connected to Home Assistant %s at %s", getattr(client, "ha_version", "?"), client
+        )
+        heartbeat = self.config.heartbeat.total_seconds()
+        while not self._stop.is_set():
+            try:
+                messages = self._collect(client, heartbeat)
+            except TimeoutError:
+                client.ping(self.config.connect_timeout.total_seconds())
+                continue
+            readings = self.handle_messages(messages)
+            if readings:
+                emit(readings)
+
+    def _collect(self, client: HomeAssistantClient, heartbeat: float) -> list[Any]:
+        """The next message, plus whatever else is already waiting (up to a limit)."""
+        messages = list(client.messages(heartbeat))
+        while len(messages) < DRAIN_LIMIT:
+            try:
+                messages.extend(client.messages(0))
+            except TimeoutError:
+                break
+        return messages
+
+    # -- messages ----------------------------------------------------------------
+
+    def handle_messages(self, messages: Iterable[Any]) -> list[Reading]:
+        """Readings from websocket messages; every odd one is counted, none raises
+        except a refused subscription (:class:`ProtocolError`, then a reconnect)."""
+        readings: list[Reading] = []
+        for message in messages:
+            readings.extend(self.handle_message(message))
+        return readings
+
+    def handle_message(self, message: Any) -> list[Reading]:
+        """Readings from one message (an event, the get_states result, or other)."""
+        if not isinstance(message, Mapping):
+            self.converter.skipped["malformed"] += 1
+            self.log.debug("ignoring a message that is not an object: %.80r", message)
+            return []
+        kind = message.get("type")
+        message_id = message.get("id")
+        if kind == "result" and message_id in (self._subscription, self._states_request):
+            if message.get("success") is not True:
+                error = message.get("error")
+                raise ProtocolError(f"Home Assistant refused a command: {error!r:.200}")
+            if message_id == self._subscription:
+                self.connected.set()
+                return []
+            result = message.get("result")
+            if not isinstance(result, list):
+                self.converter.skipped["malformed"] += 1
+                self.log.warning("get_states gave %s, not a list", type(result).__name__)
+                return []
+            readings = self.converter.convert_all(result)
+            self.log.info("read %d current state(s) after connecting", len(readings))
+            return readings
+        if kind == "event" and message_id == self._subscription:
+            is_state_change, new_state = state_changed_new_state(message)
+            if not is_state_change:
+                self.converter.skipped["malformed"] += 1
+                return []
+            if new_state is None:
+                return []  # the entity was removed: no value to record
+            reading = self.converter.convert(new_state)
+            return [reading] if reading is not None else []
+        return []  # pong, results of other commands: nothing to do
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+@hookimpl
+def wattbridge_register_sources(register: Any) -> None:
+    """Register the ``homeassistant`` source."""
+    register("homeassistant", HomeAssistantSource, HomeAssistantConfig)
