@@ -1,0 +1,34 @@
+"""The ``modbus`` source: Modbus TCP, RTU and RTU over TCP meters, with shipped meter
+profiles, and the ``wattbridge modbus`` command. See README.md in this folder."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from wattbridge import hookimpl
+from wattbridge_plugins.sources.modbus.settings import DeviceConfig, ModbusConfig, RegisterConfig
+from wattbridge_plugins.sources.modbus.source import ModbusSource
+
+
+@hookimpl
+def wattbridge_register_sources(register: Any) -> None:
+    """Register the ``modbus`` source."""
+    register("modbus", ModbusSource, ModbusConfig)
+
+
+@hookimpl
+def wattbridge_register_commands(register: Any) -> None:
+    """Register ``wattbridge modbus`` (read a device once; list profiles)."""
+    from wattbridge_plugins.sources.modbus import command
+
+    register("modbus", command.add_arguments, command.run, command.HELP)
+
+
+__all__ = [
+    "DeviceConfig",
+    "ModbusConfig",
+    "ModbusSource",
+    "RegisterConfig",
+    "wattbridge_register_commands",
+    "wattbridge_register_sources",
+]

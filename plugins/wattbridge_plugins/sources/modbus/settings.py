@@ -1,0 +1,488 @@
+"""The keys of a ``plugin = "modbus"`` source, and how they resolve into buses and devices.
+
+Every device key may also be written in the source table itself: there it is the default
+for every device in ``devices``, or, with no ``devices``, it describes the one device
+the source reads. Devices that share a connection (a TCP host and port, or a serial
+port) share one bus: one thread, requests serialised with ``pause`` between them.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+import attrs
+
+from wattbridge_plugins.sources.modbus import profiles
+from wattbridge_plugins.sources.modbus.planner import Read, plan
+from wattbridge_plugins.sources.modbus.registers import (
+    BIT_KINDS,
+    BYTE_ORDERS,
+    KINDS,
+    REGISTER_TYPES,
+    ByteOrder,
+    DataType,
+    Kind,
+    describe,
+    size_of,
+    split_register_number,
+)
+
+Transport = Literal["tcp", "rtu", "rtu-over-tcp"]
+
+DEFAULT_PORT = 502
+DEFAULT_TIMEOUT = timedelta(seconds=1)
+DEFAULT_RETRIES = 1
+DEFAULT_BACKOFF_MAX = timedelta(minutes=5)
+DEFAULT_SERIAL_PAUSE = timedelta(milliseconds=20)
+
+
+@attrs.frozen
+class RegisterConfig:
+    """One register of a register map (a profile's, or a device's own additions and
+    overrides). Keys left out take the profile's default, then the built-in one."""
+
+    stream: str
+    """The stream name; in a device, a profile's stream name overrides that register."""
+    kind: Kind | None = None
+    """holding, input, coil or discrete (inferred from a prefixed ``register``)."""
+    address: int | None = None
+    """The 0-based protocol address, as sent on the wire."""
+    register: int | None = None
+    """The number as the manual prints it: 30001, 40001, 10001 (or 1-based with kind)."""
+    type: DataType | None = None
+    byte_order: ByteOrder | None = None
+    scale: float | None = None
+    offset: float | None = None
+    unit: str | None = None
+    rename: str | None = None
+    """In a device's override of a profile register: the stream name to use instead."""
+
+
+@attrs.frozen
+class DeviceKeys:
+    """The keys of a device (and the source-level defaults for them)."""
+
+    transport: Transport | None = None
+    """tcp (Modbus TCP), rtu (a serial line), rtu-over-tcp (RTU frames through a TCP
+    gateway). Default: rtu when ``serial`` is given, else tcp."""
+    host: str | None = None
+    port: int | None = None
+    """TCP port (default 502)."""
+    serial: str | None = None
+    """Serial device (/dev/ttyUSB0) or a pyserial URL."""
+    baudrate: int | None = None
+    parity: Literal["N", "E", "O"] | None = None
+    stopbits: int | None = None
+    bytesize: int | None = None
+    pause: timedelta | None = None
+    """Quiet time between two requests on the bus (default 0 on TCP, 20ms on RTU)."""
+    unit: int | None = None
+    """The Modbus unit id (device id, slave address) 0-247 (default 1)."""
+    profile: str | None = None
+    """A shipped profile's name, e.g. "eastron-sdm630"."""
+    profile_file: Path | None = None
+    """Or a profile file of your own (relative to the config)."""
+    registers: list[RegisterConfig] = attrs.Factory(list)
+    drop: list[str] = attrs.Factory(list)
+    """Streams of the profile not to read (names or patterns like "thd_*")."""
+    only: list[str] | None = None
+    """Read only these streams of the profile (names or patterns)."""
+    prefix: str | None = None
+    """Put before every stream name (default: "NAME/" for listed devices, none otherwise)."""
+    interval: timedelta | None = None
+    """How often the device is read (default 10s)."""
+    timeout: timedelta | None = None
+    """How long to wait for an answer (default 1s)."""
+    retries: int | None = None
+    """Requests repeated after a timeout before the device is marked down (default 1)."""
+    backoff_max: timedelta | None = None
+    """The longest wait between tries of a down device (default 5m)."""
+    max_gap: int | None = None
+    """Unused registers a read may span to join two (default: the profile's, else 0)."""
+    max_count: int | None = None
+    """The most registers one read asks for (default: the profile's, else 125)."""
+
+
+@attrs.frozen
+class DeviceConfig(DeviceKeys):
+    """A table of ``devices``: a name and any device key."""
+
+    name: str = attrs.field(kw_only=True)
+
+
+@attrs.frozen
+class ModbusConfig(DeviceKeys):
+    """Keys of a ``plugin = "modbus"`` source table."""
+
+    devices: list[DeviceConfig] = attrs.Factory(list)
+    """The devices this source reads; without it, the source is one device."""
+    name: str | None = None
+    """The name of the one device (default "device"), used in logs and errors."""
+
+    def __attrs_post_init__(self) -> None:
+        # Resolving checks every profile, register and bus now, so `wattbridge check`
+        # reports register-map mistakes before anything runs.
+        resolve(self)
+
+
+# ---------------------------------------------------------------------------------
+# Resolved form
+# ---------------------------------------------------------------------------------
+
+
+@attrs.frozen
+class Register:
+    """A register ready to read: where it is, how to decode it, what stream it feeds."""
+
+    stream: str
+    kind: str
+    address: int
+    type: str
+    byte_order: str
+    scale: float | None
+    offset: float | None
+    unit: str
+
+    @property
+    def size(self) -> int:
+        """Registers (or bits) it takes."""
+        return size_of(self.type)
+
+    @property
+    def label(self) -> str:
+        """The register for messages: "input register 30001 (address 0)"."""
+        return describe(self.kind, self.address)
+
+
+@attrs.frozen
+class Link:
+    """How a bus is reached; devices with equal links share a bus."""
+
+    transport: str
+    host: str | None
+    port: int
+    serial: str | None
+    baudrate: int
+    parity: str
+    stopbits: int
+    bytesize: int
+    pause: float
+
+    @property
+    def key(self) -> tuple[Any, ...]:
+        """What makes two devices share a bus."""
+        if self.serial is not None and self.transport == "rtu":
+            return ("serial", self.serial)
+        return (self.transport, self.host, self.port)
+
+    @property
+    def label(self) -> str:
+        """The bus for messages."""
+        if self.transport == "rtu":
+            return f"serial {self.serial}"
+        return f"{self.transport} {self.host}:{self.port}"
+
+
+@attrs.frozen
+class Device:
+    """A device ready to poll."""
+
+    name: str
+    unit: int
+    registers: tuple[Register, ...]
+    reads: tuple[Read[Register], ...]
+    interval: float
+    timeout: float
+    retries: int
+    backoff_max: float
+    link: Link
+
+    @property
+    def label(self) -> str:
+        """The device for messages: "device house unit 1"."""
+        return f"device {self.name} unit {self.unit}"
+
+
+@attrs.frozen
+class BusPlan:
+    """The devices one bus thread polls."""
+
+    link: Link
+    devices: tuple[Device, ...]
+
+
+def resolve(config: ModbusConfig) -> list[BusPlan]:
+    """Buses and devices of a source; ValueError with every mistake found."""
+    problems: list[str] = []
+    if config.devices:
+        entries: list[tuple[DeviceKeys, str, str]] = [
+            (d, d.name, d.prefix if d.prefix is not None else f"{d.name}/") for d in config.devices
+        ]
+        seen: set[str] = set()
+        for listed in config.devices:
+            if listed.name in seen:
+                problems.append(f"devices: two devices are named {listed.name!r}")
+            seen.add(listed.name)
+    else:
+        entries = [(config, config.name or "device", config.prefix or "")]
+    buses: dict[tuple[Any, ...], list[Device]] = {}
+    links: dict[tuple[Any, ...], tuple[Link, str]] = {}
+    streams: dict[str, str] = {}
+    for keys, name, prefix in entries:
+        try:
+            device = _device(keys, config, name, prefix)
+        except ValueError as exc:
+            problems.append(str(exc))
+            continue
+        for register in device.registers:
+            other = streams.setdefault(register.stream, device.name)
+            if other != device.name:
+                problems.append(
+                    f"stream {register.stream!r} is read from both device {other} and "
+                    f"device {device.name}; give them a prefix"
+                )
+        key = device.link.key
+        if key in links and links[key][0] != device.link:
+            problems.append(
+                f"device {device.name} shares {device.link.label} with device {links[key][1]} "
+                "but not its settings (baudrate, parity, stopbits, bytesize, pause): "
+                "one bus has one set"
+            )
+            continue
+        links.setdefault(key, (device.link, device.name))
+        buses.setdefault(key, []).append(device)
+    if problems:
+        raise ValueError("; ".join(problems))
+    return [BusPlan(links[key][0], tuple(devices)) for key, devices in buses.items()]
+
+
+def _pick(keys: DeviceKeys, config: ModbusConfig, name: str) -> Any:
+    value = getattr(keys, name)
+    if value is None or value == []:
+        return getattr(config, name)
+    return value
+
+
+def _seconds(value: timedelta | None, default: timedelta) -> float:
+    return (value if value is not None else default).total_seconds()
+
+
+def _device(keys: DeviceKeys, config: ModbusConfig, name: str, prefix: str) -> Device:
+    def pick(key: str) -> Any:
+        return _pick(keys, config, key)
+
+    unit = pick("unit")
+    unit = 1 if unit is None else unit
+    where = f"device {name} unit {unit}"
+    if not 0 <= unit <= 247:
+        raise ValueError(f"{where}: unit must be 0-247")
+    link = _link(keys, config, where)
+    profile: profiles.Profile | None = None
+    profile_name, profile_file = pick("profile"), pick("profile_file")
+    try:
+        if profile_name is not None and profile_file is not None:
+            raise ValueError("give profile or profile_file, not both")
+        if profile_name is not None:
+            profile = profiles.load(profiles.find(profile_name))
+        elif profile_file is not None:
+            profile = profiles.load(Path(profile_file))
+    except ValueError as exc:
+        raise ValueError(f"{where}: {exc}") from None
+    registers = _registers(profile, pick("registers"), pick("drop"), pick("only"), where)
+    if not registers:
+        raise ValueError(f"{where}: no registers to read: give a profile or registers")
+    registers = [attrs.evolve(r, stream=prefix + r.stream) for r in registers]
+    seen: dict[str, Register] = {}
+    for register in registers:
+        if register.stream in seen:
+            raise ValueError(f"{where}: two registers feed stream {register.stream!r}")
+        seen[register.stream] = register
+    max_gap = pick("max_gap")
+    if max_gap is None:
+        max_gap = profile.max_gap if profile and profile.max_gap is not None else 0
+    max_count = pick("max_count") or (profile.max_count if profile else None)
+    if max_gap < 0 or (max_count is not None and max_count < 1):
+        raise ValueError(f"{where}: max_gap must be >= 0 and max_count >= 1")
+    retries = pick("retries")
+    retries = DEFAULT_RETRIES if retries is None else retries
+    if retries < 0:
+        raise ValueError(f"{where}: retries must be >= 0")
+    interval = _seconds(pick("interval"), timedelta(seconds=10))
+    timeout = _seconds(pick("timeout"), DEFAULT_TIMEOUT)
+    if interval <= 0 or timeout <= 0:
+        raise ValueError(f"{where}: interval and timeout must be more than 0")
+    return Device(
+        name=name,
+        unit=unit,
+        registers=tuple(registers),
+        reads=tuple(plan(registers, max_gap=max_gap, max_count=max_count)),
+        interval=interval,
+        timeout=timeout,
+        retries=retries,
+        backoff_max=_seconds(pick("backoff_max"), DEFAULT_BACKOFF_MAX),
+        link=link,
+    )
+
+
+def _link(keys: DeviceKeys, config: ModbusConfig, where: str) -> Link:
+    def pick(key: str) -> Any:
+        return _pick(keys, config, key)
+
+    serial, host = pick("serial"), pick("host")
+    transport = pick("transport") or ("rtu" if serial else "tcp")
+    if transport == "rtu" and not serial:
+        raise ValueError(f"{where}: transport rtu needs serial (the serial port)")
+    if transport != "rtu" and not host:
+        raise ValueError(f"{where}: give host (Modbus TCP) or serial (RTU)")
+    pause = pick("pause")
+    if pause is None:
+        pause = timedelta() if transport == "tcp" else DEFAULT_SERIAL_PAUSE
+    port = pick("port") or DEFAULT_PORT
+    if not 0 < port < 65536:
+        raise ValueError(f"{where}: port must be 1-65535")
+    return Link(
+        transport=transport,
+        host=host if transport != "rtu" else None,
+        port=port,
+        serial=serial if transport == "rtu" else None,
+        baudrate=pick("baudrate") or 9600,
+        parity=pick("parity") or "N",
+        stopbits=pick("stopbits") or 1,
+        bytesize=pick("bytesize") or 8,
+        pause=pause.total_seconds(),
+    )
+
+
+_REGISTER_KEYS = {f.name for f in attrs.fields(RegisterConfig)}
+
+
+def register_from_table(table: dict[str, Any], where: str) -> RegisterConfig:
+    """A profile's register table as a :class:`RegisterConfig`, every key checked."""
+    unknown = sorted(set(table) - _REGISTER_KEYS)
+    if unknown:
+        raise ValueError(f"{where}: unknown key(s) {', '.join(unknown)}")
+    if not isinstance(table.get("stream"), str):
+        raise ValueError(f"{where}: stream must be given as a string")
+    checks: dict[str, tuple[type, ...]] = {
+        "address": (int,),
+        "register": (int,),
+        "scale": (int, float),
+        "offset": (int, float),
+        "unit": (str,),
+        "rename": (str,),
+    }
+    for key, types in checks.items():
+        value = table.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, types)):
+            raise ValueError(f"{where}: {key} {value!r} is not a {types[-1].__name__}")
+    for key, allowed in (("kind", KINDS), ("type", REGISTER_TYPES), ("byte_order", BYTE_ORDERS)):
+        if key in table and table[key] not in (*allowed, "bool"):
+            raise ValueError(f"{where}: {key} {table[key]!r} is not one of {', '.join(allowed)}")
+    values = dict(table)
+    for key in ("scale", "offset"):
+        if key in values:
+            values[key] = float(values[key])
+    return RegisterConfig(**values)
+
+
+def _registers(
+    profile: profiles.Profile | None,
+    own: list[RegisterConfig],
+    drop: list[str],
+    only: list[str] | None,
+    where: str,
+) -> list[Register]:
+    base: dict[str, RegisterConfig] = {}
+    defaults: dict[str, Any] = {}
+    if profile is not None:
+        defaults = {"kind": profile.kind, "type": profile.type, "byte_order": profile.byte_order}
+        for index, table in enumerate(profile.registers):
+            register = register_from_table(
+                table, f"{where}: profile {profile.name} register #{index + 1}"
+            )
+            if register.stream in base:
+                raise ValueError(f"{where}: profile {profile.name} lists {register.stream!r} twice")
+            base[register.stream] = register
+    for pattern in [*drop, *(only or [])]:
+        if not fnmatch.filter(base, pattern):
+            raise ValueError(f"{where}: drop/only {pattern!r} matches no stream of the profile")
+    if only is not None:
+        base = {k: v for k, v in base.items() if any(fnmatch.fnmatch(k, p) for p in only)}
+    base = {k: v for k, v in base.items() if not any(fnmatch.fnmatch(k, p) for p in drop)}
+    merged = dict(base)
+    for register in own:
+        if register.stream in base:
+            merged[register.stream] = _overlay(base[register.stream], register)
+        elif register.stream in merged:
+            raise ValueError(f"{where}: register {register.stream!r} is listed twice")
+        else:
+            if register.rename is not None:
+                raise ValueError(
+                    f"{where}: register {register.stream!r}: rename is for a profile's "
+                    "register; this stream is not in the profile"
+                )
+            merged[register.stream] = register
+    return [_resolve_register(r, defaults, where) for r in merged.values()]
+
+
+def _overlay(base: RegisterConfig, override: RegisterConfig) -> RegisterConfig:
+    changes = {
+        f.name: getattr(override, f.name)
+        for f in attrs.fields(RegisterConfig)
+        if f.name != "stream" and getattr(override, f.name) is not None
+    }
+    if "address" in changes or "register" in changes:
+        # A new place replaces the old one in whichever form it was given.
+        changes.setdefault("address", None)
+        changes.setdefault("register", None)
+    return attrs.evolve(base, **changes)
+
+
+def _resolve_register(register: RegisterConfig, defaults: dict[str, Any], where: str) -> Register:
+    stream = register.rename or register.stream
+    here = f"{where}, register {register.stream!r}"
+    kind = register.kind
+    if (register.address is None) == (register.register is None):
+        raise ValueError(
+            f"{here}: give either address (0-based, as on the wire) or register "
+            "(as the manual prints it, e.g. 30001)"
+        )
+    if register.register is not None:
+        try:
+            kind, address = split_register_number(register.register, kind or None)
+        except ValueError as exc:
+            raise ValueError(f"{here}: {exc}") from None
+    else:
+        assert register.address is not None
+        address = register.address
+        kind = kind or defaults.get("kind")
+        if kind is None:
+            raise ValueError(f"{here}: address {address} needs kind (holding, input, ...)")
+    here = f"{where}, register {register.stream!r} ({describe(kind, address)})"
+    if kind in BIT_KINDS:
+        data_type = register.type or "bool"
+        if data_type != "bool":
+            raise ValueError(f"{here}: a {kind} holds one bit: type must be bool")
+        if register.scale is not None or register.offset is not None:
+            raise ValueError(f"{here}: a {kind} is 0 or 1; scale and offset do not apply")
+    else:
+        data_type = register.type or defaults.get("type") or "uint16"
+        if data_type == "bool":
+            raise ValueError(f"{here}: type bool is for coils and discrete inputs")
+    if not 0 <= address <= 65535 or address + size_of(data_type) > 65536:
+        raise ValueError(f"{here}: address out of range 0-65535 for a {data_type}")
+    if register.scale == 0:
+        raise ValueError(f"{here}: scale 0 would make every value 0")
+    return Register(
+        stream=stream,
+        kind=kind,
+        address=address,
+        type=data_type,
+        byte_order=register.byte_order or defaults.get("byte_order") or "ABCD",
+        scale=register.scale,
+        offset=register.offset,
+        unit=register.unit or "",
+    )
