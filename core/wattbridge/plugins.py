@@ -23,6 +23,7 @@ from wattbridge.errors import PluginError
 
 DEFAULT_PLUGINS: tuple[str, ...] = (
     "wattbridge_plugins.sinks.jsonl",
+    "wattbridge_plugins.sinks.energydata_batch",
     "wattbridge_plugins.sinks.energinet",
     "wattbridge_plugins.sources.replay",
     "wattbridge_plugins.sources.modbus",
