@@ -118,6 +118,8 @@ class EnerginetSink:
         # the platform counts a request when it arrives. Keep our own stamp of the
         # moment each post goes out, durable and written first, and never post within
         # a window of it (jitter of a few ms must not cost a 429).
+        now = self.clock()  # again: packing took a moment
+        now_dt = datetime.fromtimestamp(now, UTC)
         posted = self.context.state.get(f"posted:{profile}")
         if posted is not None and now < float(posted) + self.window.total_seconds():
             not_before = datetime.fromtimestamp(float(posted), UTC) + self.window
