@@ -219,7 +219,7 @@ def resolve(config: ModbusConfig) -> list[BusPlan]:
     problems: list[str] = []
     if config.devices:
         entries: list[tuple[DeviceKeys, str, str]] = [
-            (d, d.name, d.prefix if d.prefix is not None else f"{d.name}/") for d in config.devices
+            (d, d.name, _first(d.prefix, config.prefix, f"{d.name}/")) for d in config.devices
         ]
         seen: set[str] = set()
         for listed in config.devices:
@@ -257,6 +257,10 @@ def resolve(config: ModbusConfig) -> list[BusPlan]:
     if problems:
         raise ValueError("; ".join(problems))
     return [BusPlan(links[key][0], tuple(devices)) for key, devices in buses.items()]
+
+
+def _first(*values: str | None) -> str:
+    return next(v for v in values if v is not None)
 
 
 def _pick(keys: DeviceKeys, config: ModbusConfig, name: str) -> Any:
@@ -332,6 +336,9 @@ def _link(keys: DeviceKeys, config: ModbusConfig, where: str) -> Link:
         return _pick(keys, config, key)
 
     serial, host = pick("serial"), pick("host")
+    if keys is not config and (keys.host or keys.serial):
+        # A device that says where it is does not inherit the source's other connection.
+        serial, host = keys.serial, keys.host
     transport = pick("transport") or ("rtu" if serial else "tcp")
     if transport == "rtu" and not serial:
         raise ValueError(f"{where}: transport rtu needs serial (the serial port)")
