@@ -82,6 +82,9 @@ class Settings:
     """Where outboxes and plugin state live; relative paths are from the config's folder."""
     log_level: LogLevel = "info"
     log_format: Literal["text", "json"] = "text"
+    fsync: bool = True
+    """Sync every accepted batch to disk, so it survives a power cut (not only a crash).
+    false trades that for speed on slow disks (SD cards): a crash still loses nothing."""
 
 
 @attrs.frozen
@@ -348,9 +351,7 @@ class _Loader:
                 specs[name] = spec_class(name, common, plugin_type, config)
         return specs
 
-    def load_routes(
-        self, routes: Any, sources: Sequence[str], sinks: Sequence[str]
-    ) -> list[Route]:
+    def load_routes(self, routes: Any, sources: Sequence[str], sinks: Sequence[str]) -> list[Route]:
         if not isinstance(routes, list):
             self.problem(("routes",), None, "must be an array of tables: write [[routes]]")
             return []

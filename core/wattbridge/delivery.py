@@ -154,8 +154,7 @@ class SinkWorker:
             return 0
         ok = [batch.ids[i] for i in result.ok]
         if ok:
-            self.outbox.ack(ok)
-            self.outbox.set_states({"last_success": repr(now), f"backoff:{key}": None})
+            self.outbox.ack(ok, {"last_success": repr(now), f"backoff:{key}": None})
         if result.rejected:
             reasons = {batch.ids[i]: redact(r) for i, r in result.rejected.items()}
             self.outbox.deadletter(reasons)

@@ -24,7 +24,7 @@ from wattbridge.sinks import Batch
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS queue (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    id INTEGER PRIMARY KEY,
     stream TEXT NOT NULL,
     ts INTEGER NOT NULL,
     value NOT NULL,
@@ -110,12 +110,20 @@ class Outbox:
         self._lock = threading.RLock()
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
-        # FULL: a reading acknowledged to a source survives a power cut, not only a crash.
-        self._db.execute(f"PRAGMA synchronous={synchronous}")
+        # Puts are synced as `synchronous` says (FULL: a reading acknowledged to a source
+        # survives a power cut, not only a crash). Everything else (acks, attempts,
+        # state) is written with NORMAL: losing the last of those to a power cut only
+        # resends readings, which the platforms overwrite, and saves an fsync a batch.
+        self._put_sync = synchronous
+        self._sync = ""
         self._db.execute("PRAGMA busy_timeout=10000")
         self._db.executescript(_SCHEMA)
         self._has_credential_index = False
         (self._depth,) = self._db.execute("SELECT COUNT(*) FROM queue").fetchone()
+        # Ids are given here, never reused (a sink's stored progress names batches by
+        # their ids): AUTOINCREMENT would guarantee the same at twice the insert cost.
+        (highest,) = self._db.execute("SELECT MAX(id) FROM queue").fetchone()
+        self._next_id = max(highest or 0, int(self.get_state("last_id") or 0)) + 1
         self._room = threading.Condition(self._lock)
 
     @classmethod
@@ -158,19 +166,37 @@ class Outbox:
         if not readings:
             return
         now = time.time()
-        creds = credentials if credentials is not None else [""] * len(readings)
-        rows = [
-            (r.stream, to_epoch_us(r.timestamp), r.value, r.unit, r.source, c, now)
-            for r, c in zip(readings, creds, strict=True)
-        ]
         with self._lock:
-            with self._transaction():
-                self._db.executemany(
-                    "INSERT INTO queue (stream, ts, value, unit, source, credential, queued_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    rows,
-                )
-            self._depth += len(rows)
+            first = self._next_id
+            if credentials is None:
+                rows = [
+                    (i, r.stream, to_epoch_us(r.timestamp), r.value, r.unit, r.source, "", now)
+                    for i, r in enumerate(readings, first)
+                ]
+            else:
+                rows = [
+                    (i, r.stream, to_epoch_us(r.timestamp), r.value, r.unit, r.source, c, now)
+                    for i, r, c in zip(
+                        range(first, first + len(readings)), readings, credentials, strict=True
+                    )
+                ]
+            with self._transaction(durable=True):
+                self._insert(rows)
+            self._inserted(rows)
+
+    def _insert(self, rows: list[tuple[Any, ...]]) -> None:
+        """Insert rows numbered from the next id, inside the caller's transaction."""
+        self._db.executemany(
+            "INSERT INTO queue (id, stream, ts, value, unit, source, credential, queued_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+        self._set("last_id", str(self._next_id + len(rows) - 1))
+
+    def _inserted(self, rows: list[tuple[Any, ...]]) -> None:
+        """Count rows in once their transaction has committed."""
+        self._next_id += len(rows)
+        self._depth += len(rows)
 
     def credentials_waiting(self) -> list[str]:
         """Credentials with queued readings, the one with the oldest reading first."""
@@ -194,8 +220,8 @@ class Outbox:
         readings = [trusted_reading(s, ts, v, u, src) for _id, s, ts, v, u, src in rows]
         return Batch(readings=readings, ids=ids, credential=credential or "")
 
-    def ack(self, ids: Iterable[int]) -> None:
-        """Delete delivered readings."""
+    def ack(self, ids: Iterable[int], states: dict[str, str | None] | None = None) -> None:
+        """Delete delivered readings, and store ``states`` in the same transaction."""
         ranges = _id_ranges(ids)
         if not ranges:
             return
@@ -205,6 +231,8 @@ class Outbox:
                 self._db.executemany("DELETE FROM queue WHERE id BETWEEN ? AND ?", ranges)
                 removed = self._db.total_changes - before
                 self._bump("sent_total", removed)
+                for key, value in (states or {}).items():
+                    self._set(key, value)
             self._depth -= removed
             self._room.notify_all()
 
@@ -281,17 +309,22 @@ class Outbox:
             params = list(ids)
         now = time.time()
         with self._lock:
-            with self._transaction():
-                cursor = self._db.execute(
-                    "INSERT INTO queue (stream, ts, value, unit, source, credential, queued_at)"
-                    f" SELECT stream, ts, value, unit, source, credential, ? FROM deadletter{where}"
-                    " ORDER BY id",
-                    [now, *params],
+            letters = self._db.execute(
+                "SELECT id, stream, ts, value, unit, source, credential FROM deadletter"
+                f"{where} ORDER BY id",
+                params,
+            ).fetchall()
+            if not letters:
+                return 0
+            rows = [(i, *row[1:], now) for i, row in enumerate(letters, self._next_id)]
+            # Queued again and forgotten as dead letters in one durable transaction.
+            with self._transaction(durable=True):
+                self._insert(rows)
+                self._db.executemany(
+                    "DELETE FROM deadletter WHERE id = ?", [(row[0],) for row in letters]
                 )
-                moved = cursor.rowcount
-                self._db.execute(f"DELETE FROM deadletter{where}", params)
-            self._depth += moved
-        return moved
+            self._inserted(rows)
+        return len(rows)
 
     # -- state ---------------------------------------------------------------
 
@@ -359,7 +392,11 @@ class Outbox:
 
     # -- internals -------------------------------------------------------------
 
-    def _transaction(self) -> _Transaction:
+    def _transaction(self, durable: bool = False) -> _Transaction:
+        sync = self._put_sync if durable else "NORMAL"
+        if sync != self._sync:
+            self._db.execute(f"PRAGMA synchronous={sync}")
+            self._sync = sync
         return _Transaction(self._db)
 
 

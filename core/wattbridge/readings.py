@@ -127,26 +127,30 @@ def from_epoch_us(epoch_us: int) -> datetime:
 
 
 _new = object.__new__
-_set = object.__setattr__
+# The slots' own setters: frozen attrs classes refuse setattr, these do not check.
+_set_stream, _set_timestamp, _set_value, _set_unit, _set_source = (
+    Reading.__dict__[name].__set__ for name in ("stream", "timestamp", "value", "unit", "source")
+)
 
 
 def trusted_reading(stream: str, epoch_us: int, value: Value, unit: str, source: str) -> Reading:
     """Rebuild a reading that was validated when it entered; no checks, for hot paths."""
     reading = _new(Reading)
-    _set(reading, "stream", stream)
-    _set(reading, "timestamp", EPOCH + timedelta(microseconds=epoch_us))
-    _set(reading, "value", value)
-    _set(reading, "unit", unit)
-    _set(reading, "source", source)
+    _set_stream(reading, stream)
+    # Integer arithmetic: a float of seconds would be a microsecond off in some years.
+    _set_timestamp(reading, EPOCH + timedelta(microseconds=epoch_us))
+    _set_value(reading, value)
+    _set_unit(reading, unit)
+    _set_source(reading, source)
     return reading
 
 
 def with_names(reading: Reading, stream: str, source: str) -> Reading:
     """A copy of a validated reading with another stream or source name (no re-checks)."""
     copy = _new(Reading)
-    _set(copy, "stream", stream)
-    _set(copy, "timestamp", reading.timestamp)
-    _set(copy, "value", reading.value)
-    _set(copy, "unit", reading.unit)
-    _set(copy, "source", source)
+    _set_stream(copy, stream)
+    _set_timestamp(copy, reading.timestamp)
+    _set_value(copy, reading.value)
+    _set_unit(copy, reading.unit)
+    _set_source(copy, source)
     return copy

@@ -117,7 +117,11 @@ class Runtime:
     # -- building ----------------------------------------------------------------
 
     def _build_sink(self, spec: SinkSpec) -> None:
-        outbox = Outbox(outbox_path(self.state_dir, spec.name), max_queue=spec.common.max_queue)
+        outbox = Outbox(
+            outbox_path(self.state_dir, spec.name),
+            max_queue=spec.common.max_queue,
+            synchronous="FULL" if self.config.settings.fsync else "NORMAL",
+        )
         self.outboxes[spec.name] = outbox
         sink_dir = self.state_dir / "sinks" / spec.name
         sink_dir.mkdir(parents=True, exist_ok=True)

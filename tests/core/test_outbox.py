@@ -53,6 +53,15 @@ def test_ids_never_repeat_after_the_queue_empties(tmp_path):
     second = box.take(10)
     assert min(second.ids) > max(first.ids)
     assert first.key != second.key
+    box.ack(second.ids)
+    box.close()
+    reopened = Outbox(tmp_path / "o.sqlite")
+    reopened.put(readings(1))
+    assert reopened.take(1).ids[0] > max(second.ids)
+    batch = reopened.take(1)
+    reopened.deadletter({batch.ids[0]: "x"})
+    reopened.replay()
+    assert reopened.take(1).ids[0] > batch.ids[0]
 
 
 def test_deadletter_and_replay(tmp_path):

@@ -120,6 +120,11 @@ def test_constructor_refuses_bad_input_only_with_invalid_reading(anything):
         assert not (isinstance(reading.value, float) and not math.isfinite(reading.value))
 
 
-def test_trusted_reading_equals_the_validated_one():
-    reading = Reading("a", T0, 2.5, "kWh", "src")
-    assert trusted_reading("a", to_epoch_us(T0), 2.5, "kWh", "src") == reading
+@given(
+    timestamp=st.datetimes(
+        min_value=datetime(1900, 1, 1), max_value=datetime(2250, 1, 1), timezones=st.just(UTC)
+    )
+)
+def test_trusted_reading_equals_the_validated_one(timestamp):
+    reading = Reading("a", timestamp, 2.5, "kWh", "src")
+    assert trusted_reading("a", to_epoch_us(timestamp), 2.5, "kWh", "src") == reading

@@ -34,7 +34,7 @@ class JsonlSink:
         self.config = config
         self.limits = SinkLimits(max_batch=config.batch)
         self._file: IO[str] | None = None
-        self._strings: dict[str, str] = {}
+        self._frames: dict[tuple[str, str, str], tuple[str, str]] = {}
 
     def open(self) -> None:
         """Open the file for appending (created with its folder if missing)."""
@@ -48,30 +48,35 @@ class JsonlSink:
             self._file.close()
             self._file = None
 
-    def _quoted(self, text: str) -> str:
-        # Stream, unit and source names repeat: encode each once.
-        quoted = self._strings.get(text)
-        if quoted is None:
-            quoted = json.dumps(text, ensure_ascii=False)
-            if len(self._strings) < 100_000:
-                self._strings[text] = quoted
-        return quoted
+    def _frame(self, stream: str, unit: str, source: str) -> tuple[str, str]:
+        # The text around timestamp and value depends only on these three names, which
+        # repeat: build it once per combination (bounded, in case names never repeat).
+        key = (stream, unit, source)
+        frame = self._frames.get(key)
+        if frame is None:
+            head = f'{{"stream": {json.dumps(stream, ensure_ascii=False)}, "timestamp": "'
+            tail = (
+                f', "unit": {json.dumps(unit, ensure_ascii=False)}, '
+                f'"source": {json.dumps(source, ensure_ascii=False)}}}\n'
+            )
+            frame = (head, tail)
+            if len(self._frames) < 100_000:
+                self._frames[key] = frame
+        return frame
 
     def format(self, batch: Batch) -> str:
         """The batch's JSON lines, as one string."""
-        quoted = self._quoted
-        lines = []
+        frames = self._frames
+        parts = []
         for r in batch.readings:
+            head, tail = frames.get((r.stream, r.unit, r.source)) or self._frame(
+                r.stream, r.unit, r.source
+            )
             value = r.value
             # repr() of a finite float or an int is valid JSON, and faster than dumps.
-            value_text = (
-                json.dumps(value, ensure_ascii=False) if isinstance(value, str) else repr(value)
-            )
-            lines.append(
-                f'{{"stream": {quoted(r.stream)}, "timestamp": "{r.timestamp.isoformat()}", '
-                f'"value": {value_text}, "unit": {quoted(r.unit)}, "source": {quoted(r.source)}}}\n'
-            )
-        return "".join(lines)
+            text = json.dumps(value, ensure_ascii=False) if type(value) is str else repr(value)
+            parts.append(f'{head}{r.timestamp.isoformat()}", "value": {text}{tail}')
+        return "".join(parts)
 
     def send(self, batch: Batch) -> SendResult:
         """Append the batch's lines; fsync; all ok."""

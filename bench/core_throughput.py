@@ -1,0 +1,155 @@
+"""Benchmark: readings through bus -> outbox -> jsonl sink, against a bare SQLite baseline.
+
+    python bench/core_throughput.py [--readings 1000000]
+
+Each side runs in a child process of its own, so its peak memory (ru_maxrss) is its
+own. Both sides build the same Reading objects in chunks of 5,000.
+
+- baseline: the rows written straight to SQLite with executemany, in one transaction.
+- wattbridge: the readings emitted on the bus (chunks of 5,000, each a durable
+  transaction in the sink's outbox) while the sink's flush drains the outbox to a
+  jsonl file (fsynced per batch of 10,000) and acknowledges them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+CHUNK = 5000
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def chunks(total: int):  # type: ignore[no-untyped-def]
+    from wattbridge import Reading
+
+    step = timedelta(seconds=1)
+    streams = ("meter/import", "meter/export", "meter/power")
+    for start in range(0, total, CHUNK):
+        yield [
+            Reading(streams[i % 3], T0 + i * step, i * 0.5, "kWh", "bench")
+            for i in range(start, min(start + CHUNK, total))
+        ]
+
+
+def baseline(total: int, folder: Path) -> float:
+    from wattbridge.readings import to_epoch_us
+
+    db = sqlite3.connect(folder / "baseline.sqlite")
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("CREATE TABLE r (id INTEGER PRIMARY KEY, stream, ts, value, unit, source)")
+    started = time.perf_counter()
+    with db:
+        for chunk in chunks(total):
+            db.executemany(
+                "INSERT INTO r (stream, ts, value, unit, source) VALUES (?, ?, ?, ?, ?)",
+                [(r.stream, to_epoch_us(r.timestamp), r.value, r.unit, r.source) for r in chunk],
+            )
+    elapsed = time.perf_counter() - started
+    (count,) = db.execute("SELECT COUNT(*) FROM r").fetchone()
+    assert count == total
+    return elapsed
+
+
+def wattbridge(total: int, folder: Path, fsync: bool = True) -> float:
+    import logging
+
+    from wattbridge.bus import Bus
+    from wattbridge.config import Route
+    from wattbridge.delivery import SinkWorker
+    from wattbridge.outbox import Outbox, OutboxState
+    from wattbridge.sinks import SinkContext
+    from wattbridge_plugins.sinks.jsonl import JsonlConfig, JsonlSink
+
+    outbox = Outbox(folder / "outbox.sqlite", synchronous="FULL" if fsync else "NORMAL")
+    log = logging.getLogger("bench")
+    out = folder / "out.jsonl"
+    sink = JsonlSink(JsonlConfig(path=out), SinkContext("out", folder, log, OutboxState(outbox)))
+    worker = SinkWorker("out", sink, outbox)
+    bus = Bus([Route(("bench",), ("out",))], {"out": outbox})
+    produced = threading.Event()
+
+    def drain() -> None:
+        while not (produced.is_set() and outbox.depth == 0):
+            if not worker.flush():
+                time.sleep(0.005)
+
+    started = time.perf_counter()
+    flusher = threading.Thread(target=drain)
+    flusher.start()
+    for chunk in chunks(total):
+        bus.emit("bench", chunk)
+    produced.set()
+    flusher.join()
+    elapsed = time.perf_counter() - started
+    sink.close()
+    with out.open("rb") as handle:
+        lines = sum(1 for _ in handle)
+    assert lines == total, (lines, total)
+    assert outbox.status().sent_total == total
+    return elapsed
+
+
+def child(phase: str, total: int) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        if phase == "baseline":
+            elapsed = baseline(total, Path(folder))
+        else:
+            elapsed = wattbridge(total, Path(folder), fsync=phase == "wattbridge")
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"seconds": elapsed, "peak_mb": peak_mb}))
+
+
+def run(phase: str, total: int) -> dict[str, float]:
+    out = subprocess.run(
+        [sys.executable, __file__, "--phase", phase, "--readings", str(total)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    result: dict[str, float] = json.loads(out.stdout)
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--readings", type=int, default=1_000_000)
+    parser.add_argument(
+        "--phase", choices=["baseline", "wattbridge", "wattbridge-nofsync"], help=argparse.SUPPRESS
+    )
+    args = parser.parse_args()
+    if args.phase:
+        child(args.phase, args.readings)
+        return
+    base = run("baseline", args.readings)
+    ours = run("wattbridge", args.readings)
+    lazy = run("wattbridge-nofsync", args.readings)
+    base_rate = args.readings / base["seconds"]
+    print(f"readings: {args.readings:,}")
+    print(
+        f"{'baseline (SQLite executemany, one transaction)':<52} {base_rate:>10,.0f} readings/s"
+        f"  peak {base['peak_mb']:.0f} MB"
+    )
+    for label, result in (
+        ("wattbridge, fsync = true (default)", ours),
+        ("wattbridge, fsync = false", lazy),
+    ):
+        rate = args.readings / result["seconds"]
+        print(
+            f"{label:<52} {rate:>10,.0f} readings/s  peak {result['peak_mb']:.0f} MB"
+            f"  ratio {rate / base_rate:.2f}"
+        )
+    print("aim: ratio >= 0.50, peak memory < 150 MB")
+
+
+if __name__ == "__main__":
+    main()
