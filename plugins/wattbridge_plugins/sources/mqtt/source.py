@@ -44,6 +44,12 @@ class MqttSource:
         self._emit: Emit | None = None
         self._client: Any = None
 
+    @property
+    def connected(self) -> bool:
+        """True while connected to the broker."""
+        client = self._client
+        return client is not None and bool(client.is_connected())
+
     # -- messages -------------------------------------------------------------------
 
     def readings_of(self, topic: str, payload: bytes, arrived: datetime) -> list[Reading]:
