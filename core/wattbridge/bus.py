@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
@@ -56,6 +57,8 @@ class Bus:
         for route in routes:
             for source in route.sources:
                 self._routes[source].append((route.sinks, route.streams))
+        self.last_emit = time.monotonic()
+        """When readings were last queued (monotonic clock), for ``run --until-idle``."""
         self._warned: set[tuple[str, str]] = set()
         self._warned_lock = threading.Lock()
 
@@ -87,6 +90,7 @@ class Bus:
             credential = self.credentials.get(sink)
             creds = [credential(r) for r in items] if credential is not None else None
             self.outboxes[sink].put(items, creds)
+            self.last_emit = time.monotonic()
             if self.on_queued is not None:
                 self.on_queued(sink)
 

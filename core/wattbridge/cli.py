@@ -89,7 +89,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     try:
         runtime = Runtime(config, args.registry)
-        runtime.run_forever()
+        runtime.run_forever(until_idle=args.until_idle)
     except Exception as exc:
         # Logged, not raised: with --log-format json this is a JSON line like the rest.
         log.error("wattbridge stopped: %s: %s", type(exc).__name__, exc)
@@ -312,7 +312,17 @@ def build_parser(registry: Registry) -> argparse.ArgumentParser:
         sub.set_defaults(run=run)
         return sub
 
-    add("run", cmd_run, "run the sources and sinks of a config until SIGINT or SIGTERM")
+    run = add("run", cmd_run, "run the sources and sinks of a config until SIGINT or SIGTERM")
+    run.add_argument(
+        "--until-idle",
+        type=float,
+        nargs="?",
+        const=3.0,
+        default=None,
+        metavar="SECONDS",
+        help="stop once every outbox is empty and nothing was queued for SECONDS "
+        "(default 3): for one-shot imports and demos",
+    )
     add("check", cmd_check, "check a config and report every mistake")
     plugins = add(
         "plugins", cmd_plugins, "list source and sink types and their plugins", config=False

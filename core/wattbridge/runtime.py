@@ -232,8 +232,15 @@ class Runtime:
             outbox.close()
         self.outboxes = {}
 
-    def run_forever(self) -> None:
-        """Start, wait for SIGINT or SIGTERM, and stop cleanly."""
+    def idle_for(self) -> float:
+        """Seconds since readings were last queued, or 0 while any outbox holds some."""
+        if any(outbox.depth for outbox in self.outboxes.values()):
+            return 0.0
+        return time.monotonic() - self.bus.last_emit
+
+    def run_forever(self, until_idle: float | None = None) -> None:
+        """Start, wait for SIGINT or SIGTERM (or, with ``until_idle``, for every outbox
+        to be empty and no reading queued for that many seconds), and stop cleanly."""
         stop_requested = threading.Event()
         signals_seen = 0
 
@@ -248,8 +255,10 @@ class Runtime:
         previous = {s: signal.signal(s, handle) for s in (signal.SIGINT, signal.SIGTERM)}
         try:
             self.start()
-            while not stop_requested.wait(1.0):
-                pass
+            while not stop_requested.wait(0.2):
+                if until_idle is not None and self.idle_for() >= until_idle:
+                    log.info("idle for %.0fs with every outbox empty: stopping", until_idle)
+                    break
         finally:
             self.stop()
             for signum, handler in previous.items():

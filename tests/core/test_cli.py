@@ -136,3 +136,16 @@ def test_json_formatter_redacts_secrets_in_messages_and_tracebacks():
     first, second = (json.loads(line) for line in text.splitlines())
     assert first["message"] == "connecting with ***"
     assert "refused for token ***" in second["traceback"]
+
+
+def test_run_until_idle_delivers_and_exits(tmp_path):
+    path = tmp_path / "w.toml"
+    path.write_text(GOOD.replace("count = 10", "count = 10\nrate = 0"))
+    proc = subprocess.run(
+        [sys.executable, "-m", "wattbridge", "run", "-c", str(path), "--until-idle", "1"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert len((tmp_path / "out.jsonl").read_text().splitlines()) == 10
