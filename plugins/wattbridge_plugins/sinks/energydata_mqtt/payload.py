@@ -67,9 +67,15 @@ def single_value(ms: int, value_text: str) -> bytes:
 
 
 def multi_value(ms: int, values: Sequence[tuple[str, str]]) -> bytes:
-    """A multi-value message from a timestamp and (suffix, value JSON text) pairs."""
-    inner = ", ".join(f"{json.dumps(suffix, ensure_ascii=False)}: {v}" for suffix, v in values)
+    """A multi-value message from a timestamp and (JSON key text, value JSON text) pairs;
+    make a key's text with :func:`json_key` (once per datastream: it repeats)."""
+    inner = ", ".join(f"{key}: {v}" for key, v in values)
     return f'{{"timestamp": {ms}, "value": {{{inner}}}}}'.encode()
+
+
+def json_key(suffix: str) -> str:
+    """A datastream suffix as a JSON object key."""
+    return json.dumps(suffix, ensure_ascii=False)
 
 
 @attrs.frozen

@@ -22,8 +22,10 @@ from wattbridge import Batch, SendResult, SinkContext, SinkLimits
 from wattbridge_plugins.sinks.energydata_mqtt import compat
 from wattbridge_plugins.sinks.energydata_mqtt.config import EnergyDataMqttConfig
 from wattbridge_plugins.sinks.energydata_mqtt.payload import (
+    DatastreamType,
     UnfitValue,
     epoch_ms,
+    json_key,
     multi_value,
     single_value,
     value_json,
@@ -47,50 +49,76 @@ class Plan:
     rejected: dict[int, str]
 
 
-def plan_batch(config: EnergyDataMqttConfig, batch: Batch) -> Plan:
+@attrs.frozen
+class Topics:
+    """Per-datastream facts computed once per sink: type, topic and JSON key."""
+
+    types: dict[str, DatastreamType]
+    topics: dict[str, str]
+    keys: dict[str, str]
+
+    @classmethod
+    def of(cls, config: EnergyDataMqttConfig) -> Topics:
+        """The facts for ``config``'s datastreams."""
+        types = config.types()
+        return cls(
+            types,
+            {s: config.topic(s) for s in types},
+            {s: json_key(s) for s in types},
+        )
+
+
+def plan_batch(config: EnergyDataMqttConfig, batch: Batch, topics: Topics | None = None) -> Plan:
     """Build the messages for ``batch``; readings that may not be published are refused.
 
     A datastream the config does not name is never published: the platform disconnects
     a client for one unauthorized topic and discards every message it had queued.
     """
-    types = config.types()
+    facts = topics or Topics.of(config)
+    types = facts.types
     rejected: dict[int, str] = {}
     messages: list[Message] = []
-    # Multi-value: (ms) -> list of open messages as [suffix -> value text] and indices.
+    multi = config.multi_value
+    # Multi-value: ms -> open messages, each {suffix: value text} with its indices.
     groups: dict[int, list[tuple[dict[str, str], list[int]]]] = {}
     order: list[tuple[int, int]] = []  # (ms, position in its group) in first-seen order
     for index, reading in enumerate(batch.readings):
-        kind = types.get(reading.stream)
+        stream = reading.stream
+        kind = types.get(stream)
         if kind is None:
             rejected[index] = (
-                f"datastream {reading.stream!r} is not in this sink's datastreams; "
+                f"datastream {stream!r} is not in this sink's datastreams; "
                 "not published (the platform disconnects a client for an unknown topic)"
             )
             continue
         try:
             text = value_json(reading.value, kind)
         except UnfitValue as exc:
-            rejected[index] = f"datastream {reading.stream!r}: {exc}"
+            rejected[index] = f"datastream {stream!r}: {exc}"
             continue
         ms = epoch_ms(reading.timestamp)
-        if not config.multi_value:
-            messages.append(Message(config.topic(reading.stream), single_value(ms, text), (index,)))
+        if not multi:
+            messages.append(Message(facts.topics[stream], single_value(ms, text), (index,)))
             continue
         # A second value of the same datastream and millisecond cannot share a message
         # (one key each): it opens another message for that timestamp.
-        group = groups.setdefault(ms, [])
+        group = groups.get(ms)
+        if group is None:
+            group = groups[ms] = []
         for values, indices in group:
-            if reading.stream not in values:
-                values[reading.stream] = text
+            if stream not in values:
+                values[stream] = text
                 indices.append(index)
                 break
         else:
-            group.append(({reading.stream: text}, [index]))
+            group.append(({stream: text}, [index]))
             order.append((ms, len(group) - 1))
     topic = config.multi_topic
+    keys = facts.keys
     for ms, position in order:
         values, indices = groups[ms][position]
-        messages.append(Message(topic, multi_value(ms, list(values.items())), tuple(indices)))
+        pairs = [(keys[suffix], text) for suffix, text in values.items()]
+        messages.append(Message(topic, multi_value(ms, pairs), tuple(indices)))
     return Plan(messages, rejected)
 
 
@@ -178,6 +206,7 @@ class EnergyDataMqttSink:
         self.context = context
         self.log = context.logger
         self.limits = SinkLimits(max_batch=config.batch)
+        self.topics = Topics.of(config)
         self.client_id = config.client_id or f"wattbridge-{context.name}-{secrets.token_hex(4)}"
         self._connection: _Connection | None = None
         self._halted = ""
@@ -241,7 +270,7 @@ class EnergyDataMqttSink:
         """Publish the batch with at most ``window`` messages unacknowledged; see the module doc."""
         if self._halted:
             return SendResult.halted(self._halted)
-        plan = plan_batch(self.config, batch)
+        plan = plan_batch(self.config, batch, self.topics)
         if not plan.messages:
             return SendResult.partial(rejected=plan.rejected, requested=False)
         connection, problem = self._connect()
