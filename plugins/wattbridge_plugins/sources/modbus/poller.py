@@ -50,7 +50,7 @@ def value_of(register: Register, words: list[int]) -> Value:
     raw = decode(words, register.type, register.byte_order)
     if is_float(register.type):
         if not math.isfinite(raw):
-            raise Skip(f"holds {raw!r}, not a number")
+            raise Skip(f"holds {raw!r}, not a finite number")
         if register.type == "float32":
             raw = shortest_float32(raw)
     if register.scale is None and register.offset is None:
