@@ -59,7 +59,7 @@ def _public(record: dict[str, Any]) -> dict[str, Any]:
 
 def escaped_json(data: Any) -> bytes:
     """JSON as the platform writes it: with ``/`` escaped as ``\\/`` (PHP's default)."""
-    return json.dumps(data).replace("/", "\\/").encode()
+    return json.dumps(data, separators=(",", ":")).replace("/", "\\/").encode()
 
 
 class SandboxServer:

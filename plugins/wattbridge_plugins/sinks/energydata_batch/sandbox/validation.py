@@ -44,15 +44,23 @@ class Outcome:
 
 
 def _lines(path: Path) -> Iterator[str]:
-    with path.open("r", encoding="utf-8", newline="") as handle:
-        yield from handle
+    # Decoded line by line, so a bad byte is reported with its line.
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                yield raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise DataError(f"{path.name}:{number}", f"not UTF-8: {exc.reason}") from None
 
 
 def _header(
     path: Path, store: Store, info: TokenInfo
 ) -> tuple[list[Datastream], list[dict[str, Any]]]:
     records = iter_records(_lines(path), path.name)
-    first = next(records, None)
+    try:
+        first = next(records, None)
+    except DataError as exc:
+        return [], [{"line": 1, "message": exc.reason}]
     if first is None:
         return [], [{"line": 1, "message": "the file is empty; it needs a header"}]
     try:
