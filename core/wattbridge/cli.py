@@ -16,6 +16,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import attrs
+
 from wattbridge import __version__, exitcodes
 from wattbridge.config import Config, ConfigError, load_config
 from wattbridge.errors import PluginError
@@ -143,19 +145,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         finally:
             outbox.close()
     if args.json:
-        print(
-            json.dumps(
-                {
-                    "sinks": {
-                        k: (v.__dict__ if hasattr(v, "__dict__") else _asdict(v))
-                        for k, v in report["sinks"].items()
-                    },
-                    "runtime": report["runtime"],
-                },
-                indent=2,
-                default=str,
-            )
-        )
+        sinks = {k: attrs.asdict(v) if v else None for k, v in report["sinks"].items()}
+        print(json.dumps({"sinks": sinks, "runtime": report["runtime"]}, indent=2))
         return exitcodes.OK
     rows = []
     for name, status in report["sinks"].items():
@@ -185,12 +176,6 @@ def cmd_status(args: argparse.Namespace) -> int:
     for key, error in sorted(report["runtime"].get("errors", {}).items()):
         print(f"{key} last error at {_when(error.get('at'))}: {error.get('message')}")
     return exitcodes.OK
-
-
-def _asdict(value: Any) -> Any:
-    import attrs
-
-    return attrs.asdict(value) if attrs.has(type(value)) else value
 
 
 def cmd_deadletter(args: argparse.Namespace) -> int:

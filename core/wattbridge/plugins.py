@@ -12,7 +12,6 @@ import importlib
 import os
 from collections.abc import Callable
 from importlib import metadata
-from types import ModuleType
 from typing import Any
 
 import attrs
@@ -202,8 +201,3 @@ def _collect(manager: pluggy.PluginManager, versions: dict[str, str]) -> Registr
         lambda impl, p: impl.function(register=command_registrar(p)),
     )
     return registry
-
-
-def plugin_modules(registry: Registry) -> list[tuple[str, ModuleType | object]]:
-    """The registered plugins as (name, module) pairs, for listings."""
-    return [(name, plugin) for name, plugin in registry.manager.list_name_plugin()]

@@ -14,28 +14,48 @@ def test_install_list_and_run(tmp_path):
     source = tmp_path / "src"
     shutil.copytree(EXAMPLE, source)  # pip builds in place; keep the repo clean
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
-         "--target", str(target), str(source)],
-        check=True, capture_output=True,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--target",
+            str(target),
+            str(source),
+        ],
+        check=True,
+        capture_output=True,
     )
     env = {"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"}
     listed = subprocess.run(
         [sys.executable, "-m", "wattbridge", "plugins", "--json"],
-        check=True, capture_output=True, text=True, env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+        env=env,
     )
     counter = next(r for r in json.loads(listed.stdout) if r["type"] == "counter")
-    assert counter == {"kind": "source", "type": "counter", "plugin": "counter",
-                       "version": "1.2.0"}
+    assert counter == {"kind": "source", "type": "counter", "plugin": "counter", "version": "1.2.0"}
 
     config = tmp_path / "counter.toml"
-    config.write_text((EXAMPLE / "counter.toml").read_text().replace('interval = "1s"',
-                                                                    'interval = "100ms"'))
-    checked = subprocess.run([sys.executable, "-m", "wattbridge", "check", "-c", str(config)],
-                             capture_output=True, text=True, env=env)
+    config.write_text(
+        (EXAMPLE / "counter.toml").read_text().replace('interval = "1s"', 'interval = "100ms"')
+    )
+    checked = subprocess.run(
+        [sys.executable, "-m", "wattbridge", "check", "-c", str(config)],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert checked.returncode == 0, checked.stderr
     run = subprocess.Popen(
         [sys.executable, "-m", "wattbridge", "run", "-c", str(config)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
     )
     first = [json.loads(run.stdout.readline()) for _ in range(3)]
     run.terminate()
