@@ -1,0 +1,86 @@
+"""wattbridge inside Home Assistant: states of selected entities, delivered to an
+energy platform through wattbridge's durable outbox.
+
+Each config entry runs one wattbridge sink. Its outbox lives in
+``<config>/.storage/wattbridge/<entry_id>/``, so readings queued when HA stops are
+sent after it starts again.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from homeassistant.config_entries import ConfigEntry
+from homeassistant.const import Platform
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import ConfigEntryError, ConfigEntryNotReady
+from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers.typing import ConfigType
+
+from wattbridge.config import ConfigError
+from wattbridge.secret import redact
+
+from .bridge import Bridge, load_registry
+from .const import DOMAIN
+from .coordinator import StatusCoordinator
+from .services import async_setup_services
+
+_LOGGER = logging.getLogger(__package__)
+
+PLATFORMS = [Platform.SENSOR]
+CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
+
+
+@dataclass
+class EntryData:
+    """What a loaded entry keeps."""
+
+    bridge: Bridge
+    coordinator: StatusCoordinator
+
+
+async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
+    """Register the services once, whether or not an entry is loaded."""
+    hass.data.setdefault(DOMAIN, {})
+    async_setup_services(hass)
+    return True
+
+
+async def async_setup_entry(hass: HomeAssistant, entry: ConfigEntry) -> bool:
+    """Start the entry's wattbridge and follow the selected entities."""
+    registry = await hass.async_add_executor_job(load_registry)
+    bridge = Bridge(hass, entry, registry)
+    try:
+        await hass.async_add_executor_job(bridge.start)
+    except ConfigError as exc:
+        # The stored config no longer fits the installed sink (e.g. after an update).
+        raise ConfigEntryError(redact(str(exc))) from None
+    except OSError as exc:
+        raise ConfigEntryNotReady(redact(f"cannot open the outbox: {exc}")) from exc
+    coordinator = StatusCoordinator(hass, bridge)
+    try:
+        await coordinator.async_config_entry_first_refresh()
+    except BaseException:
+        await hass.async_add_executor_job(bridge.stop)
+        raise
+    hass.data.setdefault(DOMAIN, {})[entry.entry_id] = EntryData(bridge, coordinator)
+    bridge.async_listen()
+    await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    entry.async_on_unload(entry.add_update_listener(_async_options_updated))
+    return True
+
+
+async def async_unload_entry(hass: HomeAssistant, entry: ConfigEntry) -> bool:
+    """Stop following states, put what is pending in the outbox, stop the runtime."""
+    unloaded = await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+    if unloaded:
+        data: EntryData = hass.data[DOMAIN].pop(entry.entry_id)
+        data.bridge.async_unlisten()
+        await hass.async_add_executor_job(data.bridge.stop)
+    return unloaded
+
+
+async def _async_options_updated(hass: HomeAssistant, entry: ConfigEntry) -> None:
+    """A new entity selection: reload, so the listener follows it."""
+    await hass.config_entries.async_reload(entry.entry_id)

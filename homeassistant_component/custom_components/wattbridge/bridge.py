@@ -1,0 +1,212 @@
+"""One config entry's wattbridge: a Runtime with one sink, fed from HA's state machine.
+
+HA's event loop must never block, and ``emit`` blocks until the readings are durable
+(an fsync) or while the outbox is full. State changes are therefore converted in the
+loop (cheap), queued in memory, and emitted in batches by one executor job at a time,
+in order. Stopping drains that queue into the outbox before the runtime stops, so an
+unload or an HA restart loses nothing that HA reported.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+from homeassistant.config_entries import ConfigEntry
+from homeassistant.const import EVENT_STATE_CHANGED
+from homeassistant.core import CALLBACK_TYPE, Event, HomeAssistant, callback
+
+from wattbridge import Reading, Stopping
+from wattbridge.config import Config, config_from_data
+from wattbridge.outbox import Outbox
+from wattbridge.plugins import Registry, load_plugins
+from wattbridge.runtime import Runtime
+from wattbridge_plugins.sources.homeassistant.states import EntitySelection, StateConverter
+
+from . import plugin
+from .const import (
+    CONF_SINK,
+    CONF_SINK_TYPE,
+    DOMAIN,
+    SELECTION_KEYS,
+    SINK_NAME,
+    SOURCE_NAME,
+    SOURCE_PLUGIN,
+)
+
+_LOGGER = logging.getLogger(__package__)
+
+EMIT_BATCH = 1000
+
+
+def load_registry() -> Registry:
+    """wattbridge's installed plugins plus this integration's source (blocking: imports)."""
+    return load_plugins(extra=[plugin])
+
+
+def state_dir(hass: HomeAssistant, entry_id: str) -> Path:
+    """Where an entry's outbox and sink state live: inside HA's config folder."""
+    return Path(hass.config.path(".storage", DOMAIN, entry_id))
+
+
+def build_config(
+    registry: Registry, folder: Path, sink_type: str, sink: dict[str, Any]
+) -> Config:
+    """The runtime's config for one sink; raises wattbridge's ConfigError."""
+    data = {
+        "wattbridge": {"state_dir": str(folder)},
+        "sources": {SOURCE_NAME: {"plugin": SOURCE_PLUGIN}},
+        "sinks": {SINK_NAME: {"plugin": sink_type, **sink}},
+        "routes": [{"from": SOURCE_NAME, "to": SINK_NAME}],
+    }
+    return config_from_data(data, folder / "wattbridge.toml", registry)
+
+
+def selection_of(options: dict[str, Any]) -> EntitySelection:
+    """The entity selection stored in an entry's options."""
+    return EntitySelection(**{key: tuple(options.get(key) or ()) for key in SELECTION_KEYS})
+
+
+class Bridge:
+    """Runs wattbridge for one config entry; see the module doc."""
+
+    def __init__(self, hass: HomeAssistant, entry: ConfigEntry, registry: Registry) -> None:
+        self.hass = hass
+        self.entry = entry
+        self.registry = registry
+        self.folder = state_dir(hass, entry.entry_id)
+        self.converter = StateConverter(selection_of(dict(entry.options)), _LOGGER)
+        self.runtime: Runtime | None = None
+        self._pending: deque[Reading] = deque()
+        self._lock = threading.Lock()
+        self._draining = False
+        self._unsubscribe: CALLBACK_TYPE | None = None
+        self._drain_done = threading.Event()
+        self._drain_done.set()
+
+    @property
+    def outbox(self) -> Outbox:
+        """The sink's outbox (only while running)."""
+        assert self.runtime is not None
+        return self.runtime.outboxes[SINK_NAME]
+
+    # -- lifecycle ---------------------------------------------------------------
+
+    def start(self) -> None:
+        """Build and start the runtime (blocking: run it in the executor)."""
+        config = build_config(
+            self.registry,
+            self.folder,
+            self.entry.data[CONF_SINK_TYPE],
+            dict(self.entry.data[CONF_SINK]),
+        )
+        runtime = Runtime(config, self.registry)
+        try:
+            runtime.start()
+        except BaseException:
+            runtime.stop()
+            raise
+        self.runtime = runtime
+
+    @callback
+    def async_listen(self) -> None:
+        """Follow state changes, after taking the current states of selected entities.
+
+        The current states come first because a state that changed while HA (or this
+        entry) was down is only seen that way; a repeat of one already sent is harmless
+        (platforms keep one value per timestamp).
+        """
+        for state in self.hass.states.async_all():
+            self._take(state.as_dict())
+        self._unsubscribe = self.hass.bus.async_listen(EVENT_STATE_CHANGED, self._changed)
+        self._schedule_drain()
+
+    def stop(self) -> None:
+        """Emit what is still pending, then stop the runtime (blocking)."""
+        self._drain_done.wait(60)
+        self._drain()
+        runtime, self.runtime = self.runtime, None
+        if runtime is not None:
+            runtime.stop()
+
+    @callback
+    def async_unlisten(self) -> None:
+        """Stop following state changes."""
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+
+    # -- state changes -----------------------------------------------------------
+
+    @callback
+    def _changed(self, event: Event) -> None:
+        new_state = event.data.get("new_state")
+        if new_state is None:
+            return  # the entity was removed
+        if not self.converter.selected(new_state.entity_id, new_state.attributes):
+            return
+        self._take(new_state.as_dict())
+        self._schedule_drain()
+
+    @callback
+    def _take(self, state: Any) -> None:
+        reading = self.converter.convert(state)
+        if reading is not None:
+            with self._lock:
+                self._pending.append(reading)
+
+    @callback
+    def _schedule_drain(self) -> None:
+        with self._lock:
+            if self._draining or not self._pending:
+                return
+            self._draining = True
+            self._drain_done.clear()
+        self.hass.async_add_executor_job(self._drain_job)
+
+    def _drain_job(self) -> None:
+        try:
+            self._drain()
+        finally:
+            with self._lock:
+                self._draining = False
+                more = bool(self._pending)
+            self._drain_done.set()
+            if more and self._unsubscribe is not None:
+                self.hass.add_job(self._schedule_drain)
+
+    def _drain(self) -> None:
+        """Emit pending readings in batches until none is left (blocking)."""
+        while True:
+            with self._lock:
+                batch = [self._pending.popleft() for _ in range(min(EMIT_BATCH, len(self._pending)))]
+            runtime = self.runtime
+            if not batch or runtime is None:
+                return
+            try:
+                runtime.emit(SOURCE_NAME, batch)
+            except Stopping:
+                with self._lock:
+                    self._pending.extendleft(reversed(batch))
+                return
+            runtime.stats.add(f"source.{SOURCE_NAME}.readings", len(batch))
+
+    # -- services and status ---------------------------------------------------
+
+    def flush(self) -> int:
+        """Send what is due now (blocking); returns readings settled."""
+        self._drain()
+        return self.runtime.flush_all() if self.runtime is not None else 0
+
+    def replay_dead_letters(self) -> int:
+        """Move every dead letter back to the queue and send (blocking)."""
+        moved = self.outbox.replay()
+        self.flush()
+        return moved
+
+    def counts(self) -> dict[str, int]:
+        """Readings made and states skipped, by reason."""
+        return {"readings": self.converter.converted, **dict(self.converter.skipped)}

@@ -1,0 +1,188 @@
+"""Config flow: pick a sink type, fill in its keys (checked against the platform where
+the sink type allows), pick the entities; and an options flow for the entities."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import voluptuous as vol
+from homeassistant.config_entries import ConfigEntry, ConfigFlow, OptionsFlow
+from homeassistant.core import callback
+from homeassistant.data_entry_flow import FlowResult
+from homeassistant.helpers import selector
+
+from wattbridge import Secret
+from wattbridge.config import ConfigError
+from wattbridge.plugins import Registry
+from wattbridge.secret import redact
+
+from .bridge import build_config, load_registry
+from .checks import CannotConnect, InvalidAuth, check_sink
+from .const import (
+    CONF_EXCLUDE_DEVICE_CLASSES,
+    CONF_EXCLUDE_DOMAINS,
+    CONF_EXCLUDE_ENTITIES,
+    CONF_INCLUDE_DEVICE_CLASSES,
+    CONF_INCLUDE_DOMAINS,
+    CONF_INCLUDE_ENTITIES,
+    CONF_SINK,
+    CONF_SINK_TYPE,
+    DEVICE_CLASS_CHOICES,
+    DOMAIN,
+    DOMAIN_CHOICES,
+    SINK_NAME,
+)
+from .sinkform import form_fields, sink_schema, sink_table
+
+_LOGGER = logging.getLogger(__package__)
+
+
+def selection_schema(current: dict[str, Any]) -> vol.Schema:
+    """The entity-selection form, filled in with ``current``."""
+
+    def choices(options: tuple[str, ...]) -> selector.SelectSelector:
+        return selector.SelectSelector(
+            selector.SelectSelectorConfig(options=list(options), multiple=True, custom_value=True)
+        )
+
+    entities = selector.EntitySelector(selector.EntitySelectorConfig(multiple=True))
+    fields: list[tuple[str, selector.Selector]] = [
+        (CONF_INCLUDE_ENTITIES, entities),
+        (CONF_INCLUDE_DEVICE_CLASSES, choices(DEVICE_CLASS_CHOICES)),
+        (CONF_INCLUDE_DOMAINS, choices(DOMAIN_CHOICES)),
+        (CONF_EXCLUDE_ENTITIES, entities),
+        (CONF_EXCLUDE_DEVICE_CLASSES, choices(DEVICE_CLASS_CHOICES)),
+        (CONF_EXCLUDE_DOMAINS, choices(DOMAIN_CHOICES)),
+    ]
+    return vol.Schema(
+        {
+            vol.Optional(key, description={"suggested_value": current.get(key, [])}): sel
+            for key, sel in fields
+        }
+    )
+
+
+def _clean_selection(user_input: dict[str, Any]) -> dict[str, list[str]]:
+    return {key: list(value) for key, value in user_input.items() if value}
+
+
+def _validate(registry: Registry, sink_type: str, table: dict[str, Any]) -> None:
+    """Check the sink's keys and, where possible, its credentials (blocking)."""
+    with tempfile.TemporaryDirectory(prefix="wattbridge-flow-") as folder:
+        config = build_config(registry, Path(folder), sink_type, table)
+        check_sink(registry, sink_type, config.sinks[SINK_NAME].config)
+
+
+def _unique_id(sink_type: str, table: dict[str, Any], registry: Registry) -> str:
+    """The sink type and its non-secret keys: the same target twice is one entry."""
+    secret_names = {
+        name for name, plain, _ in form_fields(registry.sinks[sink_type].config_class)
+        if plain is Secret
+    }
+    public = {k: v for k, v in table.items() if k not in secret_names and k != "token"}
+    digest = hashlib.sha256(json.dumps(public, sort_keys=True, default=str).encode()).hexdigest()
+    return f"{sink_type}:{digest[:16]}"
+
+
+class WattbridgeConfigFlow(ConfigFlow, domain=DOMAIN):
+    """Set up one wattbridge sink."""
+
+    VERSION = 1
+
+    def __init__(self) -> None:
+        self._registry: Registry | None = None
+        self._sink_type = ""
+        self._table: dict[str, Any] = {}
+
+    async def _get_registry(self) -> Registry:
+        if self._registry is None:
+            self._registry = await self.hass.async_add_executor_job(load_registry)
+        return self._registry
+
+    async def async_step_user(self, user_input: dict[str, Any] | None = None) -> FlowResult:
+        """Pick the sink type."""
+        registry = await self._get_registry()
+        if user_input is not None:
+            self._sink_type = user_input[CONF_SINK_TYPE]
+            return await self.async_step_sink()
+        types = sorted(registry.sinks)
+        schema = vol.Schema(
+            {
+                vol.Required(CONF_SINK_TYPE): selector.SelectSelector(
+                    selector.SelectSelectorConfig(options=types, translation_key="sink_type")
+                )
+            }
+        )
+        return self.async_show_form(step_id="user", data_schema=schema)
+
+    async def async_step_sink(self, user_input: dict[str, Any] | None = None) -> FlowResult:
+        """The sink's keys, checked before going on."""
+        registry = await self._get_registry()
+        config_class = registry.sinks[self._sink_type].config_class
+        errors: dict[str, str] = {}
+        placeholders = {"sink_type": self._sink_type, "problems": ""}
+        if user_input is not None:
+            try:
+                table = sink_table(config_class, user_input)
+                await self.hass.async_add_executor_job(
+                    _validate, registry, self._sink_type, table
+                )
+            except (ValueError, ConfigError) as exc:
+                errors["base"] = "invalid_config"
+                placeholders["problems"] = redact(str(exc))
+            except InvalidAuth:
+                errors["base"] = "invalid_auth"
+            except CannotConnect as exc:
+                errors["base"] = "cannot_connect"
+                placeholders["problems"] = redact(str(exc))
+            except Exception:  # an unexpected failure of a third-party sink's check
+                _LOGGER.exception("checking the %s sink failed", self._sink_type)
+                errors["base"] = "unknown"
+            else:
+                await self.async_set_unique_id(_unique_id(self._sink_type, table, registry))
+                self._abort_if_unique_id_configured()
+                self._table = table
+                return await self.async_step_entities()
+        return self.async_show_form(
+            step_id="sink",
+            data_schema=sink_schema(config_class, user_input),
+            errors=errors,
+            description_placeholders=placeholders,
+        )
+
+    async def async_step_entities(self, user_input: dict[str, Any] | None = None) -> FlowResult:
+        """Which entities' states are sent."""
+        if user_input is not None:
+            return self.async_create_entry(
+                title=self._sink_type,
+                data={CONF_SINK_TYPE: self._sink_type, CONF_SINK: self._table},
+                options=_clean_selection(user_input),
+            )
+        return self.async_show_form(step_id="entities", data_schema=selection_schema({}))
+
+    @staticmethod
+    @callback
+    def async_get_options_flow(config_entry: ConfigEntry) -> OptionsFlow:
+        """The options flow: change the entity selection."""
+        return WattbridgeOptionsFlow(config_entry)
+
+
+class WattbridgeOptionsFlow(OptionsFlow):
+    """Change which entities are sent."""
+
+    def __init__(self, config_entry: ConfigEntry) -> None:
+        self.entry = config_entry
+
+    async def async_step_init(self, user_input: dict[str, Any] | None = None) -> FlowResult:
+        """The entity selection."""
+        if user_input is not None:
+            return self.async_create_entry(title="", data=_clean_selection(user_input))
+        return self.async_show_form(
+            step_id="init", data_schema=selection_schema(dict(self.entry.options))
+        )
+

@@ -1,0 +1,28 @@
+"""Polls the sink's outbox status for the sensors (a file read: in the executor)."""
+
+from __future__ import annotations
+
+import logging
+
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
+
+from wattbridge.outbox import OutboxStatus
+
+from .bridge import Bridge
+from .const import DOMAIN, STATUS_INTERVAL
+
+_LOGGER = logging.getLogger(__package__)
+
+
+class StatusCoordinator(DataUpdateCoordinator[OutboxStatus]):
+    """The outbox's depth, dead letters, last success and last error."""
+
+    def __init__(self, hass: HomeAssistant, bridge: Bridge) -> None:
+        super().__init__(hass, _LOGGER, name=DOMAIN, update_interval=STATUS_INTERVAL)
+        self.bridge = bridge
+
+    async def _async_update_data(self) -> OutboxStatus:
+        if self.bridge.runtime is None:
+            raise UpdateFailed("wattbridge is not running")
+        return await self.hass.async_add_executor_job(self.bridge.outbox.status)

@@ -1,0 +1,83 @@
+"""Diagnostics: the entry, the queue's status and the counters, every secret redacted.
+
+Secrets are found two ways, so none slips through: by key (every field typed
+:class:`wattbridge.Secret` in the sink's config class, nested ones included, plus the
+usual names), and by value (wattbridge's :func:`~wattbridge.secret.redact` blanks every
+secret the running config loaded, wherever it appears, e.g. inside an error text).
+"""
+
+from __future__ import annotations
+
+import typing
+from typing import Any
+
+import attrs
+from homeassistant.components.diagnostics import async_redact_data
+from homeassistant.config_entries import ConfigEntry
+from homeassistant.core import HomeAssistant
+
+from wattbridge import Secret
+from wattbridge.secret import redact
+
+from .const import CONF_EXTRA_TOML, CONF_SINK_TYPE, DOMAIN
+
+ALWAYS_REDACT = {"token", "password", "access_token", "api_key", CONF_EXTRA_TOML}
+
+
+def secret_keys(config_class: type, seen: set[type] | None = None) -> set[str]:
+    """Names of every Secret-typed field of ``config_class`` and the classes inside it."""
+    seen = seen or set()
+    if config_class in seen or not attrs.has(config_class):
+        return set()
+    seen.add(config_class)
+    keys: set[str] = set()
+    for name, hint in typing.get_type_hints(config_class).items():
+        for part in _types_in(hint):
+            if part is Secret:
+                keys.add(name)
+            elif attrs.has(part):
+                keys |= secret_keys(part, seen)
+    return keys
+
+
+def _types_in(hint: Any) -> list[Any]:
+    args = typing.get_args(hint)
+    return [hint] if not args else [t for arg in args for t in _types_in(arg)]
+
+
+def _redact_values(data: Any) -> Any:
+    if isinstance(data, str):
+        return redact(data)
+    if isinstance(data, dict):
+        return {key: _redact_values(value) for key, value in data.items()}
+    if isinstance(data, list | tuple):
+        return [_redact_values(value) for value in data]
+    return data
+
+
+async def async_get_config_entry_diagnostics(
+    hass: HomeAssistant, entry: ConfigEntry
+) -> dict[str, Any]:
+    """The entry's config and the sink's status, with secrets redacted."""
+    to_redact = set(ALWAYS_REDACT)
+    loaded = hass.data.get(DOMAIN, {}).get(entry.entry_id)
+    status: dict[str, Any] | None = None
+    counts: dict[str, int] = {}
+    if loaded is not None:
+        bridge = loaded.bridge
+        sink_type = bridge.registry.sinks.get(entry.data[CONF_SINK_TYPE])
+        if sink_type is not None:
+            to_redact |= secret_keys(sink_type.config_class)
+        if bridge.runtime is not None:
+            status = attrs.asdict(await hass.async_add_executor_job(bridge.outbox.status))
+        counts = bridge.counts()
+    result = {
+        "entry": {
+            "title": entry.title,
+            "data": dict(entry.data),
+            "options": dict(entry.options),
+        },
+        "status": status,
+        "states": counts,
+    }
+    return _redact_values(async_redact_data(result, to_redact))  # type: ignore[no-any-return]

@@ -1,0 +1,56 @@
+"""Services: flush the queues now, and replay dead letters after a fix."""
+
+from __future__ import annotations
+
+import voluptuous as vol
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.core import HomeAssistant, ServiceCall, ServiceResponse, SupportsResponse
+from homeassistant.exceptions import ServiceValidationError
+from homeassistant.helpers import config_validation as cv
+
+from .const import ATTR_ENTRY_ID, DOMAIN, SERVICE_FLUSH, SERVICE_REPLAY
+
+SCHEMA = vol.Schema({vol.Optional(ATTR_ENTRY_ID): cv.string})
+
+
+def _targets(hass: HomeAssistant, call: ServiceCall) -> list:  # type: ignore[type-arg]
+    entries = hass.data.get(DOMAIN, {})
+    entry_id = call.data.get(ATTR_ENTRY_ID)
+    if entry_id is None:
+        return list(entries.values())
+    if entry_id not in entries:
+        entry = hass.config_entries.async_get_entry(entry_id)
+        state = entry.state if entry is not None else None
+        raise ServiceValidationError(
+            f"wattbridge entry {entry_id} is not loaded"
+            + (f" ({state.value})" if isinstance(state, ConfigEntryState) else ""),
+            translation_domain=DOMAIN,
+            translation_key="entry_not_loaded",
+            translation_placeholders={"entry_id": entry_id},
+        )
+    return [entries[entry_id]]
+
+
+def async_setup_services(hass: HomeAssistant) -> None:
+    """Register ``wattbridge.flush`` and ``wattbridge.replay_dead_letters``."""
+
+    async def flush(call: ServiceCall) -> ServiceResponse:
+        settled = 0
+        for data in _targets(hass, call):
+            settled += await hass.async_add_executor_job(data.bridge.flush)
+            await data.coordinator.async_request_refresh()
+        return {"settled": settled}
+
+    async def replay(call: ServiceCall) -> ServiceResponse:
+        moved = 0
+        for data in _targets(hass, call):
+            moved += await hass.async_add_executor_job(data.bridge.replay_dead_letters)
+            await data.coordinator.async_request_refresh()
+        return {"replayed": moved}
+
+    hass.services.async_register(
+        DOMAIN, SERVICE_FLUSH, flush, SCHEMA, supports_response=SupportsResponse.OPTIONAL
+    )
+    hass.services.async_register(
+        DOMAIN, SERVICE_REPLAY, replay, SCHEMA, supports_response=SupportsResponse.OPTIONAL
+    )
