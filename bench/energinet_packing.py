@@ -158,11 +158,11 @@ def main() -> None:
     print(f"largest request: {max(sizes)} bytes (bound {LIMIT})")
     print(f"{'':34}{'greedy (this sink)':>20}{'fixed-count baseline':>22}")
     print(
-        f"{'mean payload / 0.5 MB, all':34}{statistics.mean(sizes) / LIMIT:>20.3f}"
-        f"{base_share:>22.3f}"
+        f"{'mean payload / 0.5 MB, all':34}{statistics.mean(sizes) / LIMIT:>20.4f}"
+        f"{base_share:>22.4f}"
     )
     if full:
-        print(f"{'mean payload / 0.5 MB, full ones':34}{statistics.mean(full) / LIMIT:>20.3f}")
+        print(f"{'mean payload / 0.5 MB, full ones':34}{statistics.mean(full) / LIMIT:>20.4f}")
     print(f"{'10-minute windows to drain':34}{windows:>20}{base_windows:>22}")
     print(f"{'least possible windows':34}{least:>20}{least:>22}")
     print(f"{'windows / least possible':34}{windows / least:>20.3f}{base_windows / least:>22.3f}")
