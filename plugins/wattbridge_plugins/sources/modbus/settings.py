@@ -280,10 +280,13 @@ def _device(keys: DeviceKeys, config: ModbusConfig, name: str, prefix: str) -> D
 
     unit = pick("unit")
     unit = 1 if unit is None else unit
-    where = f"device {name} unit {unit}"
-    if not 0 <= unit <= 247:
-        raise ValueError(f"{where}: unit must be 0-247")
+    # "(unit 1)", not "unit 1": `wattbridge check` labels a problem with the first key
+    # name its message holds between spaces, and the unit is rarely the key at fault.
+    where = f"device {name} (unit {unit})"
     link = _link(keys, config, where)
+    if not 0 <= unit <= (247 if link.transport == "rtu" else 255):
+        # 248-255 are reserved on a serial line; TCP devices often answer to 255.
+        raise ValueError(f"{where}: unit must be 0-247 (0-255 on TCP)")
     profile: profiles.Profile | None = None
     profile_name, profile_file = pick("profile"), pick("profile_file")
     try:
@@ -350,15 +353,22 @@ def _link(keys: DeviceKeys, config: ModbusConfig, where: str) -> Link:
     port = pick("port") or DEFAULT_PORT
     if not 0 < port < 65536:
         raise ValueError(f"{where}: port must be 1-65535")
+    baudrate, stopbits, bytesize = (
+        pick("baudrate") or 9600,
+        pick("stopbits") or 1,
+        pick("bytesize") or 8,
+    )
+    if baudrate <= 0 or stopbits not in (1, 2) or bytesize not in (7, 8):
+        raise ValueError(f"{where}: baudrate must be > 0, stopbits 1 or 2, bytesize 7 or 8")
     return Link(
         transport=transport,
         host=host if transport != "rtu" else None,
         port=port,
         serial=serial if transport == "rtu" else None,
-        baudrate=pick("baudrate") or 9600,
+        baudrate=baudrate,
         parity=pick("parity") or "N",
-        stopbits=pick("stopbits") or 1,
-        bytesize=pick("bytesize") or 8,
+        stopbits=stopbits,
+        bytesize=bytesize,
         pause=pause.total_seconds(),
     )
 
@@ -432,7 +442,15 @@ def _registers(
                     "register; this stream is not in the profile"
                 )
             merged[register.stream] = register
-    return [_resolve_register(r, defaults, where) for r in merged.values()]
+    resolved, problems = [], []
+    for register in merged.values():
+        try:
+            resolved.append(_resolve_register(register, defaults, where))
+        except ValueError as exc:
+            problems.append(str(exc))
+    if problems:
+        raise ValueError("; ".join(problems))
+    return resolved
 
 
 def _overlay(base: RegisterConfig, override: RegisterConfig) -> RegisterConfig:

@@ -35,7 +35,7 @@ class ModbusSource:
         """Polls, readings, skipped values, refused registers... summed over the buses."""
         total: Counter[str] = Counter()
         for poller in self.pollers:
-            total.update(poller.counters)
+            total.update(dict(poller.counters))  # a copy: its bus thread may be adding keys
         return total
 
     def start(self, emit: Emit) -> None:

@@ -144,10 +144,12 @@ def test_every_device_mistake_is_reported_at_once(wattbridge_config: Load) -> No
             """
         )
     message = str(raised.value)
-    assert "device a unit 1: no profile 'eastron-sdm360'; did you mean 'eastron-sdm630'?" in message
-    assert "device b unit 1: drop/only 'nothing_like_this' matches no stream" in message
+    assert (
+        "device a (unit 1): no profile 'eastron-sdm360'; did you mean 'eastron-sdm630'?" in message
+    )
+    assert "device b (unit 1): drop/only 'nothing_like_this' matches no stream" in message
     assert "device e shares serial /dev/ttyUSB0 with device c but not its settings" in message
-    assert "device d unit 300: unit must be 0-247" in message
+    assert "device d (unit 300): unit must be 0-247 (0-255 on TCP)" in message
 
 
 def test_two_devices_feeding_one_stream_is_a_mistake(wattbridge_config: Load) -> None:
@@ -190,3 +192,22 @@ def test_each_shipped_profile_loads_and_cites_its_manual(name: str) -> None:
     assert any(ch.isdigit() for ch in profile.manual), "cite the manual's version"
     text = profiles.shipped()[name].read_text()
     assert text.startswith("#") and "Checked against" in text
+
+
+def test_every_register_mistake_of_a_device_is_reported(wattbridge_config: Load) -> None:
+    with pytest.raises(ConfigError) as raised:
+        wattbridge_config(
+            """
+            [sources.m]
+            plugin = "modbus"
+            host = "127.0.0.1"
+            profile = "eastron-sdm630"
+            registers = [
+              { stream = "p", register = 30001, kind = "holding" },
+              { stream = "power_w", scale = 0.0 },
+            ]
+            """
+        )
+    message = str(raised.value)
+    assert "register 'power_w' (input register 30053 (address 52)): scale 0" in message
+    assert "register 'p': register 30001 is input register 1 (prefix 3)" in message
