@@ -32,6 +32,9 @@ fi
 # wattbridge itself, editable, without touching the pins HA made above; its own
 # dependencies then resolve against them (paho-mqtt stays 1.6.1).
 "$venv/bin/python" -m pip install -e "$repo"
+# tests/conftest.py (shared by every test folder) imports hypothesis. Not wattbridge's
+# whole [test] extra: HA's harness pins its own pytest and pytest-asyncio.
+"$venv/bin/python" -m pip install "hypothesis>=6.100"
 
 # Fail loudly if the HA pins broke wattbridge or the other way round.
 "$venv/bin/python" - <<'PY'

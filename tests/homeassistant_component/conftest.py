@@ -20,9 +20,7 @@ from typing import Any
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-COMPONENT_ROOT = Path(
-    os.environ.get("WATTBRIDGE_COMPONENT_ROOT", REPO / "homeassistant_component")
-)
+COMPONENT_ROOT = Path(os.environ.get("WATTBRIDGE_COMPONENT_ROOT", REPO / "homeassistant_component"))
 # HA imports custom integrations from the top-level package `custom_components`.
 sys.path.insert(0, str(COMPONENT_ROOT))
 # wb_helpers.py beside this file (tests are imported with --import-mode=importlib).

@@ -14,9 +14,7 @@ from wattbridge.outbox import Outbox
 
 
 async def _flush(hass: HomeAssistant) -> dict:
-    return await hass.services.async_call(
-        DOMAIN, "flush", {}, blocking=True, return_response=True
-    )
+    return await hass.services.async_call(DOMAIN, "flush", {}, blocking=True, return_response=True)
 
 
 async def test_states_reach_the_sink_and_unload_stops_cleanly(
@@ -24,16 +22,19 @@ async def test_states_reach_the_sink_and_unload_stops_cleanly(
 ) -> None:
     threads_before = set(threading.enumerate())
     out = tmp_path / "out.jsonl"
-    hass.states.async_set("sensor.before", "1.5", {"device_class": "energy",
-                                                   "unit_of_measurement": "kWh"})
+    hass.states.async_set(
+        "sensor.before", "1.5", {"device_class": "energy", "unit_of_measurement": "kWh"}
+    )
     entry = await add_entry(hass, "jsonl", {"path": str(out)})
     assert entry.state is ConfigEntryState.LOADED
 
-    hass.states.async_set("sensor.meter", "10", {"device_class": "energy",
-                                                 "unit_of_measurement": "kWh"})
+    hass.states.async_set(
+        "sensor.meter", "10", {"device_class": "energy", "unit_of_measurement": "kWh"}
+    )
     hass.states.async_set("sensor.meter", "unavailable", {"device_class": "energy"})
-    hass.states.async_set("sensor.meter", "12.5", {"device_class": "energy",
-                                                   "unit_of_measurement": "kWh"})
+    hass.states.async_set(
+        "sensor.meter", "12.5", {"device_class": "energy", "unit_of_measurement": "kWh"}
+    )
     hass.states.async_set("sensor.temperature", "21", {"device_class": "temperature"})
     await hass.async_block_till_done()
     await _flush(hass)
@@ -99,8 +100,11 @@ async def test_replay_dead_letters_service(hass: HomeAssistant, tmp_path: Path) 
 
     await hass.async_add_executor_job(dead_letter_one)
     response = await hass.services.async_call(
-        DOMAIN, "replay_dead_letters", {"config_entry_id": entry.entry_id},
-        blocking=True, return_response=True,
+        DOMAIN,
+        "replay_dead_letters",
+        {"config_entry_id": entry.entry_id},
+        blocking=True,
+        return_response=True,
     )
     assert response == {"replayed": 1}
     assert [line["stream"] for line in jsonl_lines(out)] == ["sensor.x"]
@@ -110,14 +114,11 @@ async def test_replay_dead_letters_service(hass: HomeAssistant, tmp_path: Path) 
 async def test_a_service_call_for_an_unloaded_entry_is_refused(hass: HomeAssistant) -> None:
     import pytest
     from homeassistant.exceptions import ServiceValidationError
-
     from homeassistant.setup import async_setup_component
 
     assert await async_setup_component(hass, DOMAIN, {})
     with pytest.raises(ServiceValidationError):
-        await hass.services.async_call(
-            DOMAIN, "flush", {"config_entry_id": "nope"}, blocking=True
-        )
+        await hass.services.async_call(DOMAIN, "flush", {"config_entry_id": "nope"}, blocking=True)
 
 
 async def test_a_restart_with_readings_still_queued_loses_nothing(

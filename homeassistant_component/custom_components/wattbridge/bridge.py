@@ -15,6 +15,7 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
+import attrs
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import EVENT_STATE_CHANGED
 from homeassistant.core import CALLBACK_TYPE, Event, HomeAssistant, callback
@@ -28,6 +29,7 @@ from wattbridge_plugins.sources.homeassistant.states import EntitySelection, Sta
 
 from . import plugin
 from .const import (
+    CONF_RESOLUTION,
     CONF_SINK,
     CONF_SINK_TYPE,
     DOMAIN,
@@ -52,9 +54,7 @@ def state_dir(hass: HomeAssistant, entry_id: str) -> Path:
     return Path(hass.config.path(".storage", DOMAIN, entry_id))
 
 
-def build_config(
-    registry: Registry, folder: Path, sink_type: str, sink: dict[str, Any]
-) -> Config:
+def build_config(registry: Registry, folder: Path, sink_type: str, sink: dict[str, Any]) -> Config:
     """The runtime's config for one sink; raises wattbridge's ConfigError."""
     data = {
         "wattbridge": {"state_dir": str(folder)},
@@ -70,6 +70,16 @@ def selection_of(options: dict[str, Any]) -> EntitySelection:
     return EntitySelection(**{key: tuple(options.get(key) or ()) for key in SELECTION_KEYS})
 
 
+def truncate(reading: Reading, resolution: str) -> Reading:
+    """``reading`` with its timestamp cut to whole seconds or minutes ("exact": as is)."""
+    if resolution == "second":
+        return attrs.evolve(reading, timestamp=reading.timestamp.replace(microsecond=0))
+    if resolution == "minute":
+        timestamp = reading.timestamp.replace(second=0, microsecond=0)
+        return attrs.evolve(reading, timestamp=timestamp)
+    return reading
+
+
 class Bridge:
     """Runs wattbridge for one config entry; see the module doc."""
 
@@ -79,6 +89,7 @@ class Bridge:
         self.registry = registry
         self.folder = state_dir(hass, entry.entry_id)
         self.converter = StateConverter(selection_of(dict(entry.options)), _LOGGER)
+        self.resolution = str(entry.options.get(CONF_RESOLUTION, "exact"))
         self.runtime: Runtime | None = None
         self._pending: deque[Reading] = deque()
         self._lock = threading.Lock()
@@ -155,6 +166,7 @@ class Bridge:
     def _take(self, state: Any) -> None:
         reading = self.converter.convert(state)
         if reading is not None:
+            reading = truncate(reading, self.resolution)
             with self._lock:
                 self._pending.append(reading)
 
@@ -182,7 +194,9 @@ class Bridge:
         """Emit pending readings in batches until none is left (blocking)."""
         while True:
             with self._lock:
-                batch = [self._pending.popleft() for _ in range(min(EMIT_BATCH, len(self._pending)))]
+                batch = [
+                    self._pending.popleft() for _ in range(min(EMIT_BATCH, len(self._pending)))
+                ]
             runtime = self.runtime
             if not batch or runtime is None:
                 return

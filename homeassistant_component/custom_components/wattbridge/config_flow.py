@@ -30,11 +30,13 @@ from .const import (
     CONF_INCLUDE_DEVICE_CLASSES,
     CONF_INCLUDE_DOMAINS,
     CONF_INCLUDE_ENTITIES,
+    CONF_RESOLUTION,
     CONF_SINK,
     CONF_SINK_TYPE,
     DEVICE_CLASS_CHOICES,
     DOMAIN,
     DOMAIN_CHOICES,
+    RESOLUTIONS,
     SINK_NAME,
 )
 from .sinkform import form_fields, sink_schema, sink_table
@@ -59,16 +61,27 @@ def selection_schema(current: dict[str, Any]) -> vol.Schema:
         (CONF_EXCLUDE_DEVICE_CLASSES, choices(DEVICE_CLASS_CHOICES)),
         (CONF_EXCLUDE_DOMAINS, choices(DOMAIN_CHOICES)),
     ]
-    return vol.Schema(
-        {
-            vol.Optional(key, description={"suggested_value": current.get(key, [])}): sel
-            for key, sel in fields
-        }
+    schema: dict[Any, Any] = {
+        vol.Optional(key, description={"suggested_value": current.get(key, [])}): sel
+        for key, sel in fields
+    }
+    schema[vol.Optional(CONF_RESOLUTION, default=current.get(CONF_RESOLUTION, "exact"))] = (
+        selector.SelectSelector(
+            selector.SelectSelectorConfig(
+                options=list(RESOLUTIONS), translation_key=CONF_RESOLUTION
+            )
+        )
     )
+    return vol.Schema(schema)
 
 
-def _clean_selection(user_input: dict[str, Any]) -> dict[str, list[str]]:
-    return {key: list(value) for key, value in user_input.items() if value}
+def _clean_selection(user_input: dict[str, Any]) -> dict[str, Any]:
+    options: dict[str, Any] = {
+        key: list(value) for key, value in user_input.items() if value and key != CONF_RESOLUTION
+    }
+    if user_input.get(CONF_RESOLUTION, "exact") != "exact":
+        options[CONF_RESOLUTION] = user_input[CONF_RESOLUTION]
+    return options
 
 
 def _validate(registry: Registry, sink_type: str, table: dict[str, Any]) -> None:
@@ -81,7 +94,8 @@ def _validate(registry: Registry, sink_type: str, table: dict[str, Any]) -> None
 def _unique_id(sink_type: str, table: dict[str, Any], registry: Registry) -> str:
     """The sink type and its non-secret keys: the same target twice is one entry."""
     secret_names = {
-        name for name, plain, _ in form_fields(registry.sinks[sink_type].config_class)
+        name
+        for name, plain, _ in form_fields(registry.sinks[sink_type].config_class)
         if plain is Secret
     }
     public = {k: v for k, v in table.items() if k not in secret_names and k != "token"}
@@ -129,9 +143,7 @@ class WattbridgeConfigFlow(ConfigFlow, domain=DOMAIN):
         if user_input is not None:
             try:
                 table = sink_table(config_class, user_input)
-                await self.hass.async_add_executor_job(
-                    _validate, registry, self._sink_type, table
-                )
+                await self.hass.async_add_executor_job(_validate, registry, self._sink_type, table)
             except (ValueError, ConfigError) as exc:
                 errors["base"] = "invalid_config"
                 placeholders["problems"] = redact(str(exc))
@@ -185,4 +197,3 @@ class WattbridgeOptionsFlow(OptionsFlow):
         return self.async_show_form(
             step_id="init", data_schema=selection_schema(dict(self.entry.options))
         )
-

@@ -29,6 +29,11 @@ SELECTION_KEYS: Final = (
     CONF_EXCLUDE_DEVICE_CLASSES,
 )
 
+CONF_RESOLUTION: Final = "timestamp_resolution"
+"""Truncate HA's timestamps (microseconds) to whole seconds or minutes, for platforms
+that cannot store fractions (energinet.net refuses them). Default: exact."""
+RESOLUTIONS: Final = ("exact", "second", "minute")
+
 SOURCE_NAME: Final = "homeassistant"
 """The name of the source that feeds HA's states in the runtime's config."""
 SOURCE_PLUGIN: Final = "ha-state-machine"

@@ -123,9 +123,11 @@ def sink_schema(config_class: type, current: dict[str, Any] | None = None) -> vo
             else marker(name, description={"suggested_value": default})
         )
         schema[key] = _selector(plain)
-    schema[vol.Optional(CONF_EXTRA_TOML, description={"suggested_value": current.get(CONF_EXTRA_TOML, "")})] = (
-        selector.TextSelector(selector.TextSelectorConfig(multiline=True))
-    )
+    schema[
+        vol.Optional(
+            CONF_EXTRA_TOML, description={"suggested_value": current.get(CONF_EXTRA_TOML, "")}
+        )
+    ] = selector.TextSelector(selector.TextSelectorConfig(multiline=True))
     return vol.Schema(schema)
 
 
@@ -136,9 +138,11 @@ def sink_table(config_class: type, user_input: dict[str, Any]) -> dict[str, Any]
     for name, value in user_input.items():
         if name == CONF_EXTRA_TOML or name not in kinds or value in ("", None, []):
             continue
+        # HA's number selector gives floats; an int key must get an int.
         if kinds[name] is int and isinstance(value, float) and value.is_integer():
-            value = int(value)
-        table[name] = value
+            table[name] = int(value)
+        else:
+            table[name] = value
     extra = (user_input.get(CONF_EXTRA_TOML) or "").strip()
     if extra:
         try:

@@ -1,0 +1,151 @@
+"""State changes in HA reach each platform's sandbox (real servers on loopback), and
+diagnostics never show a secret."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from homeassistant import config_entries
+from homeassistant.components.diagnostics import REDACTED
+from homeassistant.core import HomeAssistant
+from homeassistant.data_entry_flow import FlowResultType
+from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
+from wb_helpers import DOMAIN
+
+from wattbridge.testing import wait_until
+
+
+async def _flow(
+    hass: HomeAssistant,
+    sink_type: str,
+    keys: dict[str, Any],
+    entities: list[str],
+    resolution: str = "exact",
+) -> Any:
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": config_entries.SOURCE_USER}
+    )
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"sink_type": sink_type}
+    )
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], keys)
+    assert result.get("step_id") == "entities", result.get("errors")
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"include_entities": entities, "timestamp_resolution": resolution}
+    )
+    await hass.async_block_till_done()
+    assert result["type"] == FlowResultType.CREATE_ENTRY
+    return result["result"]
+
+
+async def get_diagnostics_for_config_entry(
+    hass: HomeAssistant, hass_client: ClientSessionGenerator, entry: Any
+) -> dict[str, Any]:
+    """Diagnostics as a user downloads them: through HA's diagnostics HTTP API."""
+    from homeassistant.setup import async_setup_component
+
+    assert await async_setup_component(hass, "diagnostics", {})
+    client = await hass_client()
+    response = await client.get(f"/api/diagnostics/config_entry/{entry.entry_id}")
+    assert response.status == 200
+    body = await response.json()
+    return body["data"]  # type: ignore[no-any-return]
+
+
+async def _set_and_flush(hass: HomeAssistant, entity_id: str, values: list[str]) -> None:
+    for value in values:
+        hass.states.async_set(entity_id, value, {"unit_of_measurement": "kWh"})
+        await hass.async_block_till_done()
+    await hass.services.async_call(DOMAIN, "flush", {}, blocking=True)
+
+
+@pytest.fixture
+def energinet(socket_enabled: Any, wattbridge_sandbox: Callable[[str], Any]) -> Any:
+    sandbox = wattbridge_sandbox("energinet")
+    sandbox.add_meters(["HA-METER-1", "HA-METER-2"])
+    return sandbox
+
+
+async def test_states_reach_the_energinet_sandbox_and_diagnostics_redact_the_token(
+    hass: HomeAssistant, hass_client: ClientSessionGenerator, energinet: Any
+) -> None:
+    token = energinet.tokens["sender-1"]
+    extra = (
+        f'[senders.house]\ntoken = "{token}"\n'
+        'meters = {"sensor.meter" = "HA-METER-1", "sensor.heat" = "HA-METER-2"}\n'
+    )
+    entry = await _flow(
+        hass,
+        "energinet",
+        {"url": energinet.url, "time_format": "seconds", "extra_toml": extra},
+        ["sensor.meter", "sensor.heat"],
+        # energinet.net takes whole seconds at most; HA stamps to the microsecond.
+        resolution="second",
+    )
+    assert entry.data["sink"]["senders"]["house"]["token"] == token
+
+    hass.states.async_set("sensor.meter", "10.5", {"unit_of_measurement": "kWh"})
+    await _set_and_flush(hass, "sensor.heat", ["11.25"])
+    stored = await hass.async_add_executor_job(energinet.values)
+    # One request (the sender's 10-minute window) carried both meters' values.
+    assert [list(stored[m].values()) for m in ("HA-METER-1", "HA-METER-2")] == [[10.5], [11.25]]
+    assert len(await hass.async_add_executor_job(energinet.requests)) == 1
+
+    diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, entry)
+    text = json.dumps(diagnostics)
+    assert token not in text
+    assert diagnostics["entry"]["data"]["sink"]["senders"]["house"]["token"] == REDACTED
+    assert diagnostics["status"]["depth"] == 0
+    assert diagnostics["states"]["readings"] == 2
+    assert await hass.config_entries.async_unload(entry.entry_id)
+
+
+TOKEN = "edk-token-a93c1e"
+PASSWORD = "edk-password-44d0"
+
+
+@pytest.fixture
+def broker(socket_enabled: Any, tmp_path: Path) -> Iterator[Any]:
+    from wattbridge_plugins.sinks.energydata_mqtt.testbroker import Mosquitto
+
+    server = Mosquitto(tmp_path / "broker", users={TOKEN: PASSWORD}).start()
+    yield server
+    server.stop()
+
+
+async def test_states_reach_energydata_over_mqtt_and_diagnostics_redact(
+    hass: HomeAssistant, hass_client: ClientSessionGenerator, broker: Any
+) -> None:
+    from wattbridge_plugins.sinks.energydata_mqtt.testbroker import Subscriber
+
+    subscriber = await hass.async_add_executor_job(Subscriber, broker, TOKEN, PASSWORD)
+    try:
+        keys = {
+            "token": TOKEN,
+            "password": PASSWORD,
+            "prefix": "house",
+            "datastreams": ["sensor.meter"],
+            "host": "127.0.0.1",
+            "port": broker.port,
+            "tls": False,
+        }
+        entry = await _flow(hass, "energydata-mqtt", keys, ["sensor.meter"])
+        await _set_and_flush(hass, "sensor.meter", ["1", "2.5"])
+        await hass.async_add_executor_job(
+            lambda: wait_until(lambda: len(subscriber.values("house")) >= 2)
+        )
+        assert [(s, v) for s, _, v in subscriber.values("house")] == [
+            ("sensor.meter", 1),
+            ("sensor.meter", 2.5),
+        ]
+        diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, entry)
+        text = json.dumps(diagnostics)
+        assert TOKEN not in text and PASSWORD not in text
+        assert diagnostics["entry"]["data"]["sink"]["token"] == REDACTED
+        assert await hass.config_entries.async_unload(entry.entry_id)
+    finally:
+        await hass.async_add_executor_job(subscriber.close)
