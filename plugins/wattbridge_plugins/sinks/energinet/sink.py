@@ -80,7 +80,7 @@ class EnerginetSink:
             for stream, meter in sender.meters.items():
                 self.profile_of[stream] = profile
                 self.meter_of[stream] = meter
-        # Lowered for a profile after a 413, so the next request is smaller.
+        # Lowered for a profile after a 413 (and kept in the state), so the next is smaller.
         self.payload_limit: dict[str, int] = {}
         self.clock = time.time
         self.client = Client(
@@ -89,6 +89,15 @@ class EnerginetSink:
             verify_tls=config.verify_tls,
             ca_bundle=config.ca_bundle,
         )
+
+    def _limit(self, profile: str) -> int:
+        limit = self.payload_limit.get(profile)
+        if limit is None:
+            stored = self.context.state.get(f"limit:{profile}")
+            limit = min(int(stored), self.config.max_payload_bytes) if stored else None
+            limit = limit or self.config.max_payload_bytes
+            self.payload_limit[profile] = limit
+        return limit
 
     def credential(self, reading: Reading) -> str:
         """The sender profile a reading is sent with ("" when its stream has none)."""
@@ -103,12 +112,22 @@ class EnerginetSink:
     def send(self, batch: Batch) -> SendResult:
         """Pack one request for the batch's sender profile, post it, and read the answer."""
         profile = batch.credential
+        if profile not in self.config.senders:
+            # Queued under a profile since removed from the config (or under none). Another
+            # profile's token must not carry them: its window is kept separately.
+            reason = (
+                f"queued for sender profile {profile!r}, which is no longer in the config"
+                if profile
+                else "its stream is mapped to no meter in the sink's sender profiles"
+            )
+            rejected = dict.fromkeys(range(len(batch)), reason)
+            return SendResult.partial(rejected=rejected, reason=reason, requested=False)
         now = self.clock()
         now_dt = datetime.fromtimestamp(now, UTC)
         packed = pack(
             batch.readings,
-            self.meter_of.get if profile in self.config.senders else (lambda _s: None),
-            limit=self.payload_limit.get(profile, self.config.max_payload_bytes),
+            self.meter_of.get,
+            limit=self._limit(profile),
             time_format=self.time_format,
             oldest=five_years_before(now_dt) + self.config.max_age_margin,
         )
@@ -154,8 +173,11 @@ class EnerginetSink:
         if status in (404, 405):
             return SendResult.halted(f"{where}: {self.config.url} is not the import endpoint")
         if status == 413:
+            # Should not happen (we pack below the stricter reading of 0.5 MB), but if the
+            # platform counts otherwise, pack smaller from now on, across restarts too.
             smaller = max(MIN_REPACK_BYTES, int(len(packed.body) * 0.9))
             self.payload_limit[profile] = smaller
+            self.context.state.set(f"limit:{profile}", str(smaller))
             self.log.warning(
                 "%s (payload too large) to %d bytes; packing at most %d bytes from now on",
                 where,
@@ -181,6 +203,14 @@ class EnerginetSink:
             # Stored or not, we cannot tell: send again (the platform keeps one value
             # per meter and time, so a repeat does no harm).
             return self._retry(packed, f"{where} with an unreadable body: {exc}", next_window)
+        self.log.debug(
+            "sender %r: %d values of %d meters sent (%d bytes); answer %d",
+            profile,
+            len(packed.sent),
+            len(packed.meters),
+            len(packed.body),
+            status,
+        )
         return self._per_meter(profile, packed, statuses, next_window)
 
     def _per_meter(

@@ -187,6 +187,7 @@ def test_413_packs_smaller(sandbox, clock, make_sink, caplog):
     statuses = [r.status for r in sandbox.requests()]
     assert statuses[:2] == [413, 413] and set(statuses[statuses.index(200) :]) == {200}
     assert "payload too large" in caplog.text
+    assert int(running.sink.context.state.get("limit:sender-1")) <= 2000  # kept for restarts
     assert len(stored(sandbox, "M1")) == 300
 
 
@@ -200,3 +201,18 @@ def test_local_time_zone_end_to_end(sandbox, clock, make_sink):
     running.queue(readings)
     running.worker.flush()
     assert stored(sandbox, "M1") == {utc_key(r): r.value for r in readings}
+
+
+def test_readings_of_a_removed_profile_are_dead_lettered_not_sent_with_another_token(
+    sandbox, clock, make_sink
+):
+    sandbox.add_meters(["M1"])
+    running = make_sink(clock, **keys(sandbox, {"sender-1": {"s1": "M1"}}))
+    running.outbox.put(quarter_hours("s1", 2), ["gone", "gone"])  # queued under an old config
+    running.worker.flush()
+    assert sandbox.requests() == []
+    letters = running.outbox.dead_letters()
+    assert (
+        len(letters) == 2
+        and "profile 'gone', which is no longer in the config" in letters[0].reason
+    )

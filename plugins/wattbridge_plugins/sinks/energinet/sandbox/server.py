@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import math
 import secrets
+import ssl
 import threading
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -54,7 +55,9 @@ def five_years_before(now: datetime) -> datetime:
 class EnerginetSandbox:
     """A running sandbox: ``url``, ``tokens`` (sender -> token), ``stop()`` and test hooks."""
 
-    def __init__(self, host: str, port: int, state_dir: Path) -> None:
+    def __init__(
+        self, host: str, port: int, state_dir: Path, ssl_context: ssl.SSLContext | None = None
+    ) -> None:
         state_dir.mkdir(parents=True, exist_ok=True)
         self.clock = SandboxClock()
         self.store = Store(state_dir / "energinet-sandbox.sqlite")
@@ -71,9 +74,13 @@ class EnerginetSandbox:
         self._load_tokens(state_dir / "tokens.json")
         self._server = ThreadingHTTPServer((host, port), _handler(self))
         self._server.daemon_threads = True
+        scheme = "http"
+        if ssl_context is not None:  # for tests of certificate checks
+            self._server.socket = ssl_context.wrap_socket(self._server.socket, server_side=True)
+            scheme = "https"
         bound_host, bound_port = str(self._server.server_address[0]), self._server.server_port
-        self.url = f"http://{bound_host}:{bound_port}{IMPORT_PATH}"
-        self.base_url = f"http://{bound_host}:{bound_port}"
+        self.base_url = f"{scheme}://{bound_host}:{bound_port}"
+        self.url = self.base_url + IMPORT_PATH
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="energinet-sandbox", daemon=True
         )
