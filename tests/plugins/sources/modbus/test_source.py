@@ -318,14 +318,14 @@ def test_a_slow_bus_never_delays_another_bus(meter_server: Server, run_source: R
     slow, dead, quick = SimulatedMeter(1), SimulatedMeter(2), SimulatedMeter(1)
     for meter in (slow, dead, quick):
         meter.set_words("input", 0, [1])
-    slow.delay = 0.4
+    slow.delay = 0.8
     dead.muted = True
     slow_bus = meter_server([slow, dead])
     quick_bus = meter_server([quick])
     harness = run_source(
         "modbus",
         interval="100ms",
-        timeout="600ms",
+        timeout="1s",
         retries=0,
         registers=[{"stream": "v", "register": 30001}],
         devices=[
@@ -341,11 +341,11 @@ def test_a_slow_bus_never_delays_another_bus(meter_server: Server, run_source: R
     harness.stop()
     quick_times = [r.timestamp for r in _streams_of(harness, "quick/")]
     gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(quick_times)]
-    # The quick bus keeps its 100 ms schedule while the other bus spends 400 ms on each
-    # answer of its slow meter and 600 ms waiting on its dead one.
-    assert max(gaps) < 0.3, gaps
-    assert elapsed < 2.5
-    assert len(_streams_of(harness, "slow/")) <= 5
+    # The quick bus keeps its 100 ms schedule while the other bus spends 800 ms on each
+    # answer of its slow meter and 1 s waiting on its dead one.
+    assert max(gaps) < 0.5, gaps
+    assert elapsed < 4
+    assert len(_streams_of(harness, "slow/")) <= 4
     assert not _streams_of(harness, "dead/")
 
 
