@@ -91,3 +91,20 @@ def test_invalid_utf8_is_a_bad_line_not_a_crash(folder_source, inbox, csv):
     (inbox / ".f.csv").rename(inbox / "f.csv")
     report = csv.report(inbox / "failed", "f.csv")
     assert "f.csv:2: not UTF-8 text: invalid continuation byte" in report
+
+
+def test_a_bare_carriage_return_inside_an_unquoted_field_is_a_bad_line(folder_source, inbox, csv):
+    folder_source(strings=["b"])
+    (inbox / ".f.csv").write_bytes((HEADER + "2026-01-01T00:00:00Z;1;x\ry\n").encode())
+    (inbox / ".f.csv").rename(inbox / "f.csv")
+    report = csv.report(inbox / "failed", "f.csv")
+    assert "f.csv:2: not valid CSV: new-line character seen in unquoted field" in report
+
+
+def test_a_nul_byte_in_a_number_is_a_bad_line(folder_source, inbox, csv):
+    source = folder_source(strings=["b"], on_bad_row="skip")
+    (inbox / ".f.csv").write_bytes((HEADER + "2026-01-01T00:00:00Z;1\x00;x\n" + ROWS).encode())
+    (inbox / ".f.csv").rename(inbox / "f.csv")
+    report = csv.report(inbox / "done", "f.csv")
+    assert "f.csv:2: a: '1\\x00' is not a number" in report
+    assert len(source.emitted) == 4
