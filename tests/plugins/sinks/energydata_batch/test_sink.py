@@ -4,6 +4,7 @@ refuses, and how it meets the platform's failures."""
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -249,3 +250,20 @@ def test_any_readings_written_come_back_equal_through_the_fetch_api(
     # each came back exactly (a second value for a key overwrites the first).
     assert {k: got[k] for k in expected} == expected
     client.close()
+
+
+def test_a_result_the_core_did_not_apply_is_given_again_not_imported_again(
+    edk_sink: Callable[..., Any], sandbox: Any
+) -> None:
+    harness = edk_sink()
+    harness.queue([Reading("my/topic", at(i), float(i)) for i in range(3)])
+    batch = harness.outbox.take(100)
+    result = harness.sink.send(batch)
+    while result.pending:
+        time.sleep(0.02)
+        result = harness.sink.send(batch)
+    assert result.ok == frozenset(range(3))
+    # As if the process died before the core acknowledged: the same batch comes again.
+    again = type(harness.sink)(harness.sink.config, harness.sink.context).send(batch)
+    assert again == result
+    assert len(sandbox.imports()) == 1

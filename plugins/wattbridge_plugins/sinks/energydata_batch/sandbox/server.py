@@ -79,7 +79,8 @@ class SandboxServer:
         self._key = self.store.secret_key()
         self.faults = Faults()
         self.upload_lifetime = upload_lifetime
-        self.requests: list[tuple[str, str, int]] = []
+        self.requests: list[tuple[str, str, int]] = []  # (method, path, status) answered
+        self.arrivals: list[tuple[str, str]] = []  # (method, path) as each request arrives
         self._requests_lock = threading.Lock()
         self._expired_urls = 0
         self._stopping = threading.Event()
@@ -142,10 +143,11 @@ class SandboxServer:
         return [_public(r) | {"uploaded": bool(r.get("_file"))} for r in self.store.imports()]
 
     def arrived(self, method: str, pattern: str) -> int:
-        """How many requests of ``method`` whose path matches ``pattern`` arrived."""
+        """How many requests of ``method`` whose path matches ``pattern`` arrived (whether
+        or not they were answered yet)."""
         regex = re.compile(pattern)
         with self._requests_lock:
-            return sum(1 for m, p, _ in self.requests if m == method and regex.search(p))
+            return sum(1 for m, p in self.arrivals if m == method and regex.search(p))
 
     def stop(self) -> None:
         """Stop serving, release hung requests, and close the database."""
@@ -262,10 +264,16 @@ class _Handler(BaseHTTPRequestHandler):
         split = urlsplit(self.path)
         path = split.path
         status = 200
+        with self.sandbox._requests_lock:
+            self.sandbox.arrivals.append((method, path))
         try:
             rule = self.sandbox.faults.take(method, path)
             if rule is not None and rule.action == "hang" and not rule.after:
                 self.sandbox.faults.wait(rule.seconds)
+                if self.sandbox.faults.released.is_set():
+                    # Released by clear() or stop(): this request never got through.
+                    self.close_connection = True
+                    return
             if rule is not None and rule.action == "fail":
                 self._drain()
                 raise HttpError(rule.status, "Server Error")
