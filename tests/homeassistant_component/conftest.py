@@ -11,7 +11,6 @@ the release-zip test runs these tests against the unzipped component that way.
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,12 +18,12 @@ from typing import Any
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-COMPONENT_ROOT = Path(os.environ.get("WATTBRIDGE_COMPONENT_ROOT", REPO / "homeassistant_component"))
-# HA imports custom integrations from the top-level package `custom_components`.
-sys.path.insert(0, str(COMPONENT_ROOT))
 # wb_helpers.py beside this file (tests are imported with --import-mode=importlib).
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from wb_helpers import COMPONENT_ROOT
+
+# HA imports custom integrations from the top-level package `custom_components`.
+sys.path.insert(0, str(COMPONENT_ROOT))
 
 
 @pytest.fixture(autouse=True)

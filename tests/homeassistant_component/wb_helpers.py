@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,9 @@ from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 DOMAIN = "wattbridge"
+REPO = Path(__file__).resolve().parents[2]
+COMPONENT_ROOT = Path(os.environ.get("WATTBRIDGE_COMPONENT_ROOT", REPO / "homeassistant_component"))
+"""The folder whose custom_components/ the tests load (conftest.py puts it on the path)."""
 
 
 def jsonl_lines(path: Path) -> list[dict[str, Any]]:
