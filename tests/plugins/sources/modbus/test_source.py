@@ -8,9 +8,11 @@ import itertools
 import json
 import logging
 import struct
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +22,7 @@ from hypothesis import strategies as st
 
 from wattbridge.testing import SourceHarness, wait_until
 from wattbridge_plugins.sources.modbus.client import BusClient
-from wattbridge_plugins.sources.modbus.poller import DeviceReader, DeviceState
+from wattbridge_plugins.sources.modbus.poller import BusPoller, DeviceReader, DeviceState
 from wattbridge_plugins.sources.modbus.registers import BYTE_ORDERS, REGISTER_TYPES
 from wattbridge_plugins.sources.modbus.settings import ModbusConfig, RegisterConfig, resolve
 from wattbridge_plugins.sources.modbus.simulator import MeterServer, SimulatedMeter
@@ -428,3 +430,30 @@ def test_a_whole_run_to_a_jsonl_sink(
     wait_until(lambda: out.exists() and len(out.read_text().splitlines()) >= 2)
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     assert {"stream": "meter/import", "value": 1234.5, "unit": "kWh"}.items() <= lines[0].items()
+
+
+def test_a_full_outbox_skips_polls_and_counts_them(meter_server: Server) -> None:
+    meter = SimulatedMeter(1)
+    meter.set_words("input", 0, [5])
+    server = meter_server([meter])
+    (plan,) = resolve(
+        ModbusConfig(
+            host="127.0.0.1",
+            port=server.port,
+            interval=timedelta(milliseconds=20),
+            registers=[RegisterConfig(stream="x", register=30001)],
+        )
+    )
+    room = threading.Event()
+    emitted: list[Any] = []
+    stop = threading.Event()
+    poller = BusPoller(plan, emitted.extend, logging.getLogger("test"), stop, room.is_set)
+    thread = threading.Thread(target=poller.run, daemon=True)
+    thread.start()
+    wait_until(lambda: poller.counters["polls_skipped"] >= 5)
+    assert meter.requests == 0 and not emitted  # nothing read while there is no room
+    room.set()
+    wait_until(lambda: len(emitted) >= 2)
+    stop.set()
+    thread.join(5)
+    assert [r.value for r in emitted[:2]] == [5, 5]
