@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -38,6 +39,8 @@ class SimulatedMeter:
         self.muted = False
         self.refused: dict[tuple[str, int], int] = {}
         self.requests = 0
+        self.request_times: list[float] = []
+        """time.monotonic() of each request, as the server saw it."""
 
     def set_words(self, kind: str, address: int, words: Iterable[int]) -> None:
         """Put raw 16-bit words (or, for coils and discrete inputs, 0/1 bits) at ``address``."""
@@ -98,6 +101,7 @@ class SimulatedMeter:
         _values: Any,
     ) -> ExcCodes | None:
         self.requests += 1
+        self.request_times.append(time.monotonic())
         if self.muted:
             while self.muted:
                 await asyncio.sleep(0.02)

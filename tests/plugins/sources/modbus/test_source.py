@@ -457,3 +457,30 @@ def test_a_full_outbox_skips_polls_and_counts_them(meter_server: Server) -> None
     stop.set()
     thread.join(5)
     assert [r.value for r in emitted[:2]] == [5, 5]
+
+
+def test_requests_on_one_bus_are_serialised_with_the_pause(
+    meter_server: Server, run_source: Run
+) -> None:
+    meters = [SimulatedMeter(unit) for unit in (1, 2, 3)]
+    for meter in meters:
+        meter.set_words("input", 0, [meter.unit])
+        meter.set_words("input", 10, [meter.unit])
+    server = meter_server(meters)
+    harness = run_source(
+        "modbus",
+        host="127.0.0.1",
+        port=server.port,
+        pause="80ms",
+        interval="1h",
+        # Two reads a device: the gap between 30001 and 30011 is not read over.
+        registers=[{"stream": "a", "register": 30001}, {"stream": "b", "register": 30011}],
+        devices=[{"name": f"m{meter.unit}", "unit": meter.unit} for meter in meters],
+    )
+    harness.start()
+    harness.wait_for(6)
+    harness.stop()
+    times = sorted(t for meter in meters for t in meter.request_times)
+    assert len(times) == 6
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert min(gaps) >= 0.075, gaps  # one at a time, 80 ms apart (less timer slack)
