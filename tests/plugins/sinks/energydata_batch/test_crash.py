@@ -96,8 +96,11 @@ class Runner:
         path = self.config.parent / "state" / "outbox" / "edk.sqlite"
         if not path.exists():
             return -1
-        with sqlite3.connect(path, timeout=10) as db:
-            count: int = db.execute("SELECT COUNT(*) FROM queue").fetchone()[0]
+        try:
+            with sqlite3.connect(path, timeout=10) as db:
+                count: int = db.execute("SELECT COUNT(*) FROM queue").fetchone()[0]
+        except sqlite3.OperationalError:  # created, but its tables not yet
+            return -1
         return count
 
 
