@@ -83,6 +83,10 @@ class EnerginetSink:
         # Lowered for a profile after a 413 (and kept in the state), so the next is smaller.
         self.payload_limit: dict[str, int] = {}
         self.clock = time.time
+        if not config.verify_tls:
+            self.log.warning(
+                "verify_tls is off: the sender tokens go to whoever answers at %s", config.url
+            )
         self.client = Client(
             config.url,
             timeout=config.timeout.total_seconds(),

@@ -216,3 +216,24 @@ def test_readings_of_a_removed_profile_are_dead_lettered_not_sent_with_another_t
         len(letters) == 2
         and "profile 'gone', which is no longer in the config" in letters[0].reason
     )
+
+
+def test_a_post_that_went_out_late_holds_the_next_one_a_full_window_after_it(
+    sandbox, clock, make_sink
+):
+    sandbox.add_meters(["M1"])
+    running = make_sink(clock, **keys(sandbox, {"sender-1": {"s1": "M1"}}, max_payload_bytes=1000))
+    running.queue(quarter_hours("s1", 60))
+    running.worker.flush()
+    # As if packing had taken 50 s between the core's stamp and the post going out.
+    state = running.sink.context.state
+    state.set("posted:sender-1", repr(float(state.get("posted:sender-1")) + 50))
+    clock.advance(WINDOW)
+    running.worker.flush()  # the core's window is over, the platform's is not
+    assert len(sandbox.requests()) == 1
+    clock.advance(49)
+    running.worker.flush()
+    assert len(sandbox.requests()) == 1
+    clock.advance(1.001)
+    running.worker.flush()
+    assert [r.status for r in sandbox.requests()] == [200, 200]

@@ -146,21 +146,24 @@ class EnerginetSandbox:
     def handle_import(self, token: str | None, body_size: int, read: Any) -> tuple[int, Any]:
         """Answer one POST to the import endpoint: (HTTP status, JSON-able body)."""
         at = self.clock.now()
+        wait = 0
         with self._lock:
             sender = next((s for s, t in self.tokens.items() if token and t == token), None)
-            if sender is None:
-                read()
-                self.store.log(at, None, body_size, 401)
-                return 401, {"error": "unknown or missing bearer token"}
-            last = self._last.get(sender)
-            if last is not None and at - last < self.window:
-                read()
-                self.store.log(at, sender, body_size, 429)
+            last = self._last.get(sender) if sender is not None else None
+            if sender is not None and last is not None and at - last < self.window:
                 wait = math.ceil(last + self.window - at)
-                return 429, {"error": "one request per sender every window", "retry_after": wait}
-            self._last[sender] = at
-            fault = self._faults.pop(0) if self._faults else None
-        body = read()
+            elif sender is not None:
+                self._last[sender] = at
+            fault = (
+                self._faults.pop(0) if sender is not None and not wait and self._faults else None
+            )
+        body = read()  # outside the lock: other senders' requests go on meanwhile
+        if sender is None:
+            self.store.log(at, None, body_size, 401)
+            return 401, {"error": "unknown or missing bearer token"}
+        if wait:
+            self.store.log(at, sender, body_size, 429)
+            return 429, {"error": "one request per sender every window", "retry_after": wait}
         if fault is not None:
             mode, seconds = fault
             # Logged on arrival, so the log stays in arrival order while it hangs.
