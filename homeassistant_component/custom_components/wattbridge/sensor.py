@@ -23,6 +23,9 @@ from .const import DOMAIN
 from .coordinator import StatusCoordinator
 from .entity import WattbridgeEntity
 
+# Every figure comes from one coordinator poll: no per-entity updates to limit.
+PARALLEL_UPDATES = 0
+
 
 @dataclass(frozen=True, kw_only=True)
 class StatusSensorDescription(SensorEntityDescription):
