@@ -96,6 +96,10 @@ class Bus:
 
     def _route(self, source: str, readings: Iterable[Reading]) -> dict[str, list[Reading]]:
         routes = self._routes.get(source, [])
+        if routes and not self._transforms and all(m is None for _, m in routes):
+            # The common case, every stream to every sink as named: no per-reading routing.
+            items = [r if r.source else with_names(r, r.stream, source) for r in readings]
+            return {sink: items for sinks, _ in routes for sink in sinks} if items else {}
         per_sink: dict[str, list[Reading]] = defaultdict(list)
         for emitted in readings:
             reading = emitted if emitted.source else with_names(emitted, emitted.stream, source)
