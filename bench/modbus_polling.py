@@ -86,6 +86,11 @@ def requests_per_poll(polls: int = 20) -> None:
             f"  ratio (one per value / coalesced): {rows[1][1] / rows[0][1]:.1f}x requests, "
             f"{rows[1][2] / rows[0][2]:.1f}x time"
         )
+        spans = []
+        for gap in (4, 16, 64):
+            (wide,) = resolve(ModbusConfig(host="x", profile=PROFILE, max_gap=gap))
+            spans.append(f"max_gap {gap}: {len(wide.devices[0].reads)}")
+        print(f"  requests/poll if the meter allowed reading over gaps: {', '.join(spans)}")
     finally:
         server.close()
 
