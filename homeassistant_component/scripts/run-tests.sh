@@ -6,10 +6,17 @@ if [[ $# -lt 1 ]]; then
     echo "usage: $0 VENV [pytest args...]" >&2
     exit 2
 fi
-venv=$1
+if [[ ! -x "$1/bin/python" ]]; then
+    echo "no venv at $1: run homeassistant_component/scripts/setup-test-venv.sh $1" >&2
+    exit 2
+fi
+venv=$(cd "$1" && pwd)
 shift
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$repo"
+# Type-check the component where HA's types are installed (the main venv has no HA).
+(cd homeassistant_component && "$venv/bin/python" -m mypy --ignore-missing-imports \
+    --check-untyped-defs --explicit-package-bases custom_components/wattbridge)
 # The repo's addopts ignore tests/homeassistant_component (the main venv cannot run
 # them), so they are replaced here; asyncio_mode=auto as HA's own tests use it.
 exec "$venv/bin/python" -m pytest \

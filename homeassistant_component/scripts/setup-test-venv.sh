@@ -34,7 +34,8 @@ fi
 "$venv/bin/python" -m pip install -e "$repo"
 # tests/conftest.py (shared by every test folder) imports hypothesis. Not wattbridge's
 # whole [test] extra: HA's harness pins its own pytest and pytest-asyncio.
-"$venv/bin/python" -m pip install "hypothesis>=6.100"
+# mypy: run-tests.sh type-checks the component against HA's own type hints.
+"$venv/bin/python" -m pip install "hypothesis>=6.100" "mypy>=1.10"
 
 # Fail loudly if the HA pins broke wattbridge or the other way round.
 "$venv/bin/python" - <<'PY'

@@ -103,7 +103,7 @@ def _unique_id(sink_type: str, table: dict[str, Any], registry: Registry) -> str
     return f"{sink_type}:{digest[:16]}"
 
 
-class WattbridgeConfigFlow(ConfigFlow, domain=DOMAIN):
+class WattbridgeConfigFlow(ConfigFlow, domain=DOMAIN):  # type: ignore[call-arg]
     """Set up one wattbridge sink."""
 
     VERSION = 1

@@ -80,4 +80,5 @@ async def async_get_config_entry_diagnostics(
         "status": status,
         "states": counts,
     }
-    return _redact_values(async_redact_data(result, to_redact))  # type: ignore[no-any-return]
+    redacted: dict[str, Any] = _redact_values(async_redact_data(result, to_redact))
+    return redacted

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import voluptuous as vol
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant, ServiceCall, ServiceResponse, SupportsResponse
@@ -13,7 +15,7 @@ from .const import ATTR_ENTRY_ID, DOMAIN, SERVICE_FLUSH, SERVICE_REPLAY
 SCHEMA = vol.Schema({vol.Optional(ATTR_ENTRY_ID): cv.string})
 
 
-def _targets(hass: HomeAssistant, call: ServiceCall) -> list:  # type: ignore[type-arg]
+def _targets(hass: HomeAssistant, call: ServiceCall) -> list[Any]:
     entries = hass.data.get(DOMAIN, {})
     entry_id = call.data.get(ATTR_ENTRY_ID)
     if entry_id is None:

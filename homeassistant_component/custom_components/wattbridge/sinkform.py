@@ -73,8 +73,9 @@ def _default(field: attrs.Attribute[Any]) -> Any:
     default = field.default
     if default is attrs.NOTHING:
         return vol.UNDEFINED
-    if isinstance(default, attrs.Factory):  # type: ignore[arg-type]
-        default = default.factory()  # type: ignore[attr-defined]
+    factory = getattr(default, "factory", None)  # an attrs.Factory
+    if callable(factory):
+        default = factory()
     if default is None:
         return vol.UNDEFINED
     if isinstance(default, timedelta):
