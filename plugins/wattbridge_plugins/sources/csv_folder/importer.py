@@ -30,6 +30,7 @@ from wattbridge import Emit, Reading
 from wattbridge_plugins.sources.csv_folder.config import CsvFolderConfig
 from wattbridge_plugins.sources.csv_folder.files import free_name, move
 from wattbridge_plugins.sources.csv_folder.formats import RowProblem, header_parser
+from wattbridge_plugins.sources.csv_folder.formats.cells import to_readings
 from wattbridge_plugins.sources.csv_folder.ledger import Entry, Ledger
 from wattbridge_plugins.sources.csv_folder.lines import (
     FileProblem,
@@ -190,7 +191,7 @@ class Importer:
                 parsed = parse(record.fields)
             except RowProblem:
                 continue
-            chunk.extend(parsed)
+            chunk.extend(to_readings(parsed))
             chunk_rows += 1
             if len(chunk) >= size:
                 emit(chunk)

@@ -4,12 +4,12 @@ the reading so that anything :class:`wattbridge.Reading` refuses becomes a bad r
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
 
-from wattbridge import InvalidReading, Reading
+from wattbridge import Reading
 from wattbridge_plugins.sources.csv_folder.config import CsvFolderConfig
 from wattbridge_plugins.sources.csv_folder.formats.values import Number, RowProblem, number_parser
 from wattbridge_plugins.sources.csv_folder.lines import FileProblem
+from wattbridge_plugins.sources.csv_folder.rowtypes import Cell
 
 Value = Number | str
 
@@ -41,12 +41,11 @@ class ValueReader:
             ) from None
 
 
-def make_reading(stream: str, timestamp: datetime, value: Value, unit: str) -> Reading:
-    """A validated reading; what Reading refuses (or cannot convert) is a bad row."""
-    try:
-        return Reading(stream=stream, timestamp=timestamp, value=value, unit=unit)
-    except (InvalidReading, OverflowError, ValueError) as exc:
-        raise RowProblem(f"{stream}: {exc}") from None
+def to_readings(cells: list[Cell]) -> list[Reading]:
+    """The readings of checked cells. Reading still validates them (cheaply: the
+    timestamps are UTC already); the parsers make sure it accepts every cell, so a
+    refusal here is a bug, and raises."""
+    return [Reading(stream, timestamp, value, unit) for stream, timestamp, value, unit in cells]
 
 
 def check_headers(fields: list[str], line: int) -> None:

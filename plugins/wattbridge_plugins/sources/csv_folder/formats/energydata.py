@@ -5,17 +5,15 @@ each datastream. An empty cell is "" for a text stream and no value for a number
 
 from __future__ import annotations
 
-from wattbridge import Reading
 from wattbridge_plugins.sources.csv_folder.config import CsvFolderConfig
 from wattbridge_plugins.sources.csv_folder.formats.cells import (
     ValueReader,
     check_headers,
     check_width,
-    make_reading,
 )
 from wattbridge_plugins.sources.csv_folder.formats.values import utc_timestamp
 from wattbridge_plugins.sources.csv_folder.lines import FileProblem
-from wattbridge_plugins.sources.csv_folder.rowtypes import HeaderParser, RowParser
+from wattbridge_plugins.sources.csv_folder.rowtypes import Cell, HeaderParser, RowParser
 
 
 def header_parser(config: CsvFolderConfig) -> HeaderParser:
@@ -42,14 +40,14 @@ def header_parser(config: CsvFolderConfig) -> HeaderParser:
         ]
         width = len(fields)
 
-        def parse_row(row: list[str]) -> list[Reading]:
+        def parse_row(row: list[str]) -> list[Cell]:
             check_width(row, width)
             timestamp = utc_timestamp(row[0])
-            readings = []
+            readings: list[Cell] = []
             for index, stream, unit in columns:
                 value = values(stream, row[index])
                 if value is not None:
-                    readings.append(make_reading(stream, timestamp, value, unit))
+                    readings.append((stream, timestamp, value, unit))
             return readings
 
         return parse_row

@@ -4,17 +4,15 @@ column and a value column (and optionally a unit column); other columns are igno
 
 from __future__ import annotations
 
-from wattbridge import Reading
 from wattbridge_plugins.sources.csv_folder.config import CsvFolderConfig
 from wattbridge_plugins.sources.csv_folder.formats.cells import (
     ValueReader,
     check_headers,
     check_width,
-    make_reading,
 )
 from wattbridge_plugins.sources.csv_folder.formats.values import RowProblem, timestamp_parser
 from wattbridge_plugins.sources.csv_folder.lines import FileProblem
-from wattbridge_plugins.sources.csv_folder.rowtypes import HeaderParser, RowParser
+from wattbridge_plugins.sources.csv_folder.rowtypes import Cell, HeaderParser, RowParser
 
 
 def header_parser(config: CsvFolderConfig) -> HeaderParser:
@@ -44,7 +42,7 @@ def header_parser(config: CsvFolderConfig) -> HeaderParser:
         unit_index = names.index(config.unit_column) if config.unit_column else None
         width = len(fields)
 
-        def parse_row(row: list[str]) -> list[Reading]:
+        def parse_row(row: list[str]) -> list[Cell]:
             check_width(row, width)
             stream = row[stream_index].strip()
             if not stream:
@@ -54,7 +52,7 @@ def header_parser(config: CsvFolderConfig) -> HeaderParser:
             if value is None:
                 return []
             unit = row[unit_index].strip() if unit_index is not None else ""
-            return [make_reading(stream, timestamp, value, unit or units.get(stream, ""))]
+            return [(stream, timestamp, value, unit or units.get(stream, ""))]
 
         return parse_row
 

@@ -30,23 +30,28 @@ def number_parser(config: CsvFolderConfig) -> Callable[[str], Number]:
     thousands = config.thousands
 
     def parse(text: str) -> Number:
-        cleaned = text.strip()
+        # int() and float() skip surrounding blanks themselves, but they also read
+        # 1_000, which no meter export means: refuse underscores first.
+        if "_" in text:
+            raise RowProblem(f"{text!r} is not a number")
+        cleaned = text
         if thousands:
             cleaned = cleaned.replace(thousands, "")
         if decimal_comma:
             if "." in cleaned:
                 raise RowProblem(f"{text!r} is not a number with a decimal comma")
             cleaned = cleaned.replace(",", ".")
-        if "_" in cleaned:  # Python would read 1_000; a meter export never means that
-            raise RowProblem(f"{text!r} is not a number")
-        try:
-            value = int(cleaned)
-        except ValueError:
-            pass
-        else:
-            if not -INT64 <= value < INT64:
-                raise RowProblem(f"{text!r} is out of range (64-bit integers only)")
-            return value
+        if "." not in cleaned:
+            # Without a decimal point it may be an integer: keep it one (an integer
+            # datastream must get integers).
+            try:
+                value = int(cleaned)
+            except ValueError:
+                pass
+            else:
+                if not -INT64 <= value < INT64:
+                    raise RowProblem(f"{text!r} is out of range (64-bit integers only)")
+                return value
         try:
             number = float(cleaned)
         except ValueError:
@@ -56,6 +61,16 @@ def number_parser(config: CsvFolderConfig) -> Callable[[str], Number]:
         return number
 
     return parse
+
+
+def to_utc(moment: datetime, text: str) -> datetime:
+    """An aware time in UTC; one too near year 1 or 9999 to convert is a bad row."""
+    if moment.tzinfo is UTC:
+        return moment
+    try:
+        return moment.astimezone(UTC)
+    except (OverflowError, ValueError):
+        raise RowProblem(f"timestamp {text!r} is out of range") from None
 
 
 def localize(
@@ -76,7 +91,7 @@ def localize(
     early_offset = early.utcoffset()
     late_offset = late.utcoffset()
     if early_offset == late_offset:
-        return early.astimezone(UTC)
+        return to_utc(early, text)
     assert early_offset is not None and late_offset is not None
     # PEP 495: in a repeated hour fold=0 is the first (larger offset) instant; in a
     # skipped hour fold=0 uses the offset from before the jump (the smaller one).
@@ -84,15 +99,15 @@ def localize(
         # Converted to UTC here: PEP 495 makes an aware time in a fold compare unequal
         # to every instant of another zone, so it must not travel on as local time.
         if ambiguous == "earlier":
-            return early.astimezone(UTC)
+            return to_utc(early, text)
         if ambiguous == "later":
-            return late.astimezone(UTC)
+            return to_utc(late, text)
         raise RowProblem(
             f"timestamp {text!r} is ambiguous in {zone} (the hour repeats when daylight "
             'saving time ends); set ambiguous = "earlier" or "later"'
         )
     if nonexistent == "shift":
-        return early.astimezone(UTC)
+        return to_utc(early, text)
     raise RowProblem(
         f"timestamp {text!r} does not exist in {zone} (the hour is skipped when daylight "
         'saving time starts); set nonexistent = "shift" to move it forward'
@@ -109,7 +124,7 @@ def timestamp_parser(config: CsvFolderConfig) -> Callable[[str], datetime]:
 
     def aware(moment: datetime, text: str) -> datetime:
         if moment.tzinfo is not None and moment.utcoffset() is not None:
-            return moment
+            return to_utc(moment, text)
         return localize(moment, zone, ambiguous, nonexistent, text)
 
     if fmt == "iso":
@@ -160,4 +175,4 @@ def utc_timestamp(text: str) -> datetime:
         raise RowProblem(f"timestamp {text!r} is not ISO 8601 (YYYY-MM-DDTHH:mm:ss.SSSZ)") from None
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise RowProblem(f"timestamp {text!r} has no time zone; the import format is UTC (...Z)")
-    return moment
+    return to_utc(moment, text)

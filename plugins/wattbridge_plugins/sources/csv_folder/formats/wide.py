@@ -6,17 +6,15 @@ decimal mark and the timestamp's format and zone are all configured.
 
 from __future__ import annotations
 
-from wattbridge import Reading
 from wattbridge_plugins.sources.csv_folder.config import ColumnSpec, CsvFolderConfig
 from wattbridge_plugins.sources.csv_folder.formats.cells import (
     ValueReader,
     check_headers,
     check_width,
-    make_reading,
 )
 from wattbridge_plugins.sources.csv_folder.formats.values import RowProblem, timestamp_parser
 from wattbridge_plugins.sources.csv_folder.lines import FileProblem
-from wattbridge_plugins.sources.csv_folder.rowtypes import HeaderParser, RowParser
+from wattbridge_plugins.sources.csv_folder.rowtypes import Cell, HeaderParser, RowParser
 
 
 def header_parser(config: CsvFolderConfig) -> HeaderParser:
@@ -62,17 +60,17 @@ def header_parser(config: CsvFolderConfig) -> HeaderParser:
             raise FileProblem(line, "header: no stream columns besides the timestamp")
         width = len(fields)
 
-        def parse_row(row: list[str]) -> list[Reading]:
+        def parse_row(row: list[str]) -> list[Cell]:
             check_width(row, width)
             timestamp = parse_time(row[time_index])
-            readings = []
+            readings: list[Cell] = []
             for index, stream, unit in columns:
                 try:
                     value = values(stream, row[index])
                 except RowProblem as exc:
                     raise RowProblem(f"column {names[index]!r}: {exc}") from None
                 if value is not None:
-                    readings.append(make_reading(stream, timestamp, value, unit))
+                    readings.append((stream, timestamp, value, unit))
             return readings
 
         return parse_row

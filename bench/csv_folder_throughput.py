@@ -1,0 +1,166 @@
+"""Benchmark: one big CSV file through the csv-folder source into the jsonl sink.
+
+A real ``python -m wattbridge run`` child process watches an inbox; the file (EnergyData
+import format, one datastream, ``--rows`` rows) is dropped in with a rename and timed
+until it is in done/ (every reading durable in the outbox) and until the outbox is
+empty (every reading in the jsonl file, fsynced). Beside it, in the same run: the same
+file read with ``csv.reader`` alone (the floor any Python CSV import stands on), and the
+peak memory (ru_maxrss) of the child beside that of an idle child with the same config.
+
+    /work/venv/bin/python bench/csv_folder_throughput.py            # 1,000,000 rows
+    /work/venv/bin/python bench/csv_folder_throughput.py --rows 100000
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import resource
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+CONFIG = """
+[wattbridge]
+state_dir = "state"
+log_level = "warning"
+
+[sources.folder]
+plugin = "csv-folder"
+inbox = "inbox"
+settle = "0.2s"
+scan_interval = "0.1s"
+
+[sinks.out]
+plugin = "jsonl"
+path = "out.jsonl"
+
+[[routes]]
+from = "folder"
+to = "out"
+"""
+
+
+def make_file(path: Path, rows: int) -> int:
+    """Write the test file; returns its size in bytes."""
+    base = 1_767_225_600_000  # 2026-01-01T00:00:00Z in ms
+    with path.open("w", encoding="utf-8", newline="") as out:
+        out.write(";meter/power\r\n")
+        for n in range(rows):
+            ms = base + n * 1000
+            seconds, millis = divmod(ms, 1000)
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+            out.write(f"{stamp}.{millis:03d}Z;{1000 + (n % 5000) / 10}\r\n")
+    return path.stat().st_size
+
+
+def csv_reader_alone(path: Path) -> tuple[int, float]:
+    """Rows and seconds for csv.reader over the file, nothing else."""
+    started = time.perf_counter()
+    count = 0
+    with path.open(encoding="utf-8", newline="") as handle:
+        for _row in csv.reader(handle, delimiter=";"):
+            count += 1
+    return count - 1, time.perf_counter() - started
+
+
+def start_child(folder: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "wattbridge", "run", "-c", str(folder / "wattbridge.toml")],
+        cwd=folder,
+        stdout=subprocess.DEVNULL,
+        stderr=(folder / "log.txt").open("ab"),
+    )
+
+
+def stop_child(process: subprocess.Popen[bytes]) -> None:
+    process.send_signal(signal.SIGTERM)
+    process.wait(60)
+
+
+def queued(folder: Path) -> int:
+    path = folder / "state" / "outbox" / "out.sqlite"
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
+    try:
+        return int(db.execute("SELECT COUNT(*) FROM queue").fetchone()[0])
+    finally:
+        db.close()
+
+
+def wait_for(predicate: Callable[[], object], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+def peak_rss_mib() -> float:
+    """Peak resident memory of the largest child waited for so far (Linux: KiB)."""
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="csv-folder-bench-") as temp:
+        folder = Path(temp)
+        (folder / "wattbridge.toml").write_text(CONFIG, encoding="utf-8")
+        (folder / "inbox").mkdir()
+        staged = folder / "big.csv"
+        size = make_file(staged, args.rows)
+        rows, reader_seconds = csv_reader_alone(staged)
+        assert rows == args.rows
+
+        idle = start_child(folder)
+        time.sleep(2.0)
+        stop_child(idle)
+        idle_rss = peak_rss_mib()
+
+        child = start_child(folder)
+        try:
+            wait_for((folder / "inbox" / "done").exists, 30, "the source to start")
+            dropped = time.perf_counter()
+            staged.rename(folder / "inbox" / "big.csv")
+            wait_for((folder / "inbox" / "done" / "big.csv").exists, 3600, "done/")
+            in_outbox = time.perf_counter() - dropped
+            wait_for(lambda: queued(folder) == 0, 3600, "the outbox to drain")
+            end_to_end = time.perf_counter() - dropped
+        finally:
+            stop_child(child)
+        run_rss = peak_rss_mib()
+        with (folder / "out.jsonl").open("rb") as out:
+            delivered = sum(1 for _ in out)
+
+    reader_rate = rows / reader_seconds
+    source_rate = rows / in_outbox
+    e2e_rate = rows / end_to_end
+    print(f"file: {rows:,} rows, {size / 1e6:.1f} MB (EnergyData import format)")
+    print(
+        f"csv.reader alone (baseline):     {reader_rate:12,.0f} rows/s   ({reader_seconds:.2f} s)"
+    )
+    print(
+        f"csv-folder, drop -> done/:      {source_rate:12,.0f} readings/s ({in_outbox:.2f} s)"
+        f"   ratio to baseline {source_rate / reader_rate:.3f}"
+    )
+    print(
+        f"csv-folder -> jsonl, end to end: {e2e_rate:11,.0f} readings/s ({end_to_end:.2f} s)"
+        f"   ratio to baseline {e2e_rate / reader_rate:.3f}"
+    )
+    print(f"readings in out.jsonl: {delivered:,} (expected {rows:,})")
+    print(
+        f"peak RSS of the wattbridge process: {run_rss:.0f} MiB; idle (same config, no file): "
+        f"{idle_rss:.0f} MiB; ratio {run_rss / idle_rss:.2f}"
+    )
+    if delivered < rows:
+        raise SystemExit("readings are missing")
+
+
+if __name__ == "__main__":
+    main()
