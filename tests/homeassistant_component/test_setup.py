@@ -147,3 +147,22 @@ async def test_a_restart_with_readings_still_queued_loses_nothing(
     await _flush(hass)
     assert [line["value"] for line in jsonl_lines(out)][:3] == [1, 2, 3]
     assert await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_a_stored_config_that_no_longer_fits_is_a_setup_error(
+    hass: HomeAssistant, tmp_path: Path
+) -> None:
+    entry = await add_entry(hass, "jsonl", {"batch": 0}, setup=False)
+    assert not await hass.config_entries.async_setup(entry.entry_id)
+    assert entry.state is ConfigEntryState.SETUP_ERROR
+
+
+def test_secret_keys_are_found_in_nested_config_classes() -> None:
+    from custom_components.wattbridge.redaction import secret_keys
+
+    from wattbridge.plugins import load_plugins
+
+    registry = load_plugins()
+    assert "token" in secret_keys(registry.sinks["energinet"].config_class)
+    assert {"token", "password"} <= secret_keys(registry.sinks["energydata-mqtt"].config_class)
+    assert secret_keys(registry.sinks["jsonl"].config_class) == set()

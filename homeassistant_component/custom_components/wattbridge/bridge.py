@@ -93,6 +93,9 @@ class Bridge:
         self.runtime: Runtime | None = None
         self._pending: deque[Reading] = deque()
         self._lock = threading.Lock()
+        # Held across take-and-emit: a flush service call and a drain job may both
+        # drain, and readings must reach the outbox in the order HA reported them.
+        self._emit_lock = threading.Lock()
         self._draining = False
         self._unsubscribe: CALLBACK_TYPE | None = None
         self._drain_done = threading.Event()
@@ -192,21 +195,25 @@ class Bridge:
 
     def _drain(self) -> None:
         """Emit pending readings in batches until none is left (blocking)."""
-        while True:
-            with self._lock:
-                batch = [
-                    self._pending.popleft() for _ in range(min(EMIT_BATCH, len(self._pending)))
-                ]
-            runtime = self.runtime
-            if not batch or runtime is None:
-                return
-            try:
-                runtime.emit(SOURCE_NAME, batch)
-            except Stopping:
+        with self._emit_lock:
+            while True:
+                runtime = self.runtime
                 with self._lock:
-                    self._pending.extendleft(reversed(batch))
-                return
-            runtime.stats.add(f"source.{SOURCE_NAME}.readings", len(batch))
+                    size = min(EMIT_BATCH, len(self._pending))
+                    batch = [self._pending.popleft() for _ in range(size)]
+                if not batch:
+                    return
+                if runtime is None:  # stopped: keep them for a later drain
+                    with self._lock:
+                        self._pending.extendleft(reversed(batch))
+                    return
+                try:
+                    runtime.emit(SOURCE_NAME, batch)
+                except Stopping:
+                    with self._lock:
+                        self._pending.extendleft(reversed(batch))
+                    return
+                runtime.stats.add(f"source.{SOURCE_NAME}.readings", len(batch))
 
     # -- services and status ---------------------------------------------------
 

@@ -16,7 +16,6 @@ from homeassistant.core import callback
 from homeassistant.data_entry_flow import FlowResult
 from homeassistant.helpers import selector
 
-from wattbridge import Secret
 from wattbridge.config import ConfigError
 from wattbridge.plugins import Registry
 from wattbridge.secret import redact
@@ -39,7 +38,8 @@ from .const import (
     RESOLUTIONS,
     SINK_NAME,
 )
-from .sinkform import form_fields, sink_schema, sink_table
+from .redaction import ALWAYS_REDACT, secret_keys
+from .sinkform import sink_schema, sink_table
 
 _LOGGER = logging.getLogger(__package__)
 
@@ -91,14 +91,24 @@ def _validate(registry: Registry, sink_type: str, table: dict[str, Any]) -> None
         check_sink(registry, sink_type, config.sinks[SINK_NAME].config)
 
 
+def _without_secrets(data: Any, secret_names: set[str]) -> Any:
+    if isinstance(data, dict):
+        return {
+            key: _without_secrets(value, secret_names)
+            for key, value in data.items()
+            if key not in secret_names
+        }
+    return data
+
+
 def _unique_id(sink_type: str, table: dict[str, Any], registry: Registry) -> str:
-    """The sink type and its non-secret keys: the same target twice is one entry."""
-    secret_names = {
-        name
-        for name, plain, _ in form_fields(registry.sinks[sink_type].config_class)
-        if plain is Secret
-    }
-    public = {k: v for k, v in table.items() if k not in secret_names and k != "token"}
+    """The sink type and its non-secret keys: the same target twice is one entry.
+
+    Secrets (nested ones included) are left out, so a new token is the same target and
+    no digest of a token is ever shown as an id.
+    """
+    secret_names = secret_keys(registry.sinks[sink_type].config_class) | ALWAYS_REDACT
+    public = _without_secrets(table, secret_names)
     digest = hashlib.sha256(json.dumps(public, sort_keys=True, default=str).encode()).hexdigest()
     return f"{sink_type}:{digest[:16]}"
 

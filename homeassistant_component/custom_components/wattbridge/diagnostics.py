@@ -8,7 +8,6 @@ secret the running config loaded, wherever it appears, e.g. inside an error text
 
 from __future__ import annotations
 
-import typing
 from typing import Any
 
 import attrs
@@ -16,33 +15,10 @@ from homeassistant.components.diagnostics import async_redact_data
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant
 
-from wattbridge import Secret
 from wattbridge.secret import redact
 
-from .const import CONF_EXTRA_TOML, CONF_SINK_TYPE, DOMAIN
-
-ALWAYS_REDACT = {"token", "password", "access_token", "api_key", CONF_EXTRA_TOML}
-
-
-def secret_keys(config_class: type, seen: set[type] | None = None) -> set[str]:
-    """Names of every Secret-typed field of ``config_class`` and the classes inside it."""
-    seen = seen or set()
-    if config_class in seen or not attrs.has(config_class):
-        return set()
-    seen.add(config_class)
-    keys: set[str] = set()
-    for name, hint in typing.get_type_hints(config_class).items():
-        for part in _types_in(hint):
-            if part is Secret:
-                keys.add(name)
-            elif attrs.has(part):
-                keys |= secret_keys(part, seen)
-    return keys
-
-
-def _types_in(hint: Any) -> list[Any]:
-    args = typing.get_args(hint)
-    return [hint] if not args else [t for arg in args for t in _types_in(arg)]
+from .const import CONF_SINK_TYPE, DOMAIN
+from .redaction import ALWAYS_REDACT, secret_keys
 
 
 def _redact_values(data: Any) -> Any:
