@@ -40,6 +40,8 @@ OnConnect = Callable[[ConnectResult], None]
 OnDisconnect = Callable[[str, bool], None]
 """``(text, unexpected)``: unexpected is False only after our own ``disconnect()``."""
 OnPublish = Callable[[int], None]
+OnSubscribe = Callable[[int], None]
+"""Gets the mid of the SUBSCRIBE the broker acknowledged (SUBACK)."""
 OnMessage = Callable[[Any], None]
 """Gets paho's ``MQTTMessage`` (``.topic``, ``.payload``, ``.qos``, ``.retain``)."""
 
@@ -58,6 +60,7 @@ def make_client(
     on_disconnect: OnDisconnect | None = None,
     on_publish: OnPublish | None = None,
     on_message: OnMessage | None = None,
+    on_subscribe: OnSubscribe | None = None,
 ) -> mqtt.Client:
     """An MQTT 3.1.1 client with version-neutral callbacks.
 
@@ -104,6 +107,14 @@ def make_client(
 
         client.on_publish = _on_publish
 
+    if on_subscribe is not None:
+        subscribe_cb = on_subscribe
+
+        def _on_subscribe(_c: Any, _u: Any, mid: int, *_rest: Any) -> None:
+            subscribe_cb(mid)
+
+        client.on_subscribe = _on_subscribe
+
     if on_message is not None:
         message_cb = on_message
 
@@ -131,6 +142,14 @@ def tls_context(
 def set_tls(client: mqtt.Client, context: ssl.SSLContext) -> None:
     """Use ``context`` for the client's connection (same call on both paho versions)."""
     client.tls_set_context(context)
+
+
+def set_connect_timeout(client: mqtt.Client, seconds: float) -> None:
+    """Bound the TCP connect (2.x has a property; 1.6 keeps it in ``_connect_timeout``)."""
+    if PAHO_2:
+        client.connect_timeout = seconds
+    else:  # pragma: no cover - paho-mqtt 1.6
+        client._connect_timeout = seconds
 
 
 def publish_ok(info: Any) -> bool:

@@ -149,6 +149,7 @@ class _Connection:
         # window is ours to keep, so let paho send whatever we hand it.
         self.client.max_inflight_messages_set(config.window)
         self.client.max_queued_messages_set(0)
+        compat.set_connect_timeout(self.client, config.connect_timeout.total_seconds())
 
     # paho's network thread calls these; never call paho while holding self.cond, as
     # paho holds its own locks while calling on_publish (a lock-order deadlock).

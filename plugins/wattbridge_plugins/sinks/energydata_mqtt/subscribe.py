@@ -111,6 +111,7 @@ def run(args: argparse.Namespace) -> int:
     failed: list[str] = []
     received = 0
     lock = threading.Lock()
+    pending: dict[int, str] = {}
 
     def on_connect(result: compat.ConnectResult) -> None:
         if not result.ok:
@@ -119,7 +120,15 @@ def run(args: argparse.Namespace) -> int:
             return
         print(f"Connected to {where.host}:{where.port} successfully!", file=sys.stderr, flush=True)
         for topic in where.topics:
-            client.subscribe(topic, qos=1)
+            # The SUBACK is handled by this same (network) thread, after this callback.
+            _result, mid = client.subscribe(topic, qos=1)
+            if mid is not None:
+                pending[mid] = topic
+
+    def on_subscribe(mid: int) -> None:
+        # Said once the broker acknowledged it: from then on nothing published is missed.
+        topic = pending.pop(mid, None)
+        if topic is not None:
             print(f"Subscribed to topic: {topic}", file=sys.stderr, flush=True)
 
     def on_message(message: Any) -> None:
@@ -133,7 +142,12 @@ def run(args: argparse.Namespace) -> int:
                 done.set()
 
     client = compat.make_client(
-        "", clean_session=True, reconnect=True, on_connect=on_connect, on_message=on_message
+        "",
+        clean_session=True,
+        reconnect=True,
+        on_connect=on_connect,
+        on_message=on_message,
+        on_subscribe=on_subscribe,
     )
     if where.username is not None:
         client.username_pw_set(where.username, where.password)

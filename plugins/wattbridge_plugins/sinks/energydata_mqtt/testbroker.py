@@ -34,6 +34,8 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 def mosquitto_binary() -> str:
     """The path of ``mosquitto``; raises RuntimeError with the install hint if missing."""
+    if shutil.which("mosquitto_passwd") is None:
+        raise RuntimeError(INSTALL_HINT)
     for name in ("mosquitto", "/usr/sbin/mosquitto"):
         found = shutil.which(name)
         if found:
@@ -76,6 +78,24 @@ def make_ca(folder: Path, name: str = "ca") -> TlsFiles:
     for path in (key, cert, ca):
         path.chmod(0o644)  # mosquitto may run as another user
     return TlsFiles(ca, cert, key)
+
+
+# CONNECT, MQTT 3.1.1, clean session, keep-alive 60 s, empty client id.
+_CONNECT = bytes([0x10, 12, 0, 4, *b"MQTT", 4, 0x02, 0, 60, 0, 0])
+
+
+def _answers_mqtt(port: int) -> bool:
+    """True if an MQTT broker answers CONNECT on ``port`` (any CONNACK will do)."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
+            sock.sendall(_CONNECT)
+            return sock.recv(4)[:1] == b"\x20"
+    except OSError:
+        return False
+
+
+class _PortTaken(Exception):
+    """Another program bound one of the broker's ports first."""
 
 
 class Mosquitto:
@@ -130,39 +150,65 @@ class Mosquitto:
             acl_file.write_text("\n".join(acl) + "\n", encoding="utf-8")
             acl_file.chmod(0o600)
             lines.append(f"acl_file {acl_file}")
-        lines.append(f"listener {self.port} 127.0.0.1")
-        if tls is not None:
+        self._lines = lines
+        self._tls = tls
+        self._started_once = False
+        self.conf = folder / "mosquitto.conf"
+        self._write_conf()
+
+    def _write_conf(self) -> None:
+        lines = [*self._lines, f"listener {self.port} 127.0.0.1"]
+        if self._tls is not None:
             lines += [
                 f"listener {self.tls_port} 127.0.0.1",
-                f"cafile {tls.ca}",
-                f"certfile {tls.cert}",
-                f"keyfile {tls.key}",
+                f"cafile {self._tls.ca}",
+                f"certfile {self._tls.cert}",
+                f"keyfile {self._tls.key}",
             ]
-        self.conf = folder / "mosquitto.conf"
         self.conf.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
     def start(self, timeout: float = 10.0) -> Mosquitto:
-        """Start the broker and wait until its listeners accept connections."""
+        """Start the broker and wait until its listeners accept connections.
+
+        Other programs on a shared machine may take a port between :func:`free_port`
+        and mosquitto's bind: the first start then moves to new ports; a restart keeps
+        its ports (clients reconnect there) and tries again until ``timeout``.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self._start_once(deadline)
+                self._started_once = True
+                return self
+            except _PortTaken:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"mosquitto could not bind: {self.diagnostics()}") from None
+                if not self._started_once:
+                    self.port = free_port()
+                    self.tls_port = free_port() if self._tls else None
+                    self._write_conf()
+                time.sleep(0.1)
+
+    def _start_once(self, deadline: float) -> None:
         self.process = subprocess.Popen(
             [self.binary, "-c", str(self.conf)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
         )
-        deadline = time.monotonic() + timeout
-        for port in filter(None, (self.port, self.tls_port)):
-            while True:
-                if self.process.poll() is not None:
-                    raise RuntimeError(f"mosquitto exited: {self.diagnostics()}")
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                    break
-                except OSError:
-                    if time.monotonic() > deadline:
-                        raise RuntimeError(
-                            f"mosquitto did not listen: {self.diagnostics()}"
-                        ) from None
-                    time.sleep(0.02)
-        return self
+        # Mosquitto binds every listener before it serves any: once the plain port
+        # answers CONNECT with a CONNACK, this broker (not another program) is up.
+        while True:
+            if self.process.poll() is not None:
+                text = self.diagnostics()
+                self.stop()
+                if "in use" in text:
+                    raise _PortTaken
+                raise RuntimeError(f"mosquitto exited: {text}")
+            if _answers_mqtt(self.port):
+                return
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"mosquitto did not listen: {self.diagnostics()}")
+            time.sleep(0.02)
 
     def stop(self) -> None:
         """Stop the broker (SIGTERM: it saves its persistence file) and wait."""
