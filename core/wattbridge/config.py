@@ -571,7 +571,9 @@ class _Loader:
 
 
 def _key_in(message: str, names: typing.Iterable[str]) -> str | None:
+    """The key a validator's message is about: attrs' own validators quote it
+    ("'max_queue' must be >= 1"); a plugin's may start with it ("window: ...")."""
     for name in sorted(names, key=len, reverse=True):
-        if f"'{name}'" in message or message.startswith(f"{name} ") or f" {name} " in message:
+        if message.startswith((f"'{name}'", f"{name}:", f"{name} ")):
             return name
     return None

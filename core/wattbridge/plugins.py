@@ -30,6 +30,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "wattbridge_plugins.sinks.energydata_mqtt",
     "wattbridge_plugins.sources.mqtt",
     "wattbridge_plugins.sources.homeassistant",
+    "wattbridge_plugins.commands.demo",
 )
 """Modules of the built-in plugins, registered exactly as entry points are."""
 

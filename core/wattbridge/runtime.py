@@ -148,6 +148,7 @@ class Runtime:
             source_dir,
             logging.getLogger(f"wattbridge.source.{spec.name}"),
             has_room=functools.partial(self.bus.has_room, spec.name),
+            report_error=functools.partial(self._source_part_error, spec.name),
         )
         self.sources[spec.name] = spec.type.factory(spec.config, context)
 
@@ -372,6 +373,9 @@ class Runtime:
                 self.stats.error(f"source.{name}", message)
                 log.warning("source %s failed: %s; restarting in %.0fs", name, message, delay)
                 self.stopping.wait(delay)
+
+    def _source_part_error(self, source: str, part: str, message: str | None) -> None:
+        self.stats.error(f"source.{source}.{part}", redact(message) if message else None)
 
     def _deadlettered(self, sink: str, readings: list[Reading], reason: str) -> None:
         self.stats.add(f"sink.{sink}.deadlettered", len(readings))

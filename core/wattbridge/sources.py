@@ -32,6 +32,9 @@ class SourceContext:
     logger: logging.Logger
     has_room: Callable[[], bool] = attrs.field(default=lambda: True)
     """True while every outbox this source's routes feed is below its bound."""
+    report_error: Callable[[str, str | None], None] = attrs.field(default=lambda _k, _m: None)
+    """``report_error(part, message)`` shows a part's error (a device that does not
+    answer) in ``wattbridge status``; ``report_error(part, None)`` clears it."""
 
 
 @runtime_checkable
