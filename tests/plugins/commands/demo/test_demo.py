@@ -9,7 +9,7 @@ from wattbridge_plugins.commands.demo import ROWS, meter_export
 
 def test_demo_delivers_every_row_and_is_idempotent(tmp_path):
     folder = tmp_path / "demo"
-    for attempt in (1, 2):
+    for _run in (1, 2):
         proc = subprocess.run(
             [
                 sys.executable,
