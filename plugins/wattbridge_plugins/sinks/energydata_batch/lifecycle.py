@@ -90,6 +90,11 @@ class Lifecycle:
         self.poll_max = poll_max
         self.log = logger
         self.clock = clock
+        # Seconds a row took to validate and to ingest on the last import: the first
+        # status poll of the next import is timed by it, so a big import is not polled
+        # in vain (each poll costs the core a re-read of the batch from the outbox).
+        self._per_row: dict[str, float] = {}
+        self._entered: dict[int, tuple[str, float]] = {}
 
     def advance(self, part: Part, save: Callable[[], None]) -> None:
         """Take ``part`` as far as it goes without waiting. Raises PlatformError for a
@@ -164,16 +169,30 @@ class Lifecycle:
     def _adopt(self, part: Part, record: dict[str, Any]) -> None:
         status = str(record["status"])
         if status != part.status:
+            self._learn(part, status)
             part.polls = 0
-            self._schedule_poll(part)
+            self._schedule_poll(part, first=True)
         part.status = status
         errors = record.get("errors")
         if isinstance(errors, list):
             part.errors = [e for e in errors if isinstance(e, dict)][:1000]
 
-    def _schedule_poll(self, part: Part) -> None:
+    def _learn(self, part: Part, status: str) -> None:
+        """Remember how long the stage just left took per row."""
+        now = self.clock()
+        key = part.import_id or 0
+        entered = self._entered.pop(key, None)
+        if entered is not None and entered[0] != status and part.rows:
+            self._per_row[entered[0]] = (now - entered[1]) / part.rows
+        if status in WAITING_STATUSES:
+            self._entered[key] = (status, now)
+
+    def _schedule_poll(self, part: Part, first: bool = False) -> None:
         # Exponential: a quick import is seen quickly, a long one is not polled in vain.
         delay = min(self.poll_max, self.poll_initial * 2**part.polls)
+        if first and part.status in WAITING_STATUSES:
+            expected = self._per_row.get(part.status or "", 0.0) * part.rows
+            delay = max(self.poll_initial, min(self.poll_max, expected))
         part.polls += 1
         part.next_poll = self.clock() + delay
 

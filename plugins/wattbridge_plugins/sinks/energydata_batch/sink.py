@@ -138,7 +138,7 @@ class EnergyDataBatchSink:
             inflight = self._plan(batch, layout)
             covered = len(batch)
         else:
-            layout = lay_out(batch.readings[:covered], types)
+            layout = None  # only settling needs it: polls skip the work
         if not inflight.finished:
             try:
                 for part in inflight.parts:
@@ -158,6 +158,8 @@ class EnergyDataBatchSink:
                 )
             inflight.finished = True
             self._save()
+        if layout is None:
+            layout = lay_out(batch.readings[:covered], types)
         return self._settle(batch, covered, layout, inflight)
 
     def _plan(self, batch: Batch, layout: Layout) -> Inflight:
