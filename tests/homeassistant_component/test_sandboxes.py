@@ -149,3 +149,51 @@ async def test_states_reach_energydata_over_mqtt_and_diagnostics_redact(
         assert await hass.config_entries.async_unload(entry.entry_id)
     finally:
         await hass.async_add_executor_job(subscriber.close)
+
+
+async def test_states_reach_the_energydata_batch_sandbox_under_their_stream_names(
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    socket_enabled: Any,
+    wattbridge_sandbox: Callable[[str], Any],
+) -> None:
+    sandbox = wattbridge_sandbox("energydata")
+    token = sandbox.tokens["write"]
+    keys = {
+        "url": sandbox.url,
+        "token": token,
+        "poll_initial": "10ms",
+        "poll_max": "100ms",
+        "extra_toml": 'datastreams = {"house/power_w" = "double"}\nflush_interval = "100ms"',
+    }
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": config_entries.SOURCE_USER}
+    )
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"sink_type": "energydata-batch"}
+    )
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], keys)
+    assert result.get("step_id") == "entities", result.get("errors")
+    bad = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"include_entities": ["sensor.power"], "stream_names": "no equals"}
+    )
+    assert bad["errors"] == {"stream_names": "invalid_stream_names"}
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        {"include_entities": ["sensor.power"], "stream_names": "sensor.power = house/power_w"},
+    )
+    await hass.async_block_till_done()
+    entry = result["result"]
+    assert entry.options["stream_names"] == {"sensor.power": "house/power_w"}
+
+    await _set_and_flush(hass, "sensor.power", ["1500.5", "1700.25"])
+    await hass.async_add_executor_job(
+        lambda: wait_until(lambda: len(sandbox.stored()) >= 2, timeout=30, message="ingested")
+    )
+    stored = await hass.async_add_executor_job(sandbox.stored)
+    assert sorted(stored.values()) == [1500.5, 1700.25]
+    assert {ds for ds, _ in stored} == {1205192}  # the datastream of topic house/power_w
+
+    diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, entry)
+    assert token not in json.dumps(diagnostics)
+    assert await hass.config_entries.async_unload(entry.entry_id)

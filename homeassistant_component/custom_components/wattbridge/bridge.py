@@ -32,6 +32,7 @@ from .const import (
     CONF_RESOLUTION,
     CONF_SINK,
     CONF_SINK_TYPE,
+    CONF_STREAM_NAMES,
     DOMAIN,
     SELECTION_KEYS,
     SINK_NAME,
@@ -90,6 +91,7 @@ class Bridge:
         self.folder = state_dir(hass, entry.entry_id)
         self.converter = StateConverter(selection_of(dict(entry.options)), _LOGGER)
         self.resolution = str(entry.options.get(CONF_RESOLUTION, "exact"))
+        self.stream_names: dict[str, str] = dict(entry.options.get(CONF_STREAM_NAMES, {}))
         self.runtime: Runtime | None = None
         self._pending: deque[Reading] = deque()
         self._lock = threading.Lock()
@@ -170,6 +172,9 @@ class Bridge:
         reading = self.converter.convert(state)
         if reading is not None:
             reading = truncate(reading, self.resolution)
+            name = self.stream_names.get(reading.stream)
+            if name is not None:
+                reading = attrs.evolve(reading, stream=name)
             with self._lock:
                 self._pending.append(reading)
 

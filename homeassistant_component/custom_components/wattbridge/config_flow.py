@@ -32,6 +32,7 @@ from .const import (
     CONF_RESOLUTION,
     CONF_SINK,
     CONF_SINK_TYPE,
+    CONF_STREAM_NAMES,
     DEVICE_CLASS_CHOICES,
     DOMAIN,
     DOMAIN_CHOICES,
@@ -72,15 +73,39 @@ def selection_schema(current: dict[str, Any]) -> vol.Schema:
             )
         )
     )
+    names = "\n".join(f"{k} = {v}" for k, v in current.get(CONF_STREAM_NAMES, {}).items())
+    schema[vol.Optional(CONF_STREAM_NAMES, description={"suggested_value": names})] = (
+        selector.TextSelector(selector.TextSelectorConfig(multiline=True))
+    )
     return vol.Schema(schema)
 
 
+def parse_stream_names(text: str) -> dict[str, str]:
+    """``entity_id = name`` lines to a mapping; raises ValueError naming the bad line."""
+    names: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        entity_id, sep, name = line.partition("=")
+        entity_id, name = entity_id.strip(), name.strip().strip('"')
+        if not sep or "." not in entity_id or not name:
+            raise ValueError(f"line {number}: write entity_id = stream name, not {line!r}")
+        names[entity_id] = name
+    return names
+
+
 def _clean_selection(user_input: dict[str, Any]) -> dict[str, Any]:
+    """The options to store; raises ValueError for bad stream-name lines."""
     options: dict[str, Any] = {
-        key: list(value) for key, value in user_input.items() if value and key != CONF_RESOLUTION
+        key: list(value)
+        for key, value in user_input.items()
+        if value and key not in (CONF_RESOLUTION, CONF_STREAM_NAMES)
     }
     if user_input.get(CONF_RESOLUTION, "exact") != "exact":
         options[CONF_RESOLUTION] = user_input[CONF_RESOLUTION]
+    names = parse_stream_names(user_input.get(CONF_STREAM_NAMES) or "")
+    if names:
+        options[CONF_STREAM_NAMES] = names
     return options
 
 
@@ -179,13 +204,26 @@ class WattbridgeConfigFlow(ConfigFlow, domain=DOMAIN):  # type: ignore[call-arg]
 
     async def async_step_entities(self, user_input: dict[str, Any] | None = None) -> FlowResult:
         """Which entities' states are sent."""
+        errors: dict[str, str] = {}
+        placeholders = {"problems": ""}
         if user_input is not None:
-            return self.async_create_entry(
-                title=self._sink_type,
-                data={CONF_SINK_TYPE: self._sink_type, CONF_SINK: self._table},
-                options=_clean_selection(user_input),
-            )
-        return self.async_show_form(step_id="entities", data_schema=selection_schema({}))
+            try:
+                options = _clean_selection(user_input)
+            except ValueError as exc:
+                errors[CONF_STREAM_NAMES] = "invalid_stream_names"
+                placeholders["problems"] = str(exc)
+            else:
+                return self.async_create_entry(
+                    title=self._sink_type,
+                    data={CONF_SINK_TYPE: self._sink_type, CONF_SINK: self._table},
+                    options=options,
+                )
+        return self.async_show_form(
+            step_id="entities",
+            data_schema=selection_schema({}),
+            errors=errors,
+            description_placeholders=placeholders,
+        )
 
     @staticmethod
     @callback
@@ -202,8 +240,17 @@ class WattbridgeOptionsFlow(OptionsFlow):
 
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> FlowResult:
         """The entity selection."""
+        errors: dict[str, str] = {}
+        placeholders = {"problems": ""}
         if user_input is not None:
-            return self.async_create_entry(title="", data=_clean_selection(user_input))
+            try:
+                return self.async_create_entry(title="", data=_clean_selection(user_input))
+            except ValueError as exc:
+                errors[CONF_STREAM_NAMES] = "invalid_stream_names"
+                placeholders["problems"] = str(exc)
         return self.async_show_form(
-            step_id="init", data_schema=selection_schema(dict(self.entry.options))
+            step_id="init",
+            data_schema=selection_schema(dict(self.entry.options)),
+            errors=errors,
+            description_placeholders=placeholders,
         )

@@ -34,6 +34,9 @@ CONF_RESOLUTION: Final = "timestamp_resolution"
 that cannot store fractions (energinet.net refuses them). Default: exact."""
 RESOLUTIONS: Final = ("exact", "second", "minute")
 
+CONF_STREAM_NAMES: Final = "stream_names"
+"""Platform stream names for entities (entity id -> name); others keep their entity id."""
+
 SOURCE_NAME: Final = "homeassistant"
 """The name of the source that feeds HA's states in the runtime's config."""
 SOURCE_PLUGIN: Final = "ha-state-machine"
