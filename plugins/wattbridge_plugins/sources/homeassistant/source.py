@@ -121,7 +121,9 @@ class HomeAssistantSource:
         self._states_request = client.command({"type": "get_states"})
         self.connections += 1
         self.log.info(
-            "connected to Home Assistant %s at %s", getattr(client, "ha_version", "?"), client
+            "connected to Home Assistant %s at %s",
+            getattr(client, "ha_version", "?"),
+            self.config.url,
         )
         heartbeat = self.config.heartbeat.total_seconds()
         while not self._stop.is_set():
