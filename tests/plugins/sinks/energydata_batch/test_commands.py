@@ -204,3 +204,18 @@ def test_the_import_reader_never_crashes_on_random_input(tmp_path_factory: Any, 
                 assert rows >= 0 and all(isinstance(item[1], int) for item in items)
         except DataError as exc:
             assert exc.where.startswith(str(path))
+
+
+def test_the_example_config_imports_the_example_file(
+    tmp_path: Path, sandbox: Any, token_env: None
+) -> None:
+    examples = Path(__file__).parents[4] / "examples"
+    text = (examples / "energydata-batch-sandbox.toml").read_text(encoding="utf-8")
+    config = tmp_path / "example.toml"
+    config.write_text(text.replace("http://127.0.0.1:8766", sandbox.url), encoding="utf-8")
+    data = examples / "energydata-history.csv"
+    assert main(["import", str(data), "--sink", "edk", "-c", str(config), "--no-progress"]) == 0
+    stored = sandbox.stored()
+    assert stored[(117217, 1615407873186)] == ""  # the documented example's empty string
+    assert (117218, 1615407874201) not in stored  # and its "no value"
+    assert len(stored) == 14
