@@ -13,6 +13,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
+from wattbridge import DataError
+
 
 class BadLines:
     """The bad lines found in one pass over a file, spooled to ``spool``."""
@@ -32,7 +34,7 @@ class BadLines:
         if self.first is None:
             self.first = (line, message)
         if self.count <= self.limit and self._out is not None:
-            self._out.write(f"{self.file_name}:{line}: {message}\n")
+            self._out.write(f"{DataError(f'{self.file_name}:{line}', message)}\n")
 
     def close(self) -> None:
         """Finish writing the spool."""
