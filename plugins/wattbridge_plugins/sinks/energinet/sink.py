@@ -128,6 +128,16 @@ class EnerginetSink:
             return SendResult.partial(rejected=rejected, reason=reason, requested=False)
         now = self.clock()
         now_dt = datetime.fromtimestamp(now, UTC)
+        # The core stamped this window before calling send, but the platform counts a
+        # request when it arrives, after packing. So the sink keeps its own durable stamp
+        # of the moment each post went out, written before it goes, and never posts
+        # within a window of it: jitter of a few ms must not cost a 429.
+        posted = self.context.state.get(f"posted:{profile}")
+        if posted is not None and now < float(posted) + self.window.total_seconds():
+            not_before = datetime.fromtimestamp(float(posted), UTC) + self.window
+            return SendResult(
+                pending=True, not_before=not_before, requested=False, reason="window not over"
+            )
         packed = pack(
             batch.readings,
             self.meter_of.get,
@@ -137,18 +147,8 @@ class EnerginetSink:
         )
         if not packed.meters:
             return SendResult.partial(rejected=packed.rejected, requested=False)
-        # The core stamped this window before calling send; packing took a moment, and
-        # the platform counts a request when it arrives. Keep our own stamp of the
-        # moment each post goes out, durable and written first, and never post within
-        # a window of it (jitter of a few ms must not cost a 429).
-        now = self.clock()  # again: packing took a moment
+        now = self.clock()  # again: packing took a moment, and the stamp is of the post
         now_dt = datetime.fromtimestamp(now, UTC)
-        posted = self.context.state.get(f"posted:{profile}")
-        if posted is not None and now < float(posted) + self.window.total_seconds():
-            not_before = datetime.fromtimestamp(float(posted), UTC) + self.window
-            return SendResult(
-                pending=True, not_before=not_before, requested=False, reason="window not over"
-            )
         self.context.state.set(f"posted:{profile}", repr(now))
         next_window = now_dt + self.window
         sender = self.config.senders[profile]
