@@ -97,7 +97,8 @@ class Client:
         self.api = url.rstrip("/") + "/api/v1"
         self.timeout = timeout
         self.session = requests.Session()
-        self.session.verify = verify
+        # Passed with every request: a session's own verify loses to REQUESTS_CA_BUNDLE.
+        self.verify = verify
         self._auth = {"Authorization": f"Bearer {token.reveal()}", "Accept": "application/json"}
 
     def close(self) -> None:
@@ -107,7 +108,12 @@ class Client:
     def _call(self, method: str, path: str, what: str, **kwargs: Any) -> requests.Response:
         try:
             response = self.session.request(
-                method, self.api + path, headers=self._auth, timeout=self.timeout, **kwargs
+                method,
+                self.api + path,
+                headers=self._auth,
+                timeout=self.timeout,
+                verify=self.verify,
+                **kwargs,
             )
         except requests.Timeout:
             raise PlatformError("retry", f"{what}: no answer within {self.timeout:g}s") from None
@@ -166,6 +172,7 @@ class Client:
                     data=handle,
                     headers={"Content-Type": "application/octet-stream"},
                     timeout=self.timeout,
+                    verify=self.verify,
                 )
         except requests.Timeout:
             raise PlatformError("retry", f"{what}: no answer within {self.timeout:g}s") from None

@@ -1,7 +1,8 @@
 """The EnergyData.dk sandbox: the batch-import and fetch APIs as documented, over real
 HTTP on loopback, with a presigned-style upload URL that expires.
 
-Start it with ``wattbridge sandbox energydata`` or :func:`start`. Tokens (printed, and
+Start it with ``wattbridge sandbox energydata`` or :func:`start`. It serves HTTPS
+when its state folder holds ``cert.pem`` and ``key.pem``. Tokens (printed, and
 in ``.tokens``): ``write`` may read and write every datastream, ``read`` may only read,
 ``limited`` may write all but datastream 119221, ``none`` may do nothing.
 """
@@ -13,6 +14,7 @@ import hmac
 import json
 import logging
 import re
+import ssl
 import threading
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -89,8 +91,16 @@ class SandboxServer:
         handler = type("Handler", (_Handler,), {"sandbox": self})
         self._httpd = ThreadingHTTPServer((host, port), handler)
         self._httpd.daemon_threads = True
+        scheme = "http"
+        cert, key = state_dir / "cert.pem", state_dir / "key.pem"
+        if cert.exists() and key.exists():
+            # HTTPS when given a certificate, so clients' TLS checks can be tested too.
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(cert, key)
+            self._httpd.socket = context.wrap_socket(self._httpd.socket, server_side=True)
+            scheme = "https"
         bound_host, bound_port = self._httpd.server_address[:2]
-        self.url = f"http://{bound_host!s}:{bound_port}"
+        self.url = f"{scheme}://{bound_host!s}:{bound_port}"
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, name="energydata-sandbox", daemon=True
         )
