@@ -83,6 +83,7 @@ class EnerginetSink:
         # Lowered for a profile after a 413 (and kept in the state), so the next is smaller.
         self.payload_limit: dict[str, int] = {}
         self.clock = time.time
+        self._posted: dict[str, float] = {}
         if not config.verify_tls:
             self.log.warning(
                 "verify_tls is off: the sender tokens go to whoever answers at %s", config.url
@@ -132,9 +133,10 @@ class EnerginetSink:
         # request when it arrives, after packing. So the sink keeps its own durable stamp
         # of the moment each post went out, written before it goes, and never posts
         # within a window of it: jitter of a few ms must not cost a 429.
-        posted = self.context.state.get(f"posted:{profile}")
-        if posted is not None and now < float(posted) + self.window.total_seconds():
-            not_before = datetime.fromtimestamp(float(posted), UTC) + self.window
+        stored = self.context.state.get(f"posted:{profile}")
+        posted = max(float(stored or 0.0), self._posted.get(profile, 0.0))
+        if now < posted + self.window.total_seconds():
+            not_before = datetime.fromtimestamp(posted, UTC) + self.window
             return SendResult(
                 pending=True, not_before=not_before, requested=False, reason="window not over"
             )
@@ -150,6 +152,9 @@ class EnerginetSink:
         now = self.clock()  # again: packing took a moment, and the stamp is of the post
         now_dt = datetime.fromtimestamp(now, UTC)
         self.context.state.set(f"posted:{profile}", repr(now))
+        # The durable stamp guards restarts; this one, taken after the disk write, is
+        # closer still to the post's arrival, and guards the rest of this run.
+        self._posted[profile] = self.clock()
         next_window = now_dt + self.window
         sender = self.config.senders[profile]
         try:
