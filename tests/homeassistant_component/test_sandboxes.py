@@ -197,3 +197,52 @@ async def test_states_reach_the_energydata_batch_sandbox_under_their_stream_name
     diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, entry)
     assert token not in json.dumps(diagnostics)
     assert await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_a_refused_token_starts_reauth_and_the_queued_readings_follow(
+    hass: HomeAssistant, broker: Any
+) -> None:
+    from wb_helpers import add_entry
+
+    from wattbridge_plugins.sinks.energydata_mqtt.testbroker import Subscriber
+
+    keys = {
+        "token": "revoked-token-77",
+        "password": PASSWORD,
+        "prefix": "house",
+        "datastreams": ["sensor.meter"],
+        "host": "127.0.0.1",
+        "port": broker.port,
+        "tls": False,
+    }
+    entry = await add_entry(hass, "energydata-mqtt", keys, {"include_entities": ["sensor.meter"]})
+    await _set_and_flush(hass, "sensor.meter", ["1", "2.5"])
+    data = hass.data[DOMAIN][entry.entry_id]
+    await data.coordinator.async_refresh()
+    await hass.async_block_till_done()
+    assert hass.states.get("sensor.energydata_mqtt_queue_depth").state == "unavailable"
+    flows = [
+        flow
+        for flow in hass.config_entries.flow.async_progress()
+        if flow["context"]["source"] == config_entries.SOURCE_REAUTH
+    ]
+    assert len(flows) == 1 and flows[0]["step_id"] == "reauth_confirm"
+
+    wrong = await hass.config_entries.flow.async_configure(
+        flows[0]["flow_id"], {"token": "still-wrong-1"}
+    )
+    assert wrong["errors"] == {"base": "invalid_auth"}
+    subscriber = await hass.async_add_executor_job(Subscriber, broker, TOKEN, PASSWORD)
+    try:
+        done = await hass.config_entries.flow.async_configure(flows[0]["flow_id"], {"token": TOKEN})
+        await hass.async_block_till_done()
+        assert done["type"] == FlowResultType.ABORT and done["reason"] == "reauth_successful"
+        assert entry.data["sink"]["token"] == TOKEN
+        await hass.services.async_call(DOMAIN, "flush", {}, blocking=True)
+        await hass.async_add_executor_job(
+            lambda: wait_until(lambda: len(subscriber.values("house")) >= 2)
+        )
+        assert [v for _, _, v in subscriber.values("house")] == [1, 2.5]
+    finally:
+        await hass.async_add_executor_job(subscriber.close)
+    assert await hass.config_entries.async_unload(entry.entry_id)

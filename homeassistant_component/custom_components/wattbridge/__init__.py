@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import Platform
@@ -38,6 +39,8 @@ class EntryData:
 
     bridge: Bridge
     coordinator: StatusCoordinator
+    options: dict[str, Any]
+    """The options the entry was set up with."""
 
 
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
@@ -64,7 +67,9 @@ async def async_setup_entry(hass: HomeAssistant, entry: ConfigEntry) -> bool:
     except BaseException:
         await hass.async_add_executor_job(bridge.stop)
         raise
-    hass.data.setdefault(DOMAIN, {})[entry.entry_id] = EntryData(bridge, coordinator)
+    hass.data.setdefault(DOMAIN, {})[entry.entry_id] = EntryData(
+        bridge, coordinator, dict(entry.options)
+    )
     bridge.async_listen()
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     entry.async_on_unload(entry.add_update_listener(_async_options_updated))
@@ -82,5 +87,11 @@ async def async_unload_entry(hass: HomeAssistant, entry: ConfigEntry) -> bool:
 
 
 async def _async_options_updated(hass: HomeAssistant, entry: ConfigEntry) -> None:
-    """A new entity selection: reload, so the listener follows it."""
-    await hass.config_entries.async_reload(entry.entry_id)
+    """A new entity selection: reload, so the listener follows it.
+
+    Called on every change of the entry; a change of its data (the reauth flow)
+    reloads by itself, so only a change of the options reloads here.
+    """
+    loaded: EntryData | None = hass.data[DOMAIN].get(entry.entry_id)
+    if loaded is None or dict(entry.options) != loaded.options:
+        await hass.config_entries.async_reload(entry.entry_id)

@@ -9,6 +9,7 @@ unload or an HA restart loses nothing that HA reported.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections import deque
@@ -71,6 +72,19 @@ def selection_of(options: dict[str, Any]) -> EntitySelection:
     return EntitySelection(**{key: tuple(options.get(key) or ()) for key in SELECTION_KEYS})
 
 
+def _resume_halted(outbox: Outbox) -> None:
+    """Lift a halt the platform's refusal of a token left in the outbox.
+
+    wattbridge keeps a halted credential's readings queued and says sending resumes
+    after a restart; the halt itself is stored in the outbox, so it is cleared here,
+    when the entry starts (after a reauth, or HA's restart), with the config it now has.
+    """
+    for credential in {"", *outbox.credentials_waiting()}:
+        if outbox.get_state(f"halted:{credential}") is not None:
+            outbox.set_state(f"halted:{credential}", None)
+            _LOGGER.info("resuming sending with credential %r after a halt", credential)
+
+
 def truncate(reading: Reading, resolution: str) -> Reading:
     """``reading`` with its timestamp cut to whole seconds or minutes ("exact": as is)."""
     if resolution == "second":
@@ -119,13 +133,37 @@ class Bridge:
             self.entry.data[CONF_SINK_TYPE],
             dict(self.entry.data[CONF_SINK]),
         )
+        self.load_last_seen()
         runtime = Runtime(config, self.registry)
         try:
+            _resume_halted(runtime.outboxes[SINK_NAME])
             runtime.start()
         except BaseException:
             runtime.stop()
             raise
         self.runtime = runtime
+
+    @property
+    def _last_seen_file(self) -> Path:
+        return self.folder / "last_seen.json"
+
+    def load_last_seen(self) -> None:
+        """What was sent before the last stop, so the first read does not resend it
+        (blocking). A missing or damaged file only costs harmless repeats."""
+        try:
+            data = json.loads(self._last_seen_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return
+        if isinstance(data, dict):
+            self.converter.remember(data)
+
+    def _save_last_seen(self) -> None:
+        try:
+            temporary = self._last_seen_file.with_suffix(".tmp")
+            temporary.write_text(json.dumps(self.converter.last_seen()), encoding="utf-8")
+            temporary.replace(self._last_seen_file)
+        except OSError:
+            _LOGGER.warning("could not save %s", self._last_seen_file, exc_info=True)
 
     @callback
     def async_listen(self) -> None:
@@ -144,6 +182,16 @@ class Bridge:
         """Emit what is still pending, then stop the runtime (blocking)."""
         self._drain_done.wait(60)
         self._drain()
+        if self._pending:
+            # Only when stopping while the outbox was full. These are not in the outbox;
+            # not saving what was seen makes the next start read their entities again.
+            _LOGGER.warning(
+                "%d reading(s) could not be queued before stopping (outbox full); "
+                "their entities' current states are read again at the next start",
+                len(self._pending),
+            )
+        else:
+            self._save_last_seen()
         runtime, self.runtime = self.runtime, None
         if runtime is not None:
             runtime.stop()

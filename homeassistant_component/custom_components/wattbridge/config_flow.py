@@ -7,6 +7,7 @@ import hashlib
 import json
 import logging
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from homeassistant.core import callback
 from homeassistant.data_entry_flow import FlowResult
 from homeassistant.helpers import selector
 
+from wattbridge import Secret
 from wattbridge.config import ConfigError
 from wattbridge.plugins import Registry
 from wattbridge.secret import redact
@@ -40,7 +42,7 @@ from .const import (
     SINK_NAME,
 )
 from .redaction import ALWAYS_REDACT, secret_keys
-from .sinkform import sink_schema, sink_table
+from .sinkform import form_fields, sink_schema, sink_table
 
 _LOGGER = logging.getLogger(__package__)
 
@@ -147,6 +149,57 @@ class WattbridgeConfigFlow(ConfigFlow, domain=DOMAIN):  # type: ignore[call-arg]
         self._registry: Registry | None = None
         self._sink_type = ""
         self._table: dict[str, Any] = {}
+        self._reauth_entry: ConfigEntry | None = None
+
+    async def async_step_reauth(self, entry_data: Mapping[str, Any]) -> FlowResult:
+        """The platform refused the stored token: ask for new secrets."""
+        self._reauth_entry = self.hass.config_entries.async_get_entry(self.context["entry_id"])
+        return await self.async_step_reauth_confirm()
+
+    async def async_step_reauth_confirm(
+        self, user_input: dict[str, Any] | None = None
+    ) -> FlowResult:
+        """The sink's secret fields; checked like the first time, then the entry reloads."""
+        entry = self._reauth_entry
+        assert entry is not None
+        registry = await self._get_registry()
+        sink_type = entry.data[CONF_SINK_TYPE]
+        config_class = registry.sinks[sink_type].config_class
+        secret_fields = [name for name, plain, _ in form_fields(config_class) if plain is Secret]
+        errors: dict[str, str] = {}
+        placeholders = {"sink_type": sink_type, "problems": ""}
+        if user_input is not None:
+            table = {**entry.data[CONF_SINK], **{k: v for k, v in user_input.items() if v}}
+            try:
+                await self.hass.async_add_executor_job(_validate, registry, sink_type, table)
+            except (ValueError, ConfigError) as exc:
+                errors["base"] = "invalid_config"
+                placeholders["problems"] = redact(str(exc))
+            except InvalidAuth:
+                errors["base"] = "invalid_auth"
+            except CannotConnect as exc:
+                errors["base"] = "cannot_connect"
+                placeholders["problems"] = redact(str(exc))
+            else:
+                self.hass.config_entries.async_update_entry(
+                    entry, data={**entry.data, CONF_SINK: table}
+                )
+                await self.hass.config_entries.async_reload(entry.entry_id)
+                return self.async_abort(reason="reauth_successful")
+        schema = vol.Schema(
+            {
+                vol.Optional(name): selector.TextSelector(
+                    selector.TextSelectorConfig(type=selector.TextSelectorType.PASSWORD)
+                )
+                for name in secret_fields
+            }
+        )
+        return self.async_show_form(
+            step_id="reauth_confirm",
+            data_schema=schema,
+            errors=errors,
+            description_placeholders=placeholders,
+        )
 
     async def _get_registry(self) -> Registry:
         if self._registry is None:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 
 from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import ConfigEntryAuthFailed
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 
 from wattbridge.outbox import OutboxStatus
+from wattbridge.secret import redact
 
 from .bridge import Bridge
 from .const import DOMAIN, STATUS_INTERVAL
@@ -25,4 +27,9 @@ class StatusCoordinator(DataUpdateCoordinator[OutboxStatus]):
     async def _async_update_data(self) -> OutboxStatus:
         if self.bridge.runtime is None:
             raise UpdateFailed("wattbridge is not running")
-        return await self.hass.async_add_executor_job(self.bridge.outbox.status)
+        status = await self.hass.async_add_executor_job(self.bridge.outbox.status)
+        if status.halted:
+            # The platform refused the credential: sending stopped (readings stay
+            # queued). Ask the user for a new token: HA starts the reauth flow.
+            raise ConfigEntryAuthFailed(redact(f"the platform refused: {status.halted}"))
+        return status

@@ -174,6 +174,19 @@ class StateConverter:
         self.converted += 1
         return reading
 
+    def last_seen(self) -> dict[str, tuple[object, str]]:
+        """Each entity's last converted (value, ISO time), to save across restarts."""
+        return {entity: (value, when.isoformat()) for entity, (value, when) in self._last.items()}
+
+    def remember(self, last_seen: Mapping[str, Any]) -> None:
+        """Take back :meth:`last_seen`'s mapping (ignoring entries that do not parse),
+        so states read again after a restart are not sent twice."""
+        for entity_id, pair in last_seen.items():
+            if isinstance(pair, list | tuple) and len(pair) == 2:
+                when = parse_time(pair[1])
+                if when is not None:
+                    self._last[str(entity_id)] = (pair[0], when)
+
     def convert_all(self, states: Iterable[object]) -> list[Reading]:
         """Readings for many state objects, in order, skipping as :meth:`convert` does."""
         readings = []
