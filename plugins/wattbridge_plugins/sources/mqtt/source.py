@@ -43,12 +43,19 @@ class MqttSource:
         self._failure: BaseException | None = None
         self._emit: Emit | None = None
         self._client: Any = None
+        self._pending: set[int] = set()
+        self._subscribed = False
 
     @property
     def connected(self) -> bool:
         """True while connected to the broker."""
         client = self._client
         return client is not None and bool(client.is_connected())
+
+    @property
+    def subscribed(self) -> bool:
+        """True once connected and the broker acknowledged every subscription."""
+        return self.connected and self._subscribed and not self._pending
 
     # -- messages -------------------------------------------------------------------
 
@@ -105,8 +112,18 @@ class MqttSource:
             return
         self.log.info("connected to %s", where)
         filters = sorted({rule.subscription.topic for rule in self.rules})
+        self._subscribed = False
         for topic in filters:
-            self._client.subscribe(topic, qos=self.config.qos)
+            # The SUBACK is handled by this same network thread, after this callback.
+            _result, mid = self._client.subscribe(topic, qos=self.config.qos)
+            if mid is not None:
+                self._pending.add(mid)
+        self._subscribed = True
+
+    def _on_subscribe(self, mid: int) -> None:
+        self._pending.discard(mid)
+        if not self._pending:
+            self.log.info("subscribed to %d topic filter(s)", len(self.rules))
 
     def _on_disconnect(self, text: str, unexpected: bool) -> None:
         if unexpected and not self._stop.is_set():
@@ -121,6 +138,7 @@ class MqttSource:
             on_connect=self._on_connect,
             on_disconnect=self._on_disconnect,
             on_message=self._on_message,
+            on_subscribe=self._on_subscribe,
         )
         if config.username is not None:
             password = config.password.reveal() if config.password is not None else None

@@ -39,7 +39,7 @@ def test_plain_numbers_and_tasmota_json_become_readings(
         ],
     )  # fmt: skip
     harness.start()
-    wait_until(lambda: harness.source.connected)
+    wait_until(lambda: harness.source.subscribed)
     before = datetime.now(UTC)
     publish("shellies/plug1/relay/0/power", b"42.5")
     publish("tele/kitchen/SENSOR", TASMOTA)
@@ -75,7 +75,7 @@ def test_bad_payloads_are_counted_and_logged_not_fatal(
         ],
     )
     harness.start()
-    wait_until(lambda: harness.source.connected)
+    wait_until(lambda: harness.source.subscribed)
     for payload in (b"ON", b"\xff\xfe", b"nan", b""):
         publish("plain/x", payload)
     for payload in (b"{", b'{"a": {"b": [1]}, "ts": 1}', b'{"a": {"b": [1, null]}, "ts": 1}'):
@@ -99,7 +99,7 @@ def test_tls_with_the_test_ca(
         subscriptions=[{"topic": "meter/power", "stream": "power"}],
     )
     harness.start()
-    wait_until(lambda: harness.source.connected, message="TLS connection")
+    wait_until(lambda: harness.source.subscribed, message="TLS connection")
     publish("meter/power", b"5")
     assert [r.value for r in harness.wait_for(1)] == [5]
 
@@ -113,11 +113,11 @@ def test_reconnects_after_a_broker_restart_and_gets_what_it_missed(
         subscriptions=[{"topic": "n/+", "stream": "n"}],
     )
     harness.start()
-    wait_until(lambda: harness.source.connected)
+    wait_until(lambda: harness.source.subscribed)
     publish("n/a", b"1")
     harness.wait_for(1)
     broker.stop()
-    wait_until(lambda: not harness.source.connected, message="disconnect seen")
+    wait_until(lambda: not harness.source.subscribed, message="disconnect seen")
     broker.start()
     # Published before the source is back: its persistent session keeps them.
     publish("n/b", b"2")
