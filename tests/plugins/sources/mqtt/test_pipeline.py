@@ -1,0 +1,118 @@
+"""A whole config: Tasmota messages on a local broker -> the mqtt source -> the outbox ->
+the energydata-mqtt sink -> the platform's topics (here the same Mosquitto)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from wattbridge.testing import wait_until
+from wattbridge_plugins.sinks.energydata_mqtt import compat
+from wattbridge_plugins.sinks.energydata_mqtt.testbroker import Mosquitto, Subscriber
+
+USERS = {"device": "dev-pw-0a1", "wattbridge": "wb-pw-9f2", "edk-token-55aa": "edk-pw-7e3"}
+ACL = [
+    "user device", "topic write tele/#",
+    "user wattbridge", "topic read #",
+    "user edk-token-55aa", "topic write myhouse/#",
+]  # fmt: skip
+
+CONFIG = """
+[wattbridge]
+state_dir = "state"
+
+[sources.plugs]
+plugin = "mqtt"
+host = "127.0.0.1"
+port = {port}
+username = "wattbridge"
+password = "wb-pw-9f2"
+client_id = "pipeline-source"
+
+[[sources.plugs.subscriptions]]
+topic = "tele/+/SENSOR"
+stream = "{{1}}/power"
+value = "ENERGY.Power"
+timestamp = "Time"
+unit = "W"
+
+[[sources.plugs.subscriptions]]
+topic = "tele/+/SENSOR"
+stream = "{{1}}/energy"
+value = "ENERGY.Total"
+timestamp = "Time"
+unit = "kWh"
+
+[sinks.edk]
+plugin = "energydata-mqtt"
+host = "127.0.0.1"
+port = {port}
+tls = false
+token = "edk-token-55aa"
+password = "edk-pw-7e3"
+prefix = "myhouse"
+datastreams = ["kitchen/power", "kitchen/energy"]
+multi_value = true
+flush_interval = "50ms"
+
+[[routes]]
+from = "plugs"
+to = "edk"
+"""
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[Mosquitto]:
+    try:
+        server = Mosquitto(tmp_path / "mosquitto", users=USERS, acl=ACL)
+    except RuntimeError as exc:  # mosquitto missing: fail with the install hint
+        pytest.fail(str(exc))
+    server.start()
+    yield server
+    server.stop()
+
+
+def test_tasmota_to_the_platform_topics(wattbridge_runtime: Any, broker: Mosquitto) -> None:
+    platform = Subscriber(broker, "wattbridge", USERS["wattbridge"], topic="myhouse/#")
+    runtime = wattbridge_runtime(CONFIG.format(port=broker.port))
+    source = runtime.sources["plugs"]
+    wait_until(lambda: source.subscribed, message="the source's subscriptions")
+    device = compat.make_client("kitchen-plug")
+    device.username_pw_set("device", USERS["device"])
+    device.connect("127.0.0.1", broker.port, 30)
+    device.loop_start()
+    try:
+        for second in range(5):
+            payload = {
+                "Time": f"2026-02-03T10:20:0{second}",
+                "ENERGY": {"Power": 80 + second, "Total": 12.5},
+            }
+            device.publish("tele/kitchen/SENSOR", json.dumps(payload), qos=1).wait_for_publish(10)
+    finally:
+        device.disconnect()
+        device.loop_stop()
+    wait_until(lambda: len(platform.messages) >= 5, message="5 multi-value messages")
+    platform.close()
+    start_ms = int(datetime(2026, 2, 3, 10, 20, tzinfo=UTC).timestamp() * 1000)
+    assert sorted(set(platform.values("myhouse"))) == sorted(
+        [("kitchen/power", start_ms + 1000 * s, 80 + s) for s in range(5)]
+        + [("kitchen/energy", start_ms + 1000 * s, 12.5) for s in range(5)]
+    )
+    assert {topic for topic, _ in platform.messages} == {"myhouse"}  # multi-value topic
+
+
+def test_example_config_is_accepted() -> None:
+    example = Path(__file__).parents[4] / "examples" / "tasmota-to-energydata-mqtt.toml"
+    env = {"MQTT_PASSWORD": "example-password", "EDK_TOKEN": "example-token", "PATH": ""}
+    result = subprocess.run(
+        [sys.executable, "-m", "wattbridge", "check", "-c", str(example)],
+        env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
