@@ -14,7 +14,6 @@ import ssl
 import threading
 import time
 from collections.abc import Sequence
-from typing import Any
 
 import attrs
 
@@ -337,18 +336,14 @@ class EnergyDataMqttSink:
             return mids, self._why(connection, mids, stall)
         return mids, ""
 
-    @staticmethod
-    def _why(connection: _Connection, mids: Sequence[int], stall: float) -> str:
+    def _why(self, connection: _Connection, mids: Sequence[int], stall: float) -> str:
         waiting = len(mids) - len(connection.acked)
         if not connection.alive:
-            return connection.lost or "connection lost"
+            # The platform drops a client that publishes where its token may not write,
+            # which looks just like a network failure: say so, for when it repeats.
+            return (
+                f"{connection.lost or 'connection lost'} with {waiting} message(s) "
+                "unacknowledged; if this repeats, check that the token may write to "
+                f"{self.config.topic('...')}"
+            )
         return f"no PUBACK within {stall:g}s ({waiting} message(s) unacknowledged)"
-
-    def status(self) -> dict[str, Any]:
-        """Connection facts for diagnostics."""
-        connection = self._connection
-        return {
-            "connected": bool(connection and connection.alive),
-            "client_id": self.client_id,
-            "halted": self._halted,
-        }
