@@ -18,8 +18,10 @@ from pathlib import Path
 
 import attrs
 import requests
+import requests.auth
 
 from wattbridge import Secret
+from wattbridge_plugins.sinks.energinet.config import is_loopback_url
 
 
 class BadResponse(ValueError):
@@ -90,6 +92,17 @@ def _retry_after(headers: Mapping[str, str], now: float) -> float | None:
         return None
 
 
+class _Bearer(requests.auth.AuthBase):
+    """``Authorization: Bearer <token>``, added as the request is sent."""
+
+    def __init__(self, token: Secret) -> None:
+        self._token = token
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization"] = f"Bearer {self._token.reveal()}"
+        return request
+
+
 class Client:
     """Posts bodies to the import endpoint with one sender's token at a time."""
 
@@ -99,20 +112,23 @@ class Client:
         self.url = url
         self.timeout = timeout
         self.verify: bool | str = str(ca_bundle) if ca_bundle is not None else verify_tls
+        # The environment's proxy settings apply (HTTPS_PROXY, as a company network may
+        # need); the token goes as an auth object, which .netrc cannot replace.
         self.session = requests.Session()
-        # Environment proxies and .netrc must not take a bearer token elsewhere.
-        self.session.trust_env = False
+        # ... but a loopback sandbox is never reached through a proxy.
+        self.session.trust_env = not is_loopback_url(url)
 
     def post(self, body: bytes, token: Secret, now: float) -> Answer:
         """POST ``body``; raises :class:`TransportError` when no answer came."""
-        headers = {
-            "Authorization": f"Bearer {token.reveal()}",
-            "Content-Type": "application/json",
-            "Accept": "application/json",
-        }
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
         try:
             response = self.session.post(
-                self.url, data=body, headers=headers, timeout=self.timeout, verify=self.verify
+                self.url,
+                data=body,
+                headers=headers,
+                auth=_Bearer(token),
+                timeout=self.timeout,
+                verify=self.verify,
             )
         except requests.Timeout:
             raise TransportError(f"no answer within {self.timeout:g}s") from None
