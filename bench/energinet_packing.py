@@ -155,7 +155,8 @@ def main() -> None:
         f"backlog: {total} readings, {args.senders} senders x {args.meters} meters x "
         f"{args.days} days; {len(log)} requests, drained in {elapsed:.1f}s"
     )
-    print(f"largest request: {max(sizes)} bytes (bound {LIMIT})")
+    print(f"largest request: {max(sizes)} bytes (bound {LIMIT})", end="")
+    print(f"; mean of the full ones: {statistics.mean(full):.0f} bytes" if full else "")
     print(f"{'':34}{'greedy (this sink)':>20}{'fixed-count baseline':>22}")
     print(
         f"{'mean payload / 0.5 MB, all':34}{statistics.mean(sizes) / LIMIT:>20.4f}"
