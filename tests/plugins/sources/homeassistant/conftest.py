@@ -29,7 +29,7 @@ import signal
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -129,21 +129,40 @@ FRONTEND_STANDIN = {
 }
 
 
+def self_signed_certificate(folder: Path) -> Path:
+    """A certificate for 127.0.0.1 (and its key, key.pem), made with openssl."""
+    certificate = folder / "cert.pem"
+    subprocess.run(
+        [
+            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+            "-keyout", str(folder / "key.pem"), "-out", str(certificate),
+            "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    return certificate
+
+
 class HomeAssistant:
     """A Home Assistant process on a loopback port, with a long-lived token."""
 
-    def __init__(self, venv: Path, config_dir: Path) -> None:
+    def __init__(self, venv: Path, config_dir: Path, *, tls: bool = False) -> None:
         self.venv = venv
         self.config_dir = config_dir
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen[bytes] | None = None
         config_dir.mkdir(parents=True, exist_ok=True)
+        http = f"http:\n  server_host: 127.0.0.1\n  server_port: {self.port}\n"
+        self.certificate: Path | None = None
+        if tls:
+            self.certificate = self_signed_certificate(config_dir)
+            key = config_dir / "key.pem"
+            http += f"  ssl_certificate: {self.certificate}\n  ssl_key: {key}\n"
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
         (config_dir / "configuration.yaml").write_text(
             "homeassistant:\n  name: wattbridge-test\n  time_zone: UTC\n  unit_system: metric\n"
-            "  latitude: 55.7\n  longitude: 12.5\n  elevation: 0\n"
-            f"http:\n  server_host: 127.0.0.1\n  server_port: {self.port}\n"
-            "api:\n",
+            "  latitude: 55.7\n  longitude: 12.5\n  elevation: 0\n" + http + "api:\n",
             encoding="utf-8",
         )
         standin = config_dir / "custom_components" / "frontend"
@@ -152,6 +171,11 @@ class HomeAssistant:
             (standin / name).write_text(text, encoding="utf-8")
         self.token = write_auth_storage(config_dir)
         self.log_path = config_dir / "hass-stdout.log"
+
+    @property
+    def verify(self) -> str | bool:
+        """What requests should trust: the test certificate, for an HA with TLS."""
+        return str(self.certificate) if self.certificate else True
 
     @property
     def headers(self) -> dict[str, str]:
@@ -173,7 +197,9 @@ class HomeAssistant:
             if self.process.poll() is not None:
                 pytest.fail(f"hass exited with {self.process.returncode}; see {self.log_path}")
             try:
-                answer = requests.get(f"{self.url}/api/", headers=self.headers, timeout=2)
+                answer = requests.get(
+                    f"{self.url}/api/", headers=self.headers, timeout=2, verify=self.verify
+                )
                 if answer.status_code == 200:
                     return
             except requests.RequestException:
@@ -200,6 +226,7 @@ class HomeAssistant:
             headers=self.headers,
             json={"state": state, "attributes": attributes},
             timeout=10,
+            verify=self.verify,
         )
         answer.raise_for_status()
         result: dict[str, Any] = answer.json()
@@ -214,4 +241,20 @@ def home_assistant(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HomeAss
     try:
         yield ha
     finally:
+        ha.stop()
+
+
+@pytest.fixture
+def start_home_assistant(tmp_path: Path) -> Iterator[Callable[..., HomeAssistant]]:
+    """``start_home_assistant(tls=True)``: another HA of the test's own, stopped after it."""
+    started: list[HomeAssistant] = []
+
+    def start(**options: Any) -> HomeAssistant:
+        ha = HomeAssistant(ha_venv(), tmp_path / f"ha-{len(started)}", **options)
+        started.append(ha)
+        ha.start()
+        return ha
+
+    yield start
+    for ha in started:
         ha.stop()

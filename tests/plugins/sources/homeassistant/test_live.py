@@ -155,3 +155,28 @@ to = "out"
         ha.set_state("sensor.restart_energy", str(n), unit_of_measurement="kWh")
     wait_until(lambda: delivered()[-1:] == [8], message="the last value", timeout=20)
     assert delivered() == [1, 2, 3, 4, 5, 6, 7, 8]
+
+
+def test_wss_is_verified_by_default_and_works_with_the_ca_file(
+    start_home_assistant: Callable[..., Any],  # first: stopped after the sources
+    run_source: Callable[..., SourceHarness],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    ha = start_home_assistant(tls=True)
+    ha.set_state("sensor.tls_energy", "7", unit_of_measurement="kWh")
+    untrusted = run_source("homeassistant", url=ha.url, token=ha.token, reconnect_initial="50ms")
+    untrusted.start()
+    wait_until(lambda: "CERTIFICATE_VERIFY_FAILED" in caplog.text, message="a refusal")
+    assert untrusted.emitted == [] and not untrusted.source.connected.is_set()
+    untrusted.stop()
+
+    trusted = run_source(
+        "homeassistant",
+        url=ha.url,
+        token=ha.token,
+        ca_file=str(ha.certificate),
+        include_entities=["sensor.tls_*"],  # HA's own zone.home counts people: "0"
+    )
+    assert trusted.source.config.url.startswith("wss://")
+    trusted.start()
+    assert [r.value for r in trusted.wait_for(1)] == [7]
