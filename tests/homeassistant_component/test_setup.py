@@ -166,3 +166,22 @@ def test_secret_keys_are_found_in_nested_config_classes() -> None:
     assert "token" in secret_keys(registry.sinks["energinet"].config_class)
     assert {"token", "password"} <= secret_keys(registry.sinks["energydata-mqtt"].config_class)
     assert secret_keys(registry.sinks["jsonl"].config_class) == set()
+
+
+async def test_ha_stopping_queues_what_is_pending_and_stops_the_runtime(
+    hass: HomeAssistant, tmp_path: Path
+) -> None:
+    from homeassistant.const import EVENT_HOMEASSISTANT_STOP
+
+    out = tmp_path / "out.jsonl"
+    entry = await add_entry(hass, "jsonl", {"path": str(out), "flush_interval": "1h"})
+    bridge = hass.data[DOMAIN][entry.entry_id].bridge
+    hass.states.async_set("sensor.meter", "4", {"device_class": "energy"})
+    # No block_till_done: the reading may still be pending in memory when HA stops.
+    hass.bus.async_fire(EVENT_HOMEASSISTANT_STOP)
+    await hass.async_block_till_done()
+    assert bridge.runtime is None  # stopped, outbox closed
+    outbox = Outbox(tmp_path / ".storage" / DOMAIN / entry.entry_id / "outbox" / "sink.sqlite")
+    assert outbox.depth == 1
+    outbox.close()
+    assert await hass.config_entries.async_unload(entry.entry_id)  # a no-op stop now
