@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import re
 from datetime import UTC, datetime, timedelta
 
@@ -160,3 +161,36 @@ def test_time_zone_and_styles():
     with pytest.raises(Unsendable, match="repeated hour"):
         local.format(second)
     assert TimeFormat("Europe/Copenhagen", "offset").format(second) == "2026-10-25T02:30:00+01:00"
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    count=st.integers(15_000, 45_000),
+    seed=st.integers(0, 2**32 - 1),
+    style=st.sampled_from(["minutes", "offset"]),
+)
+def test_at_the_real_bound_every_body_fits_and_drains_every_reading_once(count, seed, style):
+    rng = random.Random(seed)
+    streams = list(METERS)
+    readings = [
+        Reading(
+            rng.choice(streams),
+            NOW - timedelta(minutes=15 * rng.randrange(0, 100_000)),
+            rng.choice([rng.uniform(-1e6, 1e6), rng.randrange(-(10**12), 10**12), 0.5]),
+        )
+        for _ in range(count)
+    ]
+    time_format = TimeFormat("UTC", style)
+    batch_size = max_readings(500_000, time_format)
+    remaining = list(range(len(readings)))
+    seen: list[int] = []
+    while remaining:
+        batch = [readings[i] for i in remaining[:batch_size]]
+        packed = pack(batch, METERS.get, limit=500_000, time_format=time_format, oldest=OLDEST)
+        assert len(packed.body) <= 500_000
+        check_format(packed.body, style)
+        done = {remaining[i] for i in packed.sent} | {remaining[i] for i in packed.rejected}
+        assert done
+        seen.extend(done)
+        remaining = [i for i in remaining if i not in done]
+    assert sorted(seen) == list(range(len(readings)))
