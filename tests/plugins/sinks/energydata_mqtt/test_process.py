@@ -177,3 +177,36 @@ def test_sample_config_is_accepted(edk: Any) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert ": ok (" in result.stdout
+
+
+def test_subscribe_with_host_topic_and_token_env(
+    tmp_path: Path, broker: Mosquitto, test_ca: TlsFiles, edk: Any
+) -> None:
+    env = {**os.environ, "READER_TOKEN": edk.reader, "READER_PASSWORD": edk.reader}
+    args = ["subscribe", "--host", "127.0.0.1", "--port", str(broker.tls_port),
+            "--ca-file", str(test_ca.ca), "--topic", f"{edk.prefix}/#", "--count", "1",
+            "--token-env", "READER_TOKEN", "--password-env", "READER_PASSWORD"]  # fmt: skip
+    sub = wattbridge(*args, env=env, cwd=tmp_path)
+    try:
+        assert sub.stdout is not None
+        line = sub.stdout.readline().decode()
+        while not line.startswith("Subscribed"):
+            assert line, "subscribe ended early"
+            line = sub.stdout.readline().decode()
+        publisher = Subscriber(broker, edk.token, edk.password, topic="unused/nothing")
+        publisher.client.publish(f"{edk.prefix}/x", b'{"timestamp": 5, "value": "on"}', qos=1)
+        out = sub.communicate(timeout=15)[0].decode()
+        publisher.close()
+    finally:
+        if sub.poll() is None:
+            sub.kill()
+    assert sub.returncode == 0, out
+    assert f'Received `{{"timestamp": 5, "value": "on"}}` from `{edk.prefix}/x`' in out
+
+
+def test_missing_mosquitto_is_a_failure_with_the_install_hint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # neither mosquitto nor mosquitto_passwd
+    with pytest.raises(RuntimeError, match="apt-get install mosquitto"):
+        Mosquitto(tmp_path / "broker")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -126,10 +129,14 @@ def test_reconnects_after_a_broker_restart_and_gets_what_it_missed(
     assert sorted(r.value for r in readings) == [1, 2, 3]
 
 
-def test_sample_config_is_accepted(wattbridge_config: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_sample_config_is_accepted() -> None:
     import wattbridge_plugins.sources.mqtt as plugin
 
-    monkeypatch.setenv("MQTT_PASSWORD", "sample-password")
     sample = Path(plugin.__file__).parent / "sample.toml"
-    config = wattbridge_config(sample.read_text(encoding="utf-8"))
-    assert config.sources["tasmota"].type.name == "mqtt"
+    env = {**os.environ, "MQTT_PASSWORD": "sample-password"}
+    result = subprocess.run(
+        [sys.executable, "-m", "wattbridge", "check", "-c", str(sample)],
+        env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert ": ok (1 source(s)" in result.stdout
