@@ -61,6 +61,20 @@ def report(folder: Path, name: str, timeout: float = 10.0) -> str:
     return (folder / f"{name}.error.txt").read_text(encoding="utf-8")
 
 
+def ledger_when(source: Any, predicate: Callable[[list[Any]], bool], timeout: float = 10.0):
+    """Wait until ``predicate(entries)`` holds for the source's ledger; the entries.
+    (The ledger is updated just after a file is moved, so a test that saw the file
+    arrive must wait for it.)"""
+    entries: list[Any] = []
+
+    def check() -> bool:
+        entries[:] = source.ledger.all()
+        return predicate(entries)
+
+    wait_until(check, timeout, message="the ledger")
+    return entries
+
+
 def jsonl(path: Path) -> list[dict[str, Any]]:
     """The readings a jsonl sink wrote."""
     if not path.exists():
@@ -86,6 +100,7 @@ class Helpers:
     write = staticmethod(write)
     wait_for_path = staticmethod(wait_for_path)
     report = staticmethod(report)
+    ledger_when = staticmethod(ledger_when)
     jsonl = staticmethod(jsonl)
     as_tuples = staticmethod(as_tuples)
 
