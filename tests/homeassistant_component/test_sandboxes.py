@@ -4,6 +4,7 @@ diagnostics never show a secret."""
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -71,7 +72,10 @@ def energinet(socket_enabled: Any, wattbridge_sandbox: Callable[[str], Any]) -> 
 
 
 async def test_states_reach_the_energinet_sandbox_and_diagnostics_redact_the_token(
-    hass: HomeAssistant, hass_client: ClientSessionGenerator, energinet: Any
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    energinet: Any,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     token = energinet.tokens["sender-1"]
     extra = (
@@ -99,6 +103,11 @@ async def test_states_reach_the_energinet_sandbox_and_diagnostics_redact_the_tok
     text = json.dumps(diagnostics)
     assert token not in text
     assert diagnostics["entry"]["data"]["sink"]["senders"]["house"]["token"] == REDACTED
+
+    # Should a sink ever log its token, HA's log still does not show it.
+    for name in ("wattbridge.sink.sink", "wattbridge.runtime"):
+        logging.getLogger(name).warning("request with token %s failed", token)
+    assert token not in caplog.text and "request with token *** failed" in caplog.text
     assert diagnostics["status"]["depth"] == 0
     assert diagnostics["states"]["readings"] == 2
     assert await hass.config_entries.async_unload(entry.entry_id)

@@ -26,6 +26,7 @@ from wattbridge.config import Config, config_from_data
 from wattbridge.outbox import Outbox
 from wattbridge.plugins import Registry, load_plugins
 from wattbridge.runtime import Runtime
+from wattbridge.secret import RedactingFilter
 from wattbridge_plugins.sources.homeassistant.states import EntitySelection, StateConverter
 
 from . import plugin
@@ -48,7 +49,38 @@ EMIT_BATCH = 1000
 
 def load_registry() -> Registry:
     """wattbridge's installed plugins plus this integration's source (blocking: imports)."""
-    return load_plugins(extra=[plugin])
+    registry = load_plugins(extra=[plugin])
+    redact_wattbridge_logs()
+    return registry
+
+
+_REDACTING = RedactingFilter()
+
+
+def redact_wattbridge_logs() -> None:
+    """Put wattbridge's secret-redacting filter on wattbridge's loggers.
+
+    ``wattbridge run`` redacts in its log handler; inside HA the handlers are HA's, so
+    the filter goes on each wattbridge logger instead (a logger's filters do not reach
+    its children, hence each one; the runtime's per-sink and per-source loggers are
+    named here before they exist). Global logging set-up is left alone.
+    """
+    names = [
+        name
+        for name in logging.root.manager.loggerDict
+        if name.split(".")[0] in ("wattbridge", "wattbridge_plugins", __package__)
+    ]
+    names += [
+        "wattbridge.runtime",
+        "wattbridge.bus",
+        f"wattbridge.sink.{SINK_NAME}",
+        f"wattbridge.source.{SOURCE_NAME}",
+        str(__package__),
+    ]
+    for name in names:
+        logger = logging.getLogger(name)
+        if _REDACTING not in logger.filters:
+            logger.addFilter(_REDACTING)
 
 
 def state_dir(hass: HomeAssistant, entry_id: str) -> Path:
