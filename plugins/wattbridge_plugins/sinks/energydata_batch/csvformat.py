@@ -30,6 +30,7 @@ INT64_MAX = 2**63 - 1
 
 TIMESTAMP_RE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z")
 INTEGER_RE = re.compile(r"[-+]?\d+")
+_NUMBER_CHARS = "0123456789.-+eE"
 # What the platform's own example shows for doubles (23.4121, -1.33e-16); no nan/inf,
 # no underscores or spaces that Python's float() would also take.
 DOUBLE_RE = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
@@ -44,8 +45,9 @@ class ValueMismatch(ValueError):
 
 def format_ms(epoch_ms: int) -> str:
     """``YYYY-MM-DDTHH:mm:ss.SSSZ`` for milliseconds since the epoch."""
-    moment = EPOCH + epoch_ms * _MS
-    return f"{moment:%Y-%m-%dT%H:%M:%S}.{moment.microsecond // 1000:03d}Z"
+    # isoformat is C code and pads the year to 4 digits: several times faster than
+    # strftime, and this runs once a row.
+    return (_EPOCH_NAIVE + epoch_ms * _MS).isoformat(timespec="milliseconds") + "Z"
 
 
 def to_ms(moment: datetime) -> int:
@@ -134,15 +136,22 @@ def parse_value(text: str, kind: StreamType) -> int | float | str:
     if kind == "string":
         return text
     if kind == "integer":
-        if not INTEGER_RE.fullmatch(text):
+        # isascii: str.isdigit() also takes digits of other scripts, which int() reads.
+        digits = text[1:] if text[:1] in "+-" else text
+        if not (digits.isascii() and digits.isdigit()):
             raise ValueError(f"{text!r} is not an integer")
         number = int(text)
         if not INT64_MIN <= number <= INT64_MAX:
             raise ValueError(f"{text} is outside the 64-bit integer range")
         return number
-    if not DOUBLE_RE.fullmatch(text):
+    # float() first (fast, C); then refuse what it takes but the platform's numbers
+    # are not: nan, inf, "1_0", spaces (anything but digits, sign, point, exponent).
+    try:
+        result = float(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a number") from None
+    if text.strip(_NUMBER_CHARS):  # non-empty: some other character is in it
         raise ValueError(f"{text!r} is not a number")
-    result = float(text)
     if not math.isfinite(result):
         raise ValueError(f"{text!r} is too large for a double")
     return result

@@ -49,14 +49,22 @@ def guess_type(text: str) -> StreamType:
 
 
 def _decoded(path: Path, counter: ByteCounter | None) -> Iterator[str]:
+    pending = 0
     with path.open("rb") as handle:
         for number, raw in enumerate(handle, start=1):
             if counter is not None:
-                counter(len(raw))
+                # Reported every 64 KiB, not every line: a progress update costs more
+                # than reading the line.
+                pending += len(raw)
+                if pending >= 1 << 16:
+                    counter(pending)
+                    pending = 0
             try:
                 yield raw.decode("utf-8")
             except UnicodeDecodeError as exc:
                 raise DataError(f"{path}:{number}", f"not UTF-8: {exc.reason}") from None
+    if counter is not None and pending:
+        counter(pending)
 
 
 def read_chunks(

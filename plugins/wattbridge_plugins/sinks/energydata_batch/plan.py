@@ -95,7 +95,9 @@ def write_part(
         if fields is None:
             fields = rows[epoch_ms] = [""] * width
         # Later readings overwrite earlier ones: dicts keep insertion (queue) order.
-        value = check_value(reading.value, types[reading.stream])
+        value = reading.value
+        if type(value) is float and types[reading.stream] == "integer":
+            value = int(value)  # lay_out checked it is whole
         fields[position[reading.stream]] = format_value(value)
     tmp = path.with_suffix(".tmp")
     with tmp.open("w", encoding="utf-8", newline="") as handle:

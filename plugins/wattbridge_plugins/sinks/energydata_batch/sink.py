@@ -89,6 +89,8 @@ class EnergyDataBatchSink:
         self.work_dir = context.state_dir / "imports"
         self._inflight: Inflight | None = None
         self._loaded = False
+        # The layout made when planning, kept for settling (first queue id, layout).
+        self._layout: tuple[int, Layout] | None = None
 
     def close(self) -> None:
         """Close the HTTP connections."""
@@ -112,6 +114,7 @@ class EnergyDataBatchSink:
             for part in self._inflight.parts:
                 Path(part.file).unlink(missing_ok=True)
         self._inflight = None
+        self._layout = None
         self._save()
 
     # -- sending -----------------------------------------------------------------------
@@ -159,7 +162,11 @@ class EnergyDataBatchSink:
             inflight.finished = True
             self._save()
         if layout is None:
-            layout = lay_out(batch.readings[:covered], types)
+            kept = self._layout
+            if kept is not None and kept[0] == inflight.first and covered == inflight.count:
+                layout = kept[1]
+            else:
+                layout = lay_out(batch.readings[:covered], types)
         return self._settle(batch, covered, layout, inflight)
 
     def _plan(self, batch: Batch, layout: Layout) -> Inflight:
@@ -175,6 +182,7 @@ class EnergyDataBatchSink:
             parts.append(Part(key=key, name=name, file=str(path), columns=columns, rows=rows))
         self._inflight = Inflight(first, batch.ids[-1], len(batch), parts)
         self._save()
+        self._layout = (first, layout)
         return self._inflight
 
     def _settle(self, batch: Batch, covered: int, layout: Layout, inflight: Inflight) -> SendResult:

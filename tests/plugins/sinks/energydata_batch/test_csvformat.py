@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import math
 from datetime import UTC, datetime
 
 import pytest
@@ -117,3 +118,23 @@ def test_written_strings_read_back_equal(rows: list[list[str]]) -> None:
     handle.seek(0)
     records = list(iter_records(handle, "f.csv"))
     assert [r[1][1:] for r in records[1:]] == rows
+
+
+@given(st.text(alphabet="0123456789.-+eE_ naif", max_size=8))
+def test_double_parsing_takes_exactly_the_documented_number_form(text: str) -> None:
+    # The fast path (float() and a character check) against the plain regular expression.
+    from wattbridge_plugins.sinks.energydata_batch.csvformat import DOUBLE_RE
+
+    expected = float(text) if DOUBLE_RE.fullmatch(text) else None
+    if expected is not None and math.isinf(expected):
+        expected = None  # too large for a double: refused
+    try:
+        got: float | None = parse_value(text, "double")  # type: ignore[assignment]
+    except ValueError:
+        got = None
+    assert got == expected
+
+
+@given(st.integers(min_value=-62135596800000, max_value=253402300799999))
+def test_timestamps_round_trip(epoch_ms: int) -> None:
+    assert parse_timestamp(format_ms(epoch_ms)) == epoch_ms
