@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import argparse
 import csv
+import logging
 import resource
 import signal
 import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -67,6 +69,35 @@ def csv_reader_alone(path: Path) -> tuple[int, float]:
         for _row in csv.reader(handle, delimiter=";"):
             count += 1
     return count - 1, time.perf_counter() - started
+
+
+def source_alone(path: Path, folder: Path, rows: int) -> float:
+    """Seconds for the csv-folder importer (hash, check, emit) to put the file into a
+    real outbox in this process, no sink draining it: the source's own share."""
+    from wattbridge.outbox import Outbox
+    from wattbridge.plugins import load_plugins
+    from wattbridge.testing import plugin_config
+    from wattbridge_plugins.sources.csv_folder.importer import Importer
+    from wattbridge_plugins.sources.csv_folder.ledger import Ledger
+
+    inbox = folder / "alone"
+    inbox.mkdir()
+    config = plugin_config(load_plugins(), "sources", "csv-folder", folder, inbox=str(inbox))
+    ledger = Ledger(folder / "alone-state" / "ledger.sqlite")
+    outbox = Outbox(folder / "alone-state" / "outbox.sqlite")
+    importer = Importer(
+        config, ledger, folder / "alone-state", logging.getLogger("bench"), "bench",
+        threading.Event(),
+    )  # fmt: skip
+    path.rename(inbox / path.name)
+    started = time.perf_counter()
+    importer.run(inbox / path.name, lambda readings: outbox.put(list(readings)))
+    seconds = time.perf_counter() - started
+    assert outbox.depth == rows, (outbox.depth, rows)
+    (inbox / "done" / path.name).rename(path)
+    outbox.close()
+    ledger.close()
+    return seconds
 
 
 def start_child(folder: Path) -> subprocess.Popen[bytes]:
@@ -137,6 +168,10 @@ def main() -> None:
         run_rss = peak_rss_mib()
         with (folder / "out.jsonl").open("rb") as out:
             delivered = sum(1 for _ in out)
+        # In this process, and after the children: a child forked from a bigger parent
+        # would count the parent's pages in its peak memory.
+        (folder / "inbox" / "done" / "big.csv").rename(staged)
+        alone_seconds = source_alone(staged, folder, rows)
 
     reader_rate = rows / reader_seconds
     source_rate = rows / in_outbox
@@ -144,6 +179,11 @@ def main() -> None:
     print(f"file: {rows:,} rows, {size / 1e6:.1f} MB (EnergyData import format)")
     print(
         f"csv.reader alone (baseline):     {reader_rate:12,.0f} rows/s   ({reader_seconds:.2f} s)"
+    )
+    alone_rate = rows / alone_seconds
+    print(
+        f"importer alone into an outbox: {alone_rate:12,.0f} readings/s ({alone_seconds:.2f} s)"
+        f"   ratio to baseline {alone_rate / reader_rate:.3f}"
     )
     print(
         f"csv-folder, drop -> done/:      {source_rate:12,.0f} readings/s ({in_outbox:.2f} s)"

@@ -132,6 +132,10 @@ class CsvFolderConfig:
             )
         if self.settle < timedelta(0) or self.scan_interval <= timedelta(0):
             raise ValueError("scan_interval must be positive and settle not negative")
+        for key in ("done", "failed", "duplicates"):
+            # A finished file moved back into the inbox would be taken again, forever.
+            if getattr(self, key) == self.inbox:
+                raise ValueError(f"{key} must be another folder than the inbox")
 
     # -- derived -------------------------------------------------------------------
 

@@ -39,6 +39,7 @@ def test_wattbridge_check_accepts_the_example(capsys, monkeypatch):
         ('decimal = ","\ndelimiter = ","', None, 'decimal "," needs another delimiter'),
         ('format = "wide"\ncolumns = { a = 1 }', "columns", "a:"),
         ('inbx = "x"', "inbx", "did you mean 'inbox'"),
+        ('done = "in"', "done", "done must be another folder than the inbox"),
     ],
 )
 def test_mistakes_are_reported_with_their_key(wattbridge_config, line, key, message):

@@ -12,14 +12,18 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from wattbridge_plugins.sources.csv_folder.config import CsvFolderConfig
-from wattbridge_plugins.sources.csv_folder.formats import energydata, long, wide
+from wattbridge_plugins.sources.csv_folder.formats.energydata import (
+    header_parser as energydata_header,
+)
+from wattbridge_plugins.sources.csv_folder.formats.long import header_parser as long_header
 from wattbridge_plugins.sources.csv_folder.formats.values import RowProblem
+from wattbridge_plugins.sources.csv_folder.formats.wide import header_parser as wide_header
 from wattbridge_plugins.sources.csv_folder.rowtypes import HeaderParser, RowParser
 
 _FORMATS: dict[str, Callable[[CsvFolderConfig], HeaderParser]] = {
-    "energydata": energydata.header_parser,
-    "wide": wide.header_parser,
-    "long": long.header_parser,
+    "energydata": energydata_header,
+    "wide": wide_header,
+    "long": long_header,
 }
 
 
