@@ -345,6 +345,14 @@ class Outbox:
             for key, value in values.items():
                 self._set(key, value)
 
+    def clear_halts(self) -> list[str]:
+        """Forget halted credentials (a restart is when sending with them resumes);
+        returns the reasons they were halted for."""
+        with self._lock, self._transaction():
+            rows = self._db.execute("SELECT value FROM state WHERE key LIKE 'halted:%'").fetchall()
+            self._db.execute("DELETE FROM state WHERE key LIKE 'halted:%'")
+        return [row[0] for row in rows]
+
     def _set(self, key: str, value: str | None) -> None:
         if value is None:
             self._db.execute("DELETE FROM state WHERE key = ?", (key,))

@@ -163,6 +163,8 @@ class Runtime:
         from wattbridge.scheduler import Scheduler  # APScheduler only when running
 
         for name in self.sinks:
+            for reason in self.outboxes[name].clear_halts():
+                log.info("sink %s: trying again what was halted (%s)", name, reason)
             self._open_sink(name)
         self.registry.hook.wattbridge_startup(runtime=self)
         polled = {n: s for n, s in self.sources.items() if hasattr(s, "poll")}

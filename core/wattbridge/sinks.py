@@ -92,12 +92,13 @@ class SendResult:
         return cls(rejected=dict.fromkeys(range(len(batch)), reason), reason=reason)
 
     @classmethod
-    def in_progress(cls, reason: str, not_before: datetime) -> SendResult:
+    def in_progress(cls, reason: str, not_before: datetime, requested: bool = True) -> SendResult:
         """A multi-step delivery is under way; call ``send`` with this batch again later.
 
-        Not a failure: no backoff grows and no error is recorded.
+        Not a failure: no backoff grows and no error is recorded. ``requested=False``:
+        no request was made this time, so a rate-limit window is not used up.
         """
-        return cls(pending=True, reason=reason, not_before=not_before)
+        return cls(pending=True, reason=reason, not_before=not_before, requested=requested)
 
     @classmethod
     def halted(cls, reason: str) -> SendResult:

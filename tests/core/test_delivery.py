@@ -140,6 +140,9 @@ def test_halt_keeps_readings_and_stops_sending(tmp_path):
     assert len(sink.batches) == 1
     assert box.depth == 2
     assert "401: token refused" in box.status().halted
+    # A restart (Runtime.start) lifts the halt: sending resumes with the fixed config.
+    assert box.clear_halts() == ["401: token refused"]
+    assert w.flush() == 2
 
 
 @attrs.define

@@ -137,9 +137,7 @@ class EnerginetSink:
         posted = max(float(stored or 0.0), self._posted.get(profile, 0.0))
         if now < posted + self.window.total_seconds():
             not_before = datetime.fromtimestamp(posted, UTC) + self.window
-            return SendResult(
-                pending=True, not_before=not_before, requested=False, reason="window not over"
-            )
+            return SendResult.in_progress("window not over", not_before, requested=False)
         packed = pack(
             batch.readings,
             self.meter_of.get,
