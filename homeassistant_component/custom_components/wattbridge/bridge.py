@@ -104,19 +104,6 @@ def selection_of(options: dict[str, Any]) -> EntitySelection:
     return EntitySelection(**{key: tuple(options.get(key) or ()) for key in SELECTION_KEYS})
 
 
-def _resume_halted(outbox: Outbox) -> None:
-    """Lift a halt the platform's refusal of a token left in the outbox.
-
-    wattbridge keeps a halted credential's readings queued and says sending resumes
-    after a restart; the halt itself is stored in the outbox, so it is cleared here,
-    when the entry starts (after a reauth, or HA's restart), with the config it now has.
-    """
-    for credential in {"", *outbox.credentials_waiting()}:
-        if outbox.get_state(f"halted:{credential}") is not None:
-            outbox.set_state(f"halted:{credential}", None)
-            _LOGGER.info("resuming sending with credential %r after a halt", credential)
-
-
 def truncate(reading: Reading, resolution: str) -> Reading:
     """``reading`` with its timestamp cut to whole seconds or minutes ("exact": as is)."""
     if resolution == "second":
@@ -168,8 +155,7 @@ class Bridge:
         self.load_last_seen()
         runtime = Runtime(config, self.registry)
         try:
-            _resume_halted(runtime.outboxes[SINK_NAME])
-            runtime.start()
+            runtime.start()  # which lifts a halt (after a reauth, or HA's restart)
         except BaseException:
             runtime.stop()
             raise
