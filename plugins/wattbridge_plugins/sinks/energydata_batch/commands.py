@@ -153,6 +153,7 @@ def run_import(args: argparse.Namespace) -> int:
     # disk stay bounded whatever the file's size.
     ahead = max(3 * target.worker.batch_size, args.chunk * 3)
     bad = 0
+    failure: DataError | None = None
 
     def skip(error: DataError) -> None:
         nonlocal bad
@@ -174,19 +175,24 @@ def run_import(args: argparse.Namespace) -> int:
                 def count(n: int, task: Any = task) -> None:
                     progress.advance(task, n)
 
-                for rows, items in read_chunks(
-                    path,
-                    types,
-                    skip_rows=done.rows,
-                    chunk_rows=args.chunk,
-                    on_bad=skip if args.skip_bad else None,
-                    counter=count,
-                ):
-                    queued += done.queue(rows, items)
-                    progress.update(deliver, total=queued + target.outbox.depth)
-                    if not args.no_wait:
-                        target.pump(ahead)
-                        progress.update(deliver, completed=target.settled() - settled_before)
+                try:
+                    for rows, items in read_chunks(
+                        path,
+                        types,
+                        skip_rows=done.rows,
+                        chunk_rows=args.chunk,
+                        on_bad=skip if args.skip_bad else None,
+                        counter=count,
+                    ):
+                        queued += done.queue(rows, items)
+                        progress.update(deliver, total=queued + target.outbox.depth)
+                        if not args.no_wait:
+                            target.pump(ahead)
+                            progress.update(deliver, completed=target.settled() - settled_before)
+                except DataError as exc:
+                    # What was read before the bad row is queued: deliver it, then stop.
+                    failure = exc
+                    break
                 done.finish()
                 progress.update(task, completed=path.stat().st_size)
             total = target.settled() - settled_before + target.outbox.depth
@@ -196,16 +202,18 @@ def run_import(args: argparse.Namespace) -> int:
                     target.pump(max(0, target.outbox.depth - 1))
                     progress.update(deliver, completed=target.settled() - settled_before)
             dead = target.outbox.status().dead_letters
-    except DataError as exc:
-        raise CommandFailed(
-            f"{exc}\nrows before it are queued; fix the file (or use --skip-bad) and rerun",
-            exitcodes.FAILURE,
-        ) from None
     except KeyboardInterrupt:
         print("interrupted; run the same command again to resume", file=sys.stderr)
         return exitcodes.INTERRUPTED
     finally:
         target.close()
+    if failure is not None:
+        raise CommandFailed(
+            f"{failure}\nthe rows before it are imported; rerun with --skip-bad to go on past "
+            "it, or fix the file and rerun (a changed file is imported whole again; the "
+            "platform overwrites equal values)",
+            exitcodes.FAILURE,
+        )
     if bad:
         print(f"{bad} bad row(s) skipped (see the log)", file=sys.stderr)
     if dead:

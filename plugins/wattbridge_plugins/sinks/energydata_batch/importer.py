@@ -124,6 +124,9 @@ def read_chunks(
                 del items[mark:]  # none of a bad row's values, not some
                 error = DataError(f"{path}:{reader.line_num}", str(exc))
                 if on_bad is None:
+                    # The good rows before it are queued first, as the message says.
+                    if items:
+                        yield rows - 1, items
                     raise error from None
                 on_bad(error)
                 continue

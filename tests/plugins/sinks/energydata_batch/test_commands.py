@@ -219,3 +219,25 @@ def test_the_example_config_imports_the_example_file(
     assert stored[(117217, 1615407873186)] == ""  # the documented example's empty string
     assert (117218, 1615407874201) not in stored  # and its "no value"
     assert len(stored) == 14
+
+
+@pytest.mark.parametrize(
+    ("row", "words"),
+    [
+        ("2024-01-01T00:00:09;1.0;1;x", "has no time zone"),
+        ("2024-01-01T00:00:09.000+01:00;1.0;1;x", "not YYYY-MM-DDTHH:mm:ss.SSSZ"),
+        ("2024-01-01T00:00:09.000Z;1.0;1", "expected 4 fields"),
+        ("2024-01-01T00:00:09.000Z;nan;1;x", "not a number"),
+    ],
+)
+def test_the_import_edge_refuses_bad_rows_with_file_and_line(
+    tmp_path: Path, sandbox: Any, token_env: None, capsys: pytest.CaptureFixture[str],
+    row: str, words: str,
+) -> None:  # fmt: skip
+    config = write_config(tmp_path, sandbox)
+    data = write_csv(tmp_path / "edge.csv", 3)
+    data.write_text(data.read_text(encoding="utf-8") + row + "\r\n", encoding="utf-8")
+    args = ["import", str(data), "--sink", "edk", "-c", str(config), "--no-progress"]
+    assert main(args) == 1
+    assert f"{data}:5: " in (err := capsys.readouterr().err) and words in err
+    assert len({ts for (_ds, ts) in sandbox.stored()}) == 3  # the rows before it went in
