@@ -6,6 +6,7 @@ test watches the source's ledger to kill the process in the middle of the file."
 from __future__ import annotations
 
 import os
+import random
 import signal
 import sqlite3
 import subprocess
@@ -123,3 +124,49 @@ def test_sigkill_mid_file_then_restart_delivers_every_row(tmp_path: Path, csv):
     assert "resuming after" in log, log[-2000:]
     assert os.path.getsize(tmp_path / "out.jsonl") > 0
     assert ledger_row(state)[0] == "done"  # type: ignore[index]
+
+
+def test_garbage_files_never_take_the_process_down(tmp_path: Path, csv):
+    """Random bytes and mangled CSV dropped into a running `wattbridge run`: every file
+    ends in done/ or failed/ (with its report), and the process is still running."""
+    config_path = config(tmp_path)
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    rng = random.Random(4)
+    good = "timestamp,power\n" + "".join(f"{1_767_225_600 + n},{n}\n" for n in range(50))
+    files = {
+        f"g{n:02d}.csv": bytes(rng.getrandbits(8) for _ in range(rng.randrange(0, 2000)))
+        for n in range(8)
+    }
+    for n in range(8):  # good files with bytes flipped, cut or repeated
+        data = bytearray(good.encode())
+        for _ in range(rng.randrange(1, 6)):
+            data[rng.randrange(len(data))] = rng.choice(b',"\n\r\x00\xff;x')
+        files[f"m{n:02d}.csv"] = bytes(data[: rng.randrange(len(data) // 2, len(data) + 1)])
+    for n in range(2):  # and good ones, which must get through beside the garbage
+        files[f"ok{n}.csv"] = good.replace("\n", f"{n}\n").encode()
+    process = start(config_path)
+    try:
+        for name, data in files.items():
+            (inbox / f".{name}").write_bytes(data)
+            (inbox / f".{name}").rename(inbox / name)
+
+        def all_settled() -> bool:
+            return all(
+                (inbox / "done" / name).exists() or (inbox / "failed" / name).exists()
+                for name in files
+            )
+
+        wait_until(all_settled, timeout=60, message="every file in done/ or failed/")
+        wait_until(lambda: len(csv.jsonl(tmp_path / "out.jsonl")) >= 100, timeout=30)
+        assert process.poll() is None, "the process died"
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(30)
+    assert process.returncode == 0
+    assert (inbox / "done" / "ok0.csv").exists() and (inbox / "done" / "ok1.csv").exists()
+    for name, data in files.items():
+        folder = inbox / "done" if (inbox / "done" / name).exists() else inbox / "failed"
+        assert (folder / name).read_bytes() == data  # moved, never changed
+        if folder.name == "failed":
+            assert (folder / f"{name}.error.txt").read_text().count(f"{name}:") >= 1
