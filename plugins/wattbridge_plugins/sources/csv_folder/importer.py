@@ -122,13 +122,15 @@ class Importer:
         bad: BadLines,
         emit: Emit,
     ) -> Outcome:
+        # Rows of this content delivered by an earlier run (whose config took them).
+        earlier = entry.emitted if entry is not None and entry.status == "importing" else 0
         try:
             good_rows = self._check(snapshot, bad)
         except FileProblem as exc:
             bad.add(exc.line, exc.message)
-            return self._fail(path, snapshot, digest, bad, 0)
+            return self._fail(path, snapshot, digest, bad, 0, earlier)
         if bad.count and self.config.on_bad_row == "reject":
-            return self._fail(path, snapshot, digest, bad, good_rows + bad.count)
+            return self._fail(path, snapshot, digest, bad, good_rows + bad.count, earlier)
 
         if entry is not None and entry.status == "importing" and entry.offset > 0:
             self.log.info(
@@ -246,13 +248,22 @@ class Importer:
         return Outcome.DONE
 
     def _fail(
-        self, path: Path, snapshot: Snapshot, digest: str, bad: BadLines, rows: int
+        self,
+        path: Path,
+        snapshot: Snapshot,
+        digest: str,
+        bad: BadLines,
+        rows: int,
+        earlier: int = 0,
     ) -> Outcome:
         target = free_name(self.config.failed_dir, path.name, (REPORT_SUFFIX,))
         target.parent.mkdir(parents=True, exist_ok=True)
         first = bad.first or (0, "?")
         heading = [
-            f"{path.name}: rejected; nothing of it was imported.",
+            f"{path.name}: rejected; nothing of it was imported."
+            if not earlier
+            else f"{path.name}: rejected now; {earlier} row(s) of it had been delivered by an "
+            "earlier run (with another config) and stay delivered.",
             f"{bad.count} bad line(s)"
             + (f" among {rows} row(s)" if rows else "")
             + (

@@ -4,8 +4,11 @@ done/ with the good rows delivered (skip); nothing deleted, nothing half-importe
 from __future__ import annotations
 
 import re
+import threading
 
 import pytest
+
+from wattbridge import Stopping
 
 GOOD_AND_BAD = (
     ";a;b\n"
@@ -117,3 +120,30 @@ def test_a_huge_line_fails_the_file_without_eating_memory(folder_source, inbox, 
     path.rename(inbox / "big.csv")
     report = csv.report(inbox / "failed", "big.csv", timeout=20)
     assert "big.csv:2: a line longer than 16 MiB" in report
+
+
+def test_a_file_half_delivered_then_rejected_under_a_stricter_config_says_so(
+    folder_source, inbox, csv
+):
+    rows = "".join(f"2026-01-01T00:00:{n:02d}Z;{n}\n" for n in range(50))
+    csv.write(inbox / "f.csv", ";a\n" + rows + "2026-01-01T00:01:00Z;bad\n")
+    first = folder_source(start=False, on_bad_row="skip", chunk=10).source
+    calls: list[int] = []
+
+    def emit(readings: list) -> None:
+        calls.append(len(readings))
+        if len(calls) == 2:
+            raise Stopping("stopping in the middle of the file")
+
+    thread = threading.Thread(target=first.start, args=(emit,))
+    thread.start()
+    thread.join(10)
+    assert not thread.is_alive() and calls == [10, 10]
+    first.close()
+    assert (inbox / "f.csv").exists()
+    folder_source(on_bad_row="reject")  # the same state folder: the same ledger
+    report = csv.report(inbox / "failed", "f.csv")
+    assert report.startswith(
+        "f.csv: rejected now; 10 row(s) of it had been delivered by an earlier run"
+    )
+    assert "f.csv:52: a: 'bad' is not a number" in report
