@@ -57,12 +57,14 @@ def _retry_after(response: requests.Response) -> datetime | None:
     value = response.headers.get("Retry-After")
     if not value:
         return None
-    if value.isdigit():
-        return datetime.now(UTC) + timedelta(seconds=int(value))
+    if value.isascii() and value.isdigit():  # isdigit alone takes "²", which int() does not
+        # Capped at a day: a huge number must not overflow, nor park the sink for ever.
+        return datetime.now(UTC) + timedelta(seconds=min(int(value), 86_400))
     try:
-        return parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def classify(response: requests.Response, what: str) -> PlatformError:

@@ -32,12 +32,20 @@ def answer(status: int, body: bytes, headers: dict[str, str] | None = None) -> r
     return response
 
 
-@given(st.integers(min_value=400, max_value=599), BODIES, st.text(max_size=12))
+RETRY_AFTER = (
+    st.text(max_size=12)
+    | st.integers(min_value=0).map(str)
+    | st.just("Wed, 21 Oct 2015 07:28:00 -0000")
+)
+
+
+@given(st.integers(min_value=400, max_value=599), BODIES, RETRY_AFTER)
 def test_any_error_answer_becomes_a_platform_error(status: int, body: bytes, retry: str) -> None:
     error = classify(answer(status, body, {"Retry-After": retry}), "doing it")
     assert isinstance(error, PlatformError)
     assert str(error).startswith(f"doing it: HTTP {status}: ")
     assert error.kind in ("retry", "halt", "gone", "conflict", "expired", "invalid")
+    assert error.not_before is None or error.not_before.tzinfo is not None
 
 
 @given(BODIES)

@@ -214,7 +214,8 @@ def test_the_example_config_imports_the_example_file(
     config = tmp_path / "example.toml"
     config.write_text(text.replace("http://127.0.0.1:8766", sandbox.url), encoding="utf-8")
     data = examples / "energydata-history.csv"
-    assert main(["import", str(data), "--sink", "edk", "-c", str(config), "--no-progress"]) == 0
+    # With the progress bars on, as a user runs it.
+    assert main(["import", str(data), "--sink", "edk", "-c", str(config)]) == 0
     stored = sandbox.stored()
     assert stored[(117217, 1615407873186)] == ""  # the documented example's empty string
     assert (117218, 1615407874201) not in stored  # and its "no value"
