@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from wattbridge.testing import wait_until
 
@@ -182,3 +185,24 @@ def test_fault_injection_fails_and_hangs(api: Callable[..., Any], sandbox: Any) 
     started = time.monotonic()
     assert api().create().status_code == 201
     assert time.monotonic() - started >= 0.5
+
+
+@settings(
+    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    st.binary(max_size=150)
+    | st.text(alphabet=';"\r\n0123456789.-TZ:ab/my', max_size=150).map(
+        lambda t: (";my/topic;117217\r\n" + t).encode()
+    )
+)
+def test_validation_never_crashes_on_any_upload(sandbox: Any, tmp_path: Path, body: bytes) -> None:
+    from wattbridge_plugins.sinks.energydata_batch.sandbox import validation
+
+    path = tmp_path / "upload.csv"
+    path.write_bytes(body)
+    info = sandbox.store.token_info(sandbox.tokens["write"])
+    outcome = validation.validate(path, sandbox.store, info, errors_limit=5)
+    assert all(isinstance(e["line"], int) and e["line"] >= 1 for e in outcome.errors)
+    if outcome.ok:
+        assert validation.ingest(path, sandbox.store, info, set()) == outcome.validated_lines
