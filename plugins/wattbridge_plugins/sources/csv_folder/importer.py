@@ -154,24 +154,24 @@ class Importer:
     def _header(self, snapshot: Snapshot) -> tuple[RowParser, LineReader]:
         """Read the header; return the row parser and the reader positioned after it."""
         lines = LineReader(snapshot, self.config.read_size)
-        for record in self._rows(lines):
-            if record.problem is not None:
-                raise FileProblem(record.line, f"header: {record.problem}")
-            return self._parse_header(record.fields, record.line), lines
+        for fields, line, problem in self._rows(lines):
+            if problem is not None:
+                raise FileProblem(line, f"header: {problem}")
+            return self._parse_header(fields, line), lines
         raise FileProblem(0, "the file is empty: it has no header")
 
     def _check(self, snapshot: Snapshot, bad: BadLines) -> int:
         """The first pass: count good rows, spool bad ones. Raises FileProblem."""
         parse, lines = self._header(snapshot)
         good = 0
-        for record in self._rows(lines):
-            if record.problem is not None:
-                bad.add(record.line, record.problem)
+        for fields, line, problem in self._rows(lines):
+            if problem is not None:
+                bad.add(line, problem)
                 continue
             try:
-                parse(record.fields)
+                parse(fields)
             except RowProblem as exc:
-                bad.add(record.line, str(exc))
+                bad.add(line, str(exc))
             else:
                 good += 1
         return good
@@ -186,11 +186,11 @@ class Importer:
         chunk: list[Reading] = []
         chunk_rows = 0
         size = self.config.chunk
-        for record in self._rows(lines):
-            if record.problem is not None:
+        for fields, _line, problem in self._rows(lines):
+            if problem is not None:
                 continue  # reported by the check (skip mode)
             try:
-                parsed = parse(record.fields)
+                parsed = parse(fields)
             except RowProblem:
                 continue
             chunk.extend(to_readings(parsed))

@@ -24,6 +24,7 @@ from wattbridge.plugins import load_plugins
 from wattbridge.testing import plugin_config
 from wattbridge_plugins.sources.csv_folder.importer import Importer, Outcome
 from wattbridge_plugins.sources.csv_folder.ledger import Ledger
+from wattbridge_plugins.sources.csv_folder.lines import LineReader, Record, Snapshot, records
 
 REGISTRY = load_plugins()
 LOG = logging.getLogger("test.hypothesis")
@@ -141,21 +142,29 @@ def as_tuples(readings: list[Reading]) -> list[tuple[str, datetime, Any, str]]:
     return [(r.stream, r.timestamp, r.value, r.unit) for r in readings]
 
 
+READ_SIZES = st.sampled_from([64, 100, 1 << 20])
+"""Small reads put block boundaries inside lines, quoted fields and the BOM's line."""
+
+
 @SETTINGS
-@given(files())
-def test_skip_mode_delivers_exactly_the_good_rows_and_reports_exactly_the_bad(case):
+@given(files(), READ_SIZES, st.sampled_from([1, 3, 5000]))
+def test_skip_mode_delivers_exactly_the_good_rows_and_reports_exactly_the_bad(
+    case, read_size, chunk
+):
     data, expected, bad = case
-    outcome, emitted, _root, report = import_once(data, strings=["t"], on_bad_row="skip")
+    outcome, emitted, _root, report = import_once(
+        data, strings=["t"], on_bad_row="skip", read_size=read_size, chunk=chunk
+    )
     assert outcome is Outcome.DONE
     assert as_tuples(emitted) == expected
     assert reported_lines(report) == bad
 
 
 @SETTINGS
-@given(files())
-def test_reject_mode_is_all_or_nothing(case):
+@given(files(), READ_SIZES)
+def test_reject_mode_is_all_or_nothing(case, read_size):
     data, expected, bad = case
-    outcome, emitted, _root, report = import_once(data, strings=["t"])
+    outcome, emitted, _root, report = import_once(data, strings=["t"], read_size=read_size)
     if bad:
         assert outcome is Outcome.FAILED
         assert reported_lines(report) == bad
@@ -178,7 +187,7 @@ headers = st.sampled_from([b"", b";a;b\n", b"timestamp;a\n", b"\xef\xbb\xbf;a\r\
     ),
     st.sampled_from(["energydata", "wide", "long"]),
     st.sampled_from(["reject", "skip"]),
-    st.sampled_from([64, 4096]),
+    READ_SIZES,
 )
 def test_arbitrary_bytes_never_crash_and_end_in_done_or_failed(data, fmt, mode, read_size):
     keys: dict[str, Any] = {"format": fmt, "on_bad_row": mode, "read_size": read_size}
@@ -192,3 +201,51 @@ def test_arbitrary_bytes_never_crash_and_end_in_done_or_failed(data, fmt, mode, 
     # Readings are durable-safe: they survive the outbox's round trip.
     assert all(isinstance(r.value, (int, float, str)) for r in emitted)
     assert all(abs(r.value) < 2**63 for r in emitted if isinstance(r.value, int))
+
+
+# -- where records end, and resuming there ---------------------------------------------
+
+
+def line_end(data: bytes, line: int) -> int:
+    """The byte offset just past line ``line`` (1-based) of ``data``."""
+    position = 0
+    for _ in range(line):
+        found = data.find(b"\n", position)
+        if found < 0:
+            return len(data)
+        position = found + 1
+    return position
+
+
+@SETTINGS
+@given(
+    st.lists(
+        st.one_of(
+            st.binary(max_size=12),
+            st.sampled_from([b"\n", b"\r\n", b'"', b";", "æø".encode(), b"\xe9", b"\xef\xbb\xbf"]),
+        ),
+        max_size=40,
+    ).map(b"".join),
+    st.booleans(),
+    READ_SIZES,
+)
+def test_record_ends_are_exact_and_a_resume_there_reads_the_same_records(data, bom, read_size):
+    if bom:
+        data = b"\xef\xbb\xbf" + data
+    with tempfile.TemporaryDirectory() as temp:
+        path = Path(temp) / "f.csv"
+        path.write_bytes(data)
+        snapshot = Snapshot.of(path)
+        lines = LineReader(snapshot, read_size)
+        seen: list[tuple[Record, int, int]] = []
+        for record in records(lines, ";", '"'):
+            expected = line_end(data, lines.line)
+            if bom and lines.line == 0:
+                expected = 3
+            assert lines.offset == expected
+            seen.append((record, lines.offset, lines.line))
+        # Resuming after any record reads exactly the records that followed it.
+        for index, (_record, offset, line) in enumerate(seen):
+            again = LineReader(snapshot, read_size, offset, line)
+            rest = list(records(again, ";", '"'))
+            assert rest == [entry[0] for entry in seen[index + 1 :]]
