@@ -168,6 +168,8 @@ def test_a_kill_at_any_step_resumes_the_same_import(
     finally:
         runner.stop()
     assert sandbox.stored() == expected
+    # Debug logging was on (urllib3's requests included): the token is in no line.
+    assert sandbox.tokens["write"] not in runner.log.read_text(errors="replace")
     with_file = [i for i in sandbox.imports() if i["uploaded"]]
     assert len(with_file) == 1 and with_file[0]["status"] == "done"
     assert with_file[0]["ingested_lines"] == COUNT
