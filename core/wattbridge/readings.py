@@ -16,6 +16,7 @@ import attrs
 Value = int | float | str
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 _ONE_MICROSECOND = timedelta(microseconds=1)
 
 
@@ -45,7 +46,12 @@ def _to_value(value: object) -> Value:
     # bool is an int subclass; a coil or a switch state becomes 0 or 1 explicitly.
     if isinstance(value, bool):
         return int(value)
-    if isinstance(value, int | str):
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int):
+        # The outbox (SQLite) and the platforms' integer types hold 64 bits.
+        if not _INT64_MIN <= value <= _INT64_MAX:
+            raise InvalidReading(f"value {value} does not fit in a 64-bit integer")
         return value
     if isinstance(value, float):
         if not math.isfinite(value):

@@ -35,6 +35,9 @@ class SourceContext:
     report_error: Callable[[str, str | None], None] = attrs.field(default=lambda _k, _m: None)
     """``report_error(part, message)`` shows a part's error (a device that does not
     answer) in ``wattbridge status``; ``report_error(part, None)`` clears it."""
+    count: Callable[[str, int], None] = attrs.field(default=lambda _name, _n: None)
+    """``count(name, n)`` adds ``n`` to the source's counter ``name`` (files done,
+    messages refused), shown by ``wattbridge status`` as ``source.NAME.name``."""
 
 
 @runtime_checkable

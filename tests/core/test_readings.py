@@ -37,6 +37,12 @@ def test_other_value_types_are_refused(value):
         Reading("s", T0, value)
 
 
+@pytest.mark.parametrize("value", [2**63, -(2**63) - 1, 10**30])
+def test_integers_beyond_64_bits_are_refused(value):
+    with pytest.raises(InvalidReading, match="does not fit in a 64-bit integer"):
+        Reading("s", T0, value)
+
+
 def test_bool_becomes_int():
     assert Reading("s", T0, True).value == 1
     assert type(Reading("s", T0, False).value) is int

@@ -40,6 +40,7 @@ class FlakyPolled:
         type(self).calls += 1
         # A part of the source (one of its devices) fails on odd polls.
         self.context.report_error("device 7", "timeout" if type(self).calls % 2 else None)
+        self.context.count("polled", 1)
         if type(self).calls <= self.config.fail_first:
             raise OSError("meter not answering")
         return [Reading("p", datetime.now(UTC), type(self).calls)]
@@ -195,6 +196,7 @@ to = "dead"
         polled = FlakyPolled.calls
         assert polled == 3  # polls stopped at the bound: nothing read and then dropped
         assert runtime.stats.errors["source.meter.device 7"]["message"] == "timeout"
+        assert runtime.stats.counters["source.meter.polled"] == 3
         runtime.outboxes["dead"].ack(runtime.outboxes["dead"].take(1).ids)
         wait_until(lambda: FlakyPolled.calls == 4)  # room again: polled, and it cleared
         assert "source.meter.device 7" not in runtime.stats.errors
