@@ -5,7 +5,6 @@ with its sandbox (``wattbridge sandbox energydata``) and the ``wattbridge import
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from wattbridge import hookimpl
 from wattbridge_plugins.sinks.energydata_batch.config import EnergyDataBatchConfig
@@ -35,4 +34,4 @@ def wattbridge_register_commands(register: Callable[..., None]) -> None:
     register("fetch", commands.add_fetch_arguments, commands.run_fetch, commands.FETCH_HELP)
 
 
-__all__: list[Any] = ["EnergyDataBatchConfig", "EnergyDataBatchSink"]
+__all__ = ["EnergyDataBatchConfig", "EnergyDataBatchSink"]
