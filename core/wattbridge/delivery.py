@@ -51,6 +51,9 @@ class SinkWorker:
         self.log = logger or logging.getLogger(f"wattbridge.sink.{name}")
         self.clock = clock
         self._flush_lock = threading.Lock()
+        # A batch whose delivery is in progress, by credential: offered again as it is
+        # (same ids, same key) rather than re-read, while newer readings wait behind it.
+        self._in_progress: dict[str, Batch] = {}
         if self.min_interval:
             outbox.use_credentials()
 
@@ -114,7 +117,9 @@ class SinkWorker:
         return json.loads(raw) if raw else {"failures": 0, "next": 0.0}
 
     def _send_one(self, credential: str | None) -> int:
-        batch = self.outbox.take(self.batch_size, credential)
+        batch = self._in_progress.pop(credential or "", None) or self.outbox.take(
+            self.batch_size, credential
+        )
         if not batch.ids:
             return 0
         key = batch.credential
@@ -147,6 +152,7 @@ class SinkWorker:
             self.log.error("stopped sending%s: %s; fix the config and restart", label, reason)
             return 0
         if result.pending:
+            self._in_progress[key] = batch
             state = self._backoff(key)
             state["next"] = result.not_before.timestamp() if result.not_before else now
             self.outbox.set_state(f"backoff:{key}", json.dumps(state))

@@ -126,9 +126,12 @@ def test_pending_is_not_a_failure(tmp_path):
     w.flush()
     assert box.status().last_error is None
     assert w.next_due() == clock.now + 5
+    box.put(items(3))  # newer readings wait behind the batch in progress
     clock.now += 5
-    assert w.flush() == 2
-    assert len(sink.batches) == 2 and sink.batches[0] == sink.batches[1]
+    assert w.flush() == 5
+    assert len(sink.batches) == 3
+    assert sink.batches[0] == sink.batches[1] and len(sink.batches[1]) == 2
+    assert len(sink.batches[2]) == 3
 
 
 def test_halt_keeps_readings_and_stops_sending(tmp_path):
