@@ -29,10 +29,11 @@ from wattbridge import Batch, Reading, Secret
 from wattbridge.delivery import SinkWorker
 from wattbridge.outbox import Outbox, OutboxState
 from wattbridge.sinks import SinkContext
+from wattbridge.testing import TlsFiles, make_certificates
 from wattbridge_plugins.sinks.energydata_mqtt import compat
 from wattbridge_plugins.sinks.energydata_mqtt.config import EnergyDataMqttConfig
 from wattbridge_plugins.sinks.energydata_mqtt.sink import EnergyDataMqttSink, plan_batch
-from wattbridge_plugins.sinks.energydata_mqtt.testbroker import Mosquitto, TlsFiles, make_ca
+from wattbridge_plugins.sinks.energydata_mqtt.testbroker import Mosquitto
 
 TOKEN, PASSWORD, PREFIX = "bench-token-1a2b", "bench-password-3c4d", "bench"
 STREAMS = ["meter/import", "meter/export", "meter/power"]
@@ -134,7 +135,7 @@ def main() -> None:
     items = readings(args.readings)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        tls = make_ca(folder / "ca") if args.tls else None
+        tls = make_certificates(folder / "ca") if args.tls else None
         broker = Mosquitto(
             folder / "mosquitto",
             users={TOKEN: PASSWORD},

@@ -19,7 +19,9 @@ Fixtures:
 from __future__ import annotations
 
 import logging
+import shutil
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -72,6 +74,45 @@ def plugin_config(registry: Registry, kind: str, plugin: str, base_dir: Path, **
     config = config_from_data(data, base_dir / "test.toml", registry)
     specs: Any = config.sources if kind == "sources" else config.sinks
     return specs["under_test"].config
+
+
+@attrs.frozen
+class TlsFiles:
+    """A CA certificate and a server certificate and key it signed (for 127.0.0.1)."""
+
+    ca: Path
+    cert: Path
+    key: Path
+
+
+def make_certificates(folder: Path, name: str = "ca") -> TlsFiles:
+    """A new CA, and a server certificate for localhost and 127.0.0.1 that it signed, in
+    ``folder`` (made with the ``openssl`` command; fails with the install hint without it).
+    Files: ``{name}.crt`` (the CA), ``{name}-server.crt`` and ``{name}-server.key``."""
+    if shutil.which("openssl") is None:
+        raise RuntimeError("openssl is not installed: apt-get install openssl")
+    folder.mkdir(parents=True, exist_ok=True)
+    ca_key, ca = folder / f"{name}.key", folder / f"{name}.crt"
+    key, csr, cert = (
+        folder / f"{name}-server.key",
+        folder / "server.csr",
+        folder / f"{name}-server.crt",
+    )
+    ext = folder / "san.ext"
+    ext.write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n", encoding="utf-8")
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+
+    def run(*args: str) -> None:
+        subprocess.run(["openssl", *args], check=True, capture_output=True)
+
+    run("req", "-x509", *ec, "-keyout", str(ca_key), "-out", str(ca), "-days", "2",
+        "-subj", f"/CN=wattbridge test {name}")  # fmt: skip
+    run("req", *ec, "-keyout", str(key), "-out", str(csr), "-subj", "/CN=localhost")
+    run("x509", "-req", "-in", str(csr), "-CA", str(ca), "-CAkey", str(ca_key),
+        "-CAcreateserial", "-out", str(cert), "-days", "2", "-extfile", str(ext))  # fmt: skip
+    for path in (key, cert, ca):
+        path.chmod(0o644)  # mosquitto may run as another user
+    return TlsFiles(ca, cert, key)
 
 
 @attrs.define

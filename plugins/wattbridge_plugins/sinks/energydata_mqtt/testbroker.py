@@ -17,8 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-import attrs
-
+from wattbridge.testing import TlsFiles
 from wattbridge_plugins.sinks.energydata_mqtt import compat
 
 INSTALL_HINT = "mosquitto is not installed: apt-get install mosquitto (Debian/Ubuntu)"
@@ -41,43 +40,6 @@ def mosquitto_binary() -> str:
         if found:
             return found
     raise RuntimeError(INSTALL_HINT)
-
-
-@attrs.frozen
-class TlsFiles:
-    """A CA certificate and a server certificate and key it signed (for 127.0.0.1)."""
-
-    ca: Path
-    cert: Path
-    key: Path
-
-
-def make_ca(folder: Path, name: str = "ca") -> TlsFiles:
-    """A new CA and a server certificate for localhost and 127.0.0.1, in ``folder``."""
-    if shutil.which("openssl") is None:
-        raise RuntimeError("openssl is not installed: apt-get install openssl")
-    folder.mkdir(parents=True, exist_ok=True)
-    ca_key, ca = folder / f"{name}.key", folder / f"{name}.crt"
-    key, csr, cert = (
-        folder / f"{name}-server.key",
-        folder / "server.csr",
-        folder / f"{name}-server.crt",
-    )
-    ext = folder / "san.ext"
-    ext.write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n", encoding="utf-8")
-    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
-
-    def run(*args: str) -> None:
-        subprocess.run(["openssl", *args], check=True, capture_output=True)
-
-    run("req", "-x509", *ec, "-keyout", str(ca_key), "-out", str(ca), "-days", "2",
-        "-subj", f"/CN=wattbridge test {name}")  # fmt: skip
-    run("req", *ec, "-keyout", str(key), "-out", str(csr), "-subj", "/CN=localhost")
-    run("x509", "-req", "-in", str(csr), "-CA", str(ca), "-CAkey", str(ca_key),
-        "-CAcreateserial", "-out", str(cert), "-days", "2", "-extfile", str(ext))  # fmt: skip
-    for path in (key, cert, ca):
-        path.chmod(0o644)  # mosquitto may run as another user
-    return TlsFiles(ca, cert, key)
 
 
 # CONNECT, MQTT 3.1.1, clean session, keep-alive 60 s, empty client id.

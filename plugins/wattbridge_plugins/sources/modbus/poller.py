@@ -43,6 +43,9 @@ def _decimals(number: float) -> int:
     return len(text.split(".")[1].rstrip("0"))
 
 
+INT64_MAX = 2**63 - 1
+
+
 def value_of(register: Register, words: list[int]) -> Value:
     """The value of ``register`` from its words (or bit); :class:`Skip` if not finite."""
     if register.kind in BIT_KINDS:
@@ -54,6 +57,10 @@ def value_of(register: Register, words: list[int]) -> Value:
         if register.type == "float32":
             raw = shortest_float32(raw)
     if register.scale is None and register.offset is None:
+        if isinstance(raw, int) and raw > INT64_MAX:
+            # A reading holds 64-bit signed integers; above that, a uint64 register is
+            # almost always a "not available" marker (all ones).
+            raise Skip(f"holds {raw}, beyond a 64-bit signed integer (a 'not available' marker?)")
         return raw
     scale = 1.0 if register.scale is None else register.scale
     offset = 0.0 if register.offset is None else register.offset

@@ -1,39 +1,29 @@
 """Certificates are checked by default: a self-signed server is refused until its CA is
-given with ``ca_bundle``. The server is the sandbox behind real TLS on loopback."""
+given with ``ca_bundle``. The server is the sandbox behind real TLS on loopback, with
+a certificate signed by a test CA."""
 
 from __future__ import annotations
 
-import shutil
 import ssl
-import subprocess
 import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from wattbridge import Reading
+from wattbridge.testing import make_certificates
 from wattbridge_plugins.sinks.energinet.sandbox.server import EnerginetSandbox
 
 
 @pytest.fixture
 def tls_sandbox(tmp_path):
-    if shutil.which("openssl") is None:
-        pytest.skip("needs the openssl command to make a test certificate")
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(
-        [
-            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"),
-            *("-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1"),
-            *("-addext", "subjectAltName=IP:127.0.0.1"),
-        ],
-        check=True,
-        capture_output=True,
-    )
+    files = make_certificates(tmp_path / "tls")
+    cert, key = files.cert, files.key
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
     server = EnerginetSandbox("127.0.0.1", 0, tmp_path / "sandbox", ssl_context=context)
     server.add_meters(["M1"])
-    yield server, cert
+    yield server, files.ca
     server.stop()
 
 

@@ -4,7 +4,6 @@ it at a private CA. The sandbox serves HTTPS with a certificate made here by ope
 from __future__ import annotations
 
 import shutil
-import subprocess
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,30 +12,21 @@ from typing import Any
 import pytest
 
 from wattbridge import Reading
+from wattbridge.testing import make_certificates
 
-pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")
 
-
-def make_certificates(folder: Path) -> Path:
-    """A CA, and a certificate for 127.0.0.1 signed by it (in ``folder``); the CA's path."""
-    folder.mkdir(parents=True, exist_ok=True)
-
-    def openssl(*args: str) -> None:
-        subprocess.run(["openssl", *args], cwd=folder, check=True, capture_output=True)
-
-    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key",
-            "-out", "ca.pem", "-days", "1", "-subj", "/CN=wattbridge test CA")  # fmt: skip
-    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "key.pem",
-            "-out", "server.csr", "-subj", "/CN=127.0.0.1")  # fmt: skip
-    (folder / "ext.cnf").write_text("subjectAltName=IP:127.0.0.1\n", encoding="ascii")
-    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
-            "-CAcreateserial", "-out", "cert.pem", "-days", "1", "-extfile", "ext.cnf")  # fmt: skip
-    return folder / "ca.pem"
+def make_sandbox_certificates(folder: Path) -> Path:
+    """The sandbox serves HTTPS when its state folder holds cert.pem and key.pem:
+    put a test CA's server certificate there; return the CA's path."""
+    files = make_certificates(folder)
+    shutil.copy(files.cert, folder / "cert.pem")
+    shutil.copy(files.key, folder / "key.pem")
+    return files.ca
 
 
 @pytest.fixture
 def tls_sandbox(tmp_path: Path, wattbridge_sandbox: Callable[[str], Any]) -> tuple[Any, Path]:
-    ca = make_certificates(tmp_path / "sandbox-energydata")  # the fixture's state folder
+    ca = make_sandbox_certificates(tmp_path / "sandbox-energydata")  # the fixture's state folder
     server = wattbridge_sandbox("energydata")
     assert server.url.startswith("https://")
     return server, ca

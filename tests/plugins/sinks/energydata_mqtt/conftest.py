@@ -9,12 +9,8 @@ from pathlib import Path
 import attrs
 import pytest
 
-from wattbridge_plugins.sinks.energydata_mqtt.testbroker import (
-    Mosquitto,
-    Subscriber,
-    TlsFiles,
-    make_ca,
-)
+from wattbridge.testing import TlsFiles, make_certificates
+from wattbridge_plugins.sinks.energydata_mqtt.testbroker import Mosquitto, Subscriber
 
 
 @attrs.frozen
@@ -36,13 +32,13 @@ def edk() -> Edk:
 @pytest.fixture(scope="session")
 def test_ca(tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:
     """The CA that signed the broker's certificate."""
-    return make_ca(tmp_path_factory.mktemp("ca"), "ca")
+    return make_certificates(tmp_path_factory.mktemp("ca"), "ca")
 
 
 @pytest.fixture(scope="session")
 def other_ca(tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:
     """A CA that did not sign the broker's certificate."""
-    return make_ca(tmp_path_factory.mktemp("other-ca"), "other")
+    return make_certificates(tmp_path_factory.mktemp("other-ca"), "other")
 
 
 @pytest.fixture

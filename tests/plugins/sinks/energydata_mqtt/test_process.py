@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from wattbridge.testing import wait_until
+from wattbridge.testing import TlsFiles, wait_until
 from wattbridge_plugins.sinks.energydata_mqtt.payload import epoch_ms
-from wattbridge_plugins.sinks.energydata_mqtt.testbroker import Mosquitto, Subscriber, TlsFiles
+from wattbridge_plugins.sinks.energydata_mqtt.testbroker import Mosquitto, Subscriber
 
 COUNT = 6000
 START = datetime(2026, 1, 1, tzinfo=UTC)

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from wattbridge import Reading
-from wattbridge.testing import wait_until
+from wattbridge.testing import TlsFiles, wait_until
 from wattbridge_plugins.sinks.energydata_mqtt.payload import epoch_ms
-from wattbridge_plugins.sinks.energydata_mqtt.testbroker import Mosquitto, Subscriber, TlsFiles
+from wattbridge_plugins.sinks.energydata_mqtt.testbroker import Mosquitto, Subscriber
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 STREAMS = ["meter/import", "meter/power"]

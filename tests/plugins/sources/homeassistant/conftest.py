@@ -37,7 +37,7 @@ from typing import Any
 import pytest
 import requests
 
-from wattbridge.testing import free_port
+from wattbridge.testing import free_port, make_certificates
 
 REPO = Path(__file__).resolve().parents[4]
 SETUP_SCRIPT = "homeassistant_component/scripts/setup-test-venv.sh"
@@ -129,21 +129,6 @@ FRONTEND_STANDIN = {
 }
 
 
-def self_signed_certificate(folder: Path) -> Path:
-    """A certificate for 127.0.0.1 (and its key, key.pem), made with openssl."""
-    certificate = folder / "cert.pem"
-    subprocess.run(
-        [
-            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-            "-keyout", str(folder / "key.pem"), "-out", str(certificate),
-            "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-        ],
-        check=True,
-        capture_output=True,
-    )  # fmt: skip
-    return certificate
-
-
 class HomeAssistant:
     """A Home Assistant process on a loopback port, with a long-lived token."""
 
@@ -154,11 +139,11 @@ class HomeAssistant:
         self.process: subprocess.Popen[bytes] | None = None
         config_dir.mkdir(parents=True, exist_ok=True)
         http = f"http:\n  server_host: 127.0.0.1\n  server_port: {self.port}\n"
-        self.certificate: Path | None = None
+        self.certificate: Path | None = None  # the CA that signed HA's certificate
         if tls:
-            self.certificate = self_signed_certificate(config_dir)
-            key = config_dir / "key.pem"
-            http += f"  ssl_certificate: {self.certificate}\n  ssl_key: {key}\n"
+            files = make_certificates(config_dir / "tls")
+            self.certificate = files.ca
+            http += f"  ssl_certificate: {files.cert}\n  ssl_key: {files.key}\n"
         self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
         (config_dir / "configuration.yaml").write_text(
             "homeassistant:\n  name: wattbridge-test\n  time_zone: UTC\n  unit_system: metric\n"

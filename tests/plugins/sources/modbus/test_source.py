@@ -46,7 +46,7 @@ _SAMPLES: dict[str, list[int | float]] = {
     "int32": [-(2**31), -123456, 2**31 - 1],
     "uint32": [0, 2**32 - 1],
     "int64": [-(2**63), -5, 2**63 - 1],
-    "uint64": [0, 2**64 - 1],
+    "uint64": [0, 2**63 - 1],  # above: skipped (test_random_registers...)
     "float32": [-1.5, 3.25e10, 0.0],
     "float64": [-2.5e-300, 1.7976931348623157e308, 0.1],
 }
@@ -143,6 +143,7 @@ def test_nan_and_infinity_are_counted_logged_skips_naming_the_register(
     meter.set_words("input", 2, [0x7FC0, 0x0000])  # float32 NaN
     meter.set_words("input", 4, [0x7FF0, 0, 0, 0])  # float64 +inf
     meter.set_words("input", 8, [0x7F7F, 0xFFFF])  # the largest float32 ...
+    meter.set_words("input", 10, [0xFFFF] * 4)  # uint64 all ones: "not available"
     server = meter_server([meter])
     reader, state, client, counters = _reader(
         server,
@@ -152,6 +153,7 @@ def test_nan_and_infinity_are_counted_logged_skips_naming_the_register(
             {"stream": "inf", "register": 30005, "type": "float64"},
             # ... scaled past what a float holds: inf too.
             {"stream": "huge", "register": 30009, "type": "float32", "scale": 1e300},
+            {"stream": "na", "register": 30011, "type": "uint64"},
         ],
     )
     with caplog.at_level(logging.WARNING, "test.modbus"):
@@ -159,7 +161,7 @@ def test_nan_and_infinity_are_counted_logged_skips_naming_the_register(
         reader.poll(state, tries=1)
     client.close()
     assert [(r.stream, r.value) for r in outcome.readings] == [("v", 230.0)]
-    assert counters["skipped"] == 6
+    assert counters["skipped"] == 8
     messages = [r.getMessage() for r in caplog.records]
     assert any(
         "device house unit 1, input register 30003 (address 2) (nan) holds nan" in m
@@ -167,7 +169,8 @@ def test_nan_and_infinity_are_counted_logged_skips_naming_the_register(
     )
     assert any("input register 30005 (address 4) (inf) holds inf" in m for m in messages)
     assert any("(huge) holds 3.4028235e+38, which scaled is inf" in m for m in messages)
-    assert len(messages) == 3, "each register's skip is logged once, then counted"
+    assert any("(na) holds 18446744073709551615, beyond a 64-bit signed" in m for m in messages)
+    assert len(messages) == 4, "each register's skip is logged once, then counted"
 
 
 def test_random_register_contents_never_crash_the_source(meter_server: Server) -> None:

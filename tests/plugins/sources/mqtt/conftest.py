@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from wattbridge.testing import wait_until
+from wattbridge.testing import TlsFiles, make_certificates, wait_until
 from wattbridge_plugins.sinks.energydata_mqtt import compat
-from wattbridge_plugins.sinks.energydata_mqtt.testbroker import Mosquitto, TlsFiles, make_ca
+from wattbridge_plugins.sinks.energydata_mqtt.testbroker import Mosquitto
 
 USERS = {"device": "device-pw-81f", "wattbridge": "wb-pw-4c0e"}
 
@@ -19,7 +19,7 @@ USERS = {"device": "device-pw-81f", "wattbridge": "wb-pw-4c0e"}
 @pytest.fixture(scope="session")
 def source_ca(tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:
     """The CA that signed the broker's certificate."""
-    return make_ca(tmp_path_factory.mktemp("source-ca"), "ca")
+    return make_certificates(tmp_path_factory.mktemp("source-ca"), "ca")
 
 
 @pytest.fixture
