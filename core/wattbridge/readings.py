@@ -25,6 +25,8 @@ class InvalidReading(ValueError):
 
 
 def _to_utc(value: object) -> datetime:
+    if type(value) is datetime and value.tzinfo is UTC:  # the common case, first
+        return value
     if not isinstance(value, datetime):
         raise InvalidReading(f"timestamp must be a datetime, not {type(value).__name__}")
     offset = value.utcoffset()
