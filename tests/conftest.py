@@ -6,7 +6,5 @@ from hypothesis import HealthCheck, settings
 
 pytest_plugins = ["wattbridge.testing"]
 
-settings.register_profile(
-    "wattbridge", deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
+settings.register_profile("wattbridge", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("wattbridge")
