@@ -22,9 +22,11 @@ from wattbridge import __version__, exitcodes
 from wattbridge.config import Config, ConfigError, load_config
 from wattbridge.errors import PluginError
 from wattbridge.logs import setup_logging
-from wattbridge.outbox import Outbox
+from wattbridge.outbox import Outbox, OutboxState
 from wattbridge.plugins import Registry, load_plugins
 from wattbridge.runtime import Runtime, outbox_path, stats_path
+from wattbridge.sinks import SinkContext
+from wattbridge.sources import close_quietly
 from wattbridge.stats import load_stats
 
 log = logging.getLogger("wattbridge.cli")
@@ -210,7 +212,7 @@ def cmd_deadletter(args: argparse.Namespace) -> int:
                         )
                 total += len(letters)
             else:
-                moved = outbox.replay(args.ids or None)
+                moved = replay_dead_letters(config, sink, outbox, args.ids or None)
                 print(f"{sink}: {moved} dead letter(s) queued again")
                 total += moved
         finally:
@@ -218,6 +220,22 @@ def cmd_deadletter(args: argparse.Namespace) -> int:
     if args.action == "list" and not args.json:
         print(f"{total} dead letter(s)", file=sys.stderr)
     return exitcodes.OK
+
+
+def replay_dead_letters(config: Config, sink: str, outbox: Outbox, ids: list[int] | None) -> int:
+    """Queue dead letters again, with credentials assigned by the sink as now configured."""
+    spec = config.sinks[sink]
+    if not hasattr(spec.type.factory, "credential"):
+        return outbox.replay(ids)
+    folder = config.state_dir / "sinks" / sink
+    context = SinkContext(
+        sink, folder, logging.getLogger(f"wattbridge.sink.{sink}"), OutboxState(outbox)
+    )
+    instance = spec.type.factory(spec.config, context)  # built, not opened: no I/O
+    try:
+        return outbox.replay(ids, credential=instance.credential)
+    finally:
+        close_quietly(instance, log)
 
 
 def cmd_sandbox(args: argparse.Namespace) -> int:

@@ -13,7 +13,7 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -298,8 +298,16 @@ class Outbox:
             DeadLetter(row[0], trusted_reading(*row[1:6]), row[6], row[7], row[8]) for row in rows
         ]
 
-    def replay(self, ids: Sequence[int] | None = None) -> int:
-        """Move dead letters (all, or those with ``ids``) back to the queue's tail."""
+    def replay(
+        self,
+        ids: Sequence[int] | None = None,
+        credential: Callable[[Reading], str] | None = None,
+    ) -> int:
+        """Move dead letters (all, or those with ``ids``) back to the queue's tail.
+
+        ``credential`` (the sink's) assigns each its credential afresh: the fix that
+        makes a replay worth doing may have moved a stream to another sender profile.
+        """
         where = ""
         params: list[Any] = []
         if ids is not None:
@@ -316,6 +324,8 @@ class Outbox:
             ).fetchall()
             if not letters:
                 return 0
+            if credential is not None:
+                letters = [(*row[:6], credential(trusted_reading(*row[1:6]))) for row in letters]
             rows = [(i, *row[1:], now) for i, row in enumerate(letters, self._next_id)]
             # Queued again and forgotten as dead letters in one durable transaction.
             with self._transaction(durable=True):

@@ -122,3 +122,14 @@ def test_id_ranges_cover_exactly_the_ids(ids):
     covered = {i for a, b in ranges for i in range(a, b + 1)}
     assert covered == ids
     assert all(ranges[i][1] + 1 < ranges[i + 1][0] for i in range(len(ranges) - 1))
+
+
+def test_replay_can_assign_credentials_afresh(tmp_path):
+    box = Outbox(tmp_path / "o.sqlite")
+    box.use_credentials()
+    box.put(readings(2), ["old-sender", "old-sender"])
+    batch = box.take(2)
+    box.deadletter({batch.ids[0]: "unknown meter", batch.ids[1]: "unknown meter"})
+    box.replay(credential=lambda r: "new-sender" if r.value == 0.0 else "other")
+    assert sorted(box.credentials_waiting()) == ["new-sender", "other"]
+    assert [r.value for r in box.take(5, "new-sender").readings] == [0.0]
