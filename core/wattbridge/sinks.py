@@ -169,6 +169,11 @@ class Sink(Protocol):
         """
         ...
 
+    # Optional methods, looked up with getattr: open(), close(), credential(reading)
+    # -> str (a per-credential rate limit's key), and check(): try the credentials
+    # against the platform once, for set-up forms; raise PermissionError for a refused
+    # credential, OSError (ConnectionError, TimeoutError) when it cannot be reached.
+
 
 def credential_of(sink: object, reading: Reading) -> str:
     """The rate-limit credential a sink assigns a reading ("" when it has none)."""

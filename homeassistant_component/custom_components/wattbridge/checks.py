@@ -1,17 +1,15 @@
 """Checking a sink's credentials against its platform before the entry is saved.
 
-A sink type may offer ``check()`` on its instance (raise :class:`PermissionError` for a
-refused token, :class:`OSError` or :class:`TimeoutError` when the platform cannot be
-reached); wattbridge's core has no such hook yet, so for ``energydata-mqtt`` this
-module connects the way the sink does (MQTT CONNECT with the token) and reads the
-broker's answer. Sink types with neither are checked for their config only: for
-``energinet`` any request would use the sender's one-request-per-10-minutes window.
+A sink type may offer ``check()`` on its instance (see wattbridge.sinks.Sink: it raises
+:class:`PermissionError` for a refused token, :class:`OSError` or :class:`TimeoutError`
+when the platform cannot be reached); ``energydata-mqtt`` does. Sink types without it
+are checked for their config only: for ``energinet`` any request would use the
+sender's one-request-per-10-minutes window.
 """
 
 from __future__ import annotations
 
 import logging
-import secrets
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -31,39 +29,11 @@ class CannotConnect(Exception):
     """The platform could not be reached."""
 
 
-def _check_energydata_mqtt(config: Any) -> None:
-    from wattbridge_plugins.sinks.energydata_mqtt.sink import _Connection
-
-    connection = _Connection(config, f"wattbridge-check-{secrets.token_hex(4)}")
-    try:
-        connection.connect()
-        if connection.refusal is not None:
-            if connection.refusal.auth_refused:
-                raise InvalidAuth(connection.refusal.text)
-            raise CannotConnect(connection.refusal.text)
-        if not connection.alive:
-            raise CannotConnect(connection.lost or "the broker closed the connection")
-    except (OSError, TimeoutError) as exc:
-        raise CannotConnect(f"{type(exc).__name__}: {exc}") from None
-    finally:
-        try:
-            connection.close()
-        except Exception:  # a socket that never opened has nothing to close
-            _LOGGER.debug("closing the check connection failed", exc_info=True)
-
-
-BUILT_IN_CHECKS = {"energydata-mqtt": _check_energydata_mqtt}
-
-
 def check_sink(registry: Registry, sink_type: str, config: Any) -> bool:
     """Check ``config`` against the platform (blocking); True if a check was made.
 
     Raises :class:`InvalidAuth` or :class:`CannotConnect`.
     """
-    built_in = BUILT_IN_CHECKS.get(sink_type)
-    if built_in is not None:
-        built_in(config)
-        return True
     plugin_type = registry.sinks[sink_type]
     if not callable(getattr(plugin_type.factory, "check", None)):
         return False

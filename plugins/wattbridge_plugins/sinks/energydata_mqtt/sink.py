@@ -219,6 +219,31 @@ class EnergyDataMqttSink:
         """Disconnect."""
         self._drop()
 
+    def check(self) -> None:
+        """Connect once with the token, as ``send`` would, and disconnect.
+
+        Raises PermissionError when the broker refuses the token, ConnectionError when
+        it cannot be reached or refuses for another reason (for set-up forms).
+        """
+        connection = _Connection(self.config, f"{self.client_id}-check")
+        try:
+            connection.connect()
+            if connection.refusal is not None:
+                if connection.refusal.auth_refused:
+                    raise PermissionError(connection.refusal.text)
+                raise ConnectionError(connection.refusal.text)
+            if not connection.alive:
+                raise ConnectionError(connection.lost or "the broker closed the connection")
+        except (OSError, TimeoutError) as exc:
+            if isinstance(exc, PermissionError | ConnectionError):
+                raise
+            raise ConnectionError(f"{type(exc).__name__}: {exc}") from None
+        finally:
+            try:
+                connection.close()
+            except Exception:  # a socket that never opened has nothing to close
+                self.log.debug("closing the check connection failed", exc_info=True)
+
     def _drop(self) -> None:
         connection, self._connection = self._connection, None
         if connection is not None:

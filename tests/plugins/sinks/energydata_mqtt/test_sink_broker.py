@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from wattbridge import Reading
-from wattbridge.testing import TlsFiles, wait_until
+from wattbridge.testing import TlsFiles, free_port, wait_until
 from wattbridge_plugins.sinks.energydata_mqtt.payload import epoch_ms
 from wattbridge_plugins.sinks.energydata_mqtt.testbroker import Mosquitto, Subscriber
 
@@ -181,3 +181,14 @@ def test_broker_stopped_and_started_mid_stream_loses_nothing(
     wait_until(lambda: expected(items) <= set(subscriber.values(PREFIX)), timeout=30, message="all")
     # At-least-once: messages in flight when the broker went away may come twice.
     assert len(subscriber.values(PREFIX)) >= len(items)
+
+
+def test_check_tries_the_token_once(run_sink: Any, broker: Mosquitto, test_ca: TlsFiles) -> None:
+    run_sink("energydata-mqtt", **sink_keys(broker, test_ca)).sink.check()
+    wrong = run_sink("energydata-mqtt", **sink_keys(broker, test_ca, token="not-the-token-9"))
+    with pytest.raises(PermissionError) as refused:
+        wrong.sink.check()
+    assert "not-the-token-9" not in str(refused.value)
+    nowhere = run_sink("energydata-mqtt", **sink_keys(broker, test_ca, port=free_port()))
+    with pytest.raises(ConnectionError):
+        nowhere.sink.check()
