@@ -53,6 +53,9 @@ CREATE TABLE IF NOT EXISTS state (
 );
 """
 
+RECENT_MAX = 100_000
+"""Readings an outbox keeps in memory, as put, for ``take`` (about 25 MB at most)."""
+
 _CREDENTIAL_INDEX = "CREATE INDEX IF NOT EXISTS queue_credential ON queue (credential, id)"
 
 
@@ -125,6 +128,7 @@ class Outbox:
         (highest,) = self._db.execute("SELECT MAX(id) FROM queue").fetchone()
         self._next_id = max(highest or 0, int(self.get_state("last_id") or 0)) + 1
         self._room = threading.Condition(self._lock)
+        self._recent: dict[int, Reading] = {}
 
     @classmethod
     def open_readonly(cls, path: Path) -> Outbox:
@@ -182,7 +186,7 @@ class Outbox:
                 ]
             with self._transaction(durable=True):
                 self._insert(rows)
-            self._inserted(rows)
+            self._inserted(rows, readings)
 
     def _insert(self, rows: list[tuple[Any, ...]]) -> None:
         """Insert rows numbered from the next id, inside the caller's transaction."""
@@ -193,8 +197,12 @@ class Outbox:
         )
         self._set("last_id", str(self._next_id + len(rows) - 1))
 
-    def _inserted(self, rows: list[tuple[Any, ...]]) -> None:
-        """Count rows in once their transaction has committed."""
+    def _inserted(self, rows: list[tuple[Any, ...]], readings: Sequence[Reading] = ()) -> None:
+        """Count rows in once their transaction has committed; keep their readings at hand
+        for ``take`` while few enough are (a reading sent soon is never rebuilt)."""
+        if readings and len(self._recent) + len(readings) <= RECENT_MAX:
+            ids = range(self._next_id, self._next_id + len(rows))
+            self._recent.update(zip(ids, readings, strict=True))
         self._next_id += len(rows)
         self._depth += len(rows)
 
@@ -208,16 +216,25 @@ class Outbox:
 
     def take(self, limit: int, credential: str | None = None) -> Batch:
         """The oldest ``limit`` readings (of ``credential`` if given); they stay queued."""
-        query = "SELECT id, stream, ts, value, unit, source FROM queue"
-        params: tuple[Any, ...] = (limit,)
-        if credential is not None:
-            query += " WHERE credential = ?"
-            params = (credential, limit)
-        query += " ORDER BY id LIMIT ?"
+        where, params = ("", ()) if credential is None else (" WHERE credential = ?", (credential,))
         with self._lock:
-            rows = self._db.execute(query, params).fetchall()
-        ids = [row[0] for row in rows]
-        readings = [trusted_reading(s, ts, v, u, src) for _id, s, ts, v, u, src in rows]
+            ids = [
+                row[0]
+                for row in self._db.execute(
+                    f"SELECT id FROM queue{where} ORDER BY id LIMIT ?", (*params, limit)
+                )
+            ]
+            recent = self._recent
+            missing = [i for i in ids if i not in recent]
+            rebuilt: dict[int, Reading] = {}
+            for first, last in _id_ranges(missing):
+                for row in self._db.execute(
+                    "SELECT id, stream, ts, value, unit, source FROM queue"
+                    " WHERE id BETWEEN ? AND ?",
+                    (first, last),
+                ):
+                    rebuilt[row[0]] = trusted_reading(*row[1:])
+            readings = [recent.get(i) or rebuilt[i] for i in ids]
         return Batch(readings=readings, ids=ids, credential=credential or "")
 
     def ack(self, ids: Iterable[int], states: dict[str, str | None] | None = None) -> None:
@@ -234,7 +251,16 @@ class Outbox:
                 for key, value in (states or {}).items():
                     self._set(key, value)
             self._depth -= removed
+            self._forget(ranges)
             self._room.notify_all()
+
+    def _forget(self, ranges: list[tuple[int, int]]) -> None:
+        """Drop the kept readings of ids that left the queue."""
+        if self._recent:
+            pop = self._recent.pop
+            for first, last in ranges:
+                for queue_id in range(first, last + 1):
+                    pop(queue_id, None)
 
     def count_attempt(self, ids: Iterable[int]) -> None:
         """Record one more failed attempt for these readings."""
@@ -281,6 +307,7 @@ class Outbox:
                     moved += cursor.rowcount
                     self._db.execute("DELETE FROM queue WHERE id = ?", (queue_id,))
             self._depth -= moved
+            self._forget(_id_ranges(reasons))
             self._room.notify_all()
         return moved
 

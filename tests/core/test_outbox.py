@@ -133,3 +133,19 @@ def test_replay_can_assign_credentials_afresh(tmp_path):
     box.replay(credential=lambda r: "new-sender" if r.value == 0.0 else "other")
     assert sorted(box.credentials_waiting()) == ["new-sender", "other"]
     assert [r.value for r in box.take(5, "new-sender").readings] == [0.0]
+
+
+def test_take_gives_the_same_readings_whether_kept_in_memory_or_rebuilt(tmp_path, monkeypatch):
+    import wattbridge.outbox
+
+    monkeypatch.setattr(wattbridge.outbox, "RECENT_MAX", 7)
+    box = Outbox(tmp_path / "o.sqlite")
+    box.put(readings(5))  # kept in memory
+    box.put(readings(5, start=5))  # over the bound: rebuilt from the database
+    assert len(box._recent) == 5
+    batch = box.take(10)
+    assert list(batch.readings) == readings(10)
+    box.ack(batch.ids[:3])
+    box.deadletter({batch.ids[3]: "bad"})
+    assert sorted(box._recent) == batch.ids[4:5]
+    assert list(box.take(10).readings) == readings(10)[4:]
