@@ -7,7 +7,7 @@ import hashlib
 import json
 import logging
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -151,6 +151,32 @@ class WattbridgeConfigFlow(ConfigFlow, domain=DOMAIN):  # type: ignore[call-arg]
         self._table: dict[str, Any] = {}
         self._reauth_entry: ConfigEntry | None = None
 
+    async def _check(
+        self,
+        registry: Registry,
+        sink_type: str,
+        build_table: Callable[[], dict[str, Any]],
+        placeholders: dict[str, str],
+    ) -> tuple[str, dict[str, Any]]:
+        """Build the sink's table and check it (config, then the platform where the sink
+        type can be checked): the form's error key ("" when all is well) and the table."""
+        table: dict[str, Any] = {}
+        try:
+            table = build_table()
+            await self.hass.async_add_executor_job(_validate, registry, sink_type, table)
+        except (ValueError, ConfigError) as exc:
+            placeholders["problems"] = redact(str(exc))
+            return "invalid_config", table
+        except InvalidAuth:
+            return "invalid_auth", table
+        except CannotConnect as exc:
+            placeholders["problems"] = redact(str(exc))
+            return "cannot_connect", table
+        except Exception:  # an unexpected failure of a third-party sink's check
+            _LOGGER.exception("checking the %s sink failed", sink_type)
+            return "unknown", table
+        return "", table
+
     async def async_step_reauth(self, entry_data: Mapping[str, Any]) -> FlowResult:
         """The platform refused the stored token: ask for new secrets."""
         self._reauth_entry = self.hass.config_entries.async_get_entry(self.context["entry_id"])
@@ -170,16 +196,9 @@ class WattbridgeConfigFlow(ConfigFlow, domain=DOMAIN):  # type: ignore[call-arg]
         placeholders = {"sink_type": sink_type, "problems": ""}
         if user_input is not None:
             table = {**entry.data[CONF_SINK], **{k: v for k, v in user_input.items() if v}}
-            try:
-                await self.hass.async_add_executor_job(_validate, registry, sink_type, table)
-            except (ValueError, ConfigError) as exc:
-                errors["base"] = "invalid_config"
-                placeholders["problems"] = redact(str(exc))
-            except InvalidAuth:
-                errors["base"] = "invalid_auth"
-            except CannotConnect as exc:
-                errors["base"] = "cannot_connect"
-                placeholders["problems"] = redact(str(exc))
+            error, _ = await self._check(registry, sink_type, lambda: table, placeholders)
+            if error:
+                errors["base"] = error
             else:
                 self.hass.config_entries.async_update_entry(
                     entry, data={**entry.data, CONF_SINK: table}
@@ -229,20 +248,14 @@ class WattbridgeConfigFlow(ConfigFlow, domain=DOMAIN):  # type: ignore[call-arg]
         errors: dict[str, str] = {}
         placeholders = {"sink_type": self._sink_type, "problems": ""}
         if user_input is not None:
-            try:
-                table = sink_table(config_class, user_input)
-                await self.hass.async_add_executor_job(_validate, registry, self._sink_type, table)
-            except (ValueError, ConfigError) as exc:
-                errors["base"] = "invalid_config"
-                placeholders["problems"] = redact(str(exc))
-            except InvalidAuth:
-                errors["base"] = "invalid_auth"
-            except CannotConnect as exc:
-                errors["base"] = "cannot_connect"
-                placeholders["problems"] = redact(str(exc))
-            except Exception:  # an unexpected failure of a third-party sink's check
-                _LOGGER.exception("checking the %s sink failed", self._sink_type)
-                errors["base"] = "unknown"
+            error, table = await self._check(
+                registry,
+                self._sink_type,
+                lambda: sink_table(config_class, user_input),
+                placeholders,
+            )
+            if error:
+                errors["base"] = error
             else:
                 await self.async_set_unique_id(_unique_id(self._sink_type, table, registry))
                 self._abort_if_unique_id_configured()
