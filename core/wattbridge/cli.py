@@ -74,7 +74,7 @@ def open_outbox(config: Config, sink: str) -> Outbox:
     path = outbox_path(config.state_dir, sink)
     if not path.exists():
         raise CommandFailed(f"sink {sink!r} has no outbox yet ({path})", exitcodes.NOT_FOUND)
-    return Outbox.open_readonly(path)
+    return Outbox.open_existing(path)
 
 
 def _when(epoch: float | None) -> str:
@@ -141,7 +141,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         if not path.exists():
             report["sinks"][name] = None
             continue
-        outbox = Outbox.open_readonly(path)
+        outbox = Outbox.open_existing(path)
         try:
             report["sinks"][name] = outbox.status()
         finally:

@@ -131,8 +131,9 @@ class Outbox:
         self._recent: dict[int, Reading] = {}
 
     @classmethod
-    def open_readonly(cls, path: Path) -> Outbox:
-        """Open an existing outbox (another process may be running it) for status."""
+    def open_existing(cls, path: Path) -> Outbox:
+        """Open an outbox that a run made (another process may be running it now, which
+        WAL allows); FileNotFoundError if none was ever made there."""
         if not path.exists():
             raise FileNotFoundError(path)
         return cls(path)
