@@ -108,19 +108,22 @@ class Client:
         self.session.close()
 
     def _call(self, method: str, path: str, what: str, **kwargs: Any) -> requests.Response:
+        return self._request(method, self.api + path, what, headers=self._auth, **kwargs)
+
+    def _request(
+        self, method: str, url: str, what: str, *, detail: bool = True, **kwargs: Any
+    ) -> requests.Response:
+        """One request; a failure becomes a PlatformError that says what was being done.
+        ``detail=False`` leaves the exception's text (which may hold the URL) out."""
         try:
             response = self.session.request(
-                method,
-                self.api + path,
-                headers=self._auth,
-                timeout=self.timeout,
-                verify=self.verify,
-                **kwargs,
+                method, url, timeout=self.timeout, verify=self.verify, **kwargs
             )
         except requests.Timeout:
             raise PlatformError("retry", f"{what}: no answer within {self.timeout:g}s") from None
         except requests.RequestException as exc:
-            raise PlatformError("retry", f"{what}: {type(exc).__name__}: {exc}") from None
+            text = f": {exc}" if detail else ""
+            raise PlatformError("retry", f"{what}: {type(exc).__name__}{text}") from None
         if response.status_code >= 400:
             raise classify(response, what)
         return response
@@ -167,22 +170,16 @@ class Client:
     def put_file(self, url: str, path: Path, import_id: int) -> None:
         """PUT the file to the presigned URL (no bearer token: the URL is the credential)."""
         what = f"uploading the file of import {import_id}"
-        try:
-            with path.open("rb") as handle:
-                response = self.session.put(
-                    url,
-                    data=handle,
-                    headers={"Content-Type": "application/octet-stream"},
-                    timeout=self.timeout,
-                    verify=self.verify,
-                )
-        except requests.Timeout:
-            raise PlatformError("retry", f"{what}: no answer within {self.timeout:g}s") from None
-        except requests.RequestException as exc:
+        with path.open("rb") as handle:
             # The URL's signature is not a secret of ours, but keep the query out anyway.
-            raise PlatformError("retry", f"{what}: {type(exc).__name__}") from None
-        if response.status_code >= 400:
-            raise classify(response, what)
+            self._request(
+                "PUT",
+                url,
+                what,
+                detail=False,
+                data=handle,
+                headers={"Content-Type": "application/octet-stream"},
+            )
 
     def validate(self, import_id: int, errors_limit: int) -> dict[str, Any]:
         """PUT /import/{id}/validate."""
