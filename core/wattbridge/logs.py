@@ -1,4 +1,6 @@
-"""Log set-up: plain text or one JSON object a line, with secrets redacted either way."""
+"""Log set-up: plain text or one JSON object a line, with secrets redacted either way
+(by the formatters; :class:`wattbridge.secret.RedactingFilter` is for handlers that
+are not ours, such as Home Assistant's)."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ import sys
 from datetime import UTC, datetime
 from typing import IO, Any
 
-from wattbridge.secret import RedactingFilter, redact
+from wattbridge.secret import redact
 
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 
@@ -45,7 +47,6 @@ def setup_logging(level: str = "info", fmt: str = "text", stream: IO[str] | None
     """Configure the root logger once for the process (replacing earlier set-ups)."""
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
-    handler.addFilter(RedactingFilter())
     root = logging.getLogger()
     for old in list(root.handlers):
         if getattr(old, "_wattbridge", False):

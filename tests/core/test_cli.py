@@ -149,3 +149,25 @@ def test_run_until_idle_delivers_and_exits(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     assert len((tmp_path / "out.jsonl").read_text().splitlines()) == 10
+
+
+def test_text_formatter_redacts_secrets_in_messages_and_tracebacks():
+    import io
+    import logging
+
+    from wattbridge.logs import setup_logging
+    from wattbridge.secret import Secret
+
+    token = Secret("tok-text-654321").reveal()
+    stream = io.StringIO()
+    setup_logging("info", "text", stream)
+    logger = logging.getLogger("wattbridge.test")
+    logger.info("connecting with %s", token)
+    try:
+        raise ConnectionError(f"refused for token {token}")
+    except ConnectionError:
+        logger.exception("failed")
+    setup_logging("warning", "text")
+    text = stream.getvalue()
+    assert token not in text
+    assert "connecting with ***" in text and "refused for token ***" in text
