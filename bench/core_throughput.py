@@ -42,7 +42,7 @@ def chunks(total: int):  # type: ignore[no-untyped-def]
 
 
 def baseline(total: int, folder: Path) -> float:
-    from wattbridge.readings import to_epoch_us
+    from wattbridge._readings import to_epoch_us
 
     db = sqlite3.connect(folder / "baseline.sqlite")
     db.execute("PRAGMA journal_mode=WAL")
@@ -63,11 +63,11 @@ def baseline(total: int, folder: Path) -> float:
 def wattbridge(total: int, folder: Path, fsync: bool = True) -> float:
     import logging
 
-    from wattbridge.bus import Bus
-    from wattbridge.config import Route
-    from wattbridge.delivery import SinkWorker
-    from wattbridge.outbox import Outbox, OutboxState
-    from wattbridge.sinks import SinkContext
+    from wattbridge._bus import Bus
+    from wattbridge._config import Route
+    from wattbridge._delivery import SinkWorker
+    from wattbridge._outbox import Outbox, OutboxState
+    from wattbridge._sinks import SinkContext
     from wattbridge_plugins.sinks.jsonl import JsonlConfig, JsonlSink
 
     outbox = Outbox(folder / "outbox.sqlite", synchronous="FULL" if fsync else "NORMAL")

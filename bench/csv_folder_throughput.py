@@ -74,8 +74,8 @@ def csv_reader_alone(path: Path) -> tuple[int, float]:
 def source_alone(path: Path, folder: Path, rows: int) -> float:
     """Seconds for the csv-folder importer (hash, check, emit) to put the file into a
     real outbox in this process, no sink draining it: the source's own share."""
-    from wattbridge.outbox import Outbox
-    from wattbridge.plugins import load_plugins
+    from wattbridge._outbox import Outbox
+    from wattbridge._plugins import load_plugins
     from wattbridge.testing import plugin_config
     from wattbridge_plugins.sources.csv_folder.importer import Importer
     from wattbridge_plugins.sources.csv_folder.ledger import Ledger

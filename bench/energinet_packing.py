@@ -29,11 +29,11 @@ from pathlib import Path
 from typing import Any
 
 from wattbridge import Reading
-from wattbridge.config import config_from_data
-from wattbridge.delivery import SinkWorker
-from wattbridge.outbox import Outbox, OutboxState
-from wattbridge.plugins import load_plugins
-from wattbridge.sinks import SinkContext
+from wattbridge._config import config_from_data
+from wattbridge._delivery import SinkWorker
+from wattbridge._outbox import Outbox, OutboxState
+from wattbridge._plugins import load_plugins
+from wattbridge._sinks import SinkContext
 from wattbridge_plugins.sinks.energinet.payload import TimeFormat, pack
 from wattbridge_plugins.sinks.energinet.sandbox import start as start_sandbox
 

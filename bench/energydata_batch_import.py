@@ -75,7 +75,7 @@ def start_sandbox(state_dir: Path) -> tuple[subprocess.Popen[str], str, str]:
 
 def run_ours(csv_path: Path, url: str, token: str, work: Path, import_size: int) -> None:
     """``wattbridge import`` through the real command-line code path, in this process."""
-    from wattbridge.cli import main
+    from wattbridge._cli import main
 
     config = work / "bench.toml"
     config.write_text(

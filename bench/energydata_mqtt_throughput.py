@@ -26,14 +26,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from wattbridge import Batch, Reading, Secret
-from wattbridge.delivery import SinkWorker
-from wattbridge.outbox import Outbox, OutboxState
-from wattbridge.sinks import SinkContext
+from wattbridge._delivery import SinkWorker
+from wattbridge._outbox import Outbox, OutboxState
+from wattbridge._sinks import SinkContext
 from wattbridge.testing import TlsFiles, make_certificates
-from wattbridge_plugins.sinks.energydata_mqtt import compat
-from wattbridge_plugins.sinks.energydata_mqtt.config import EnergyDataMqttConfig
-from wattbridge_plugins.sinks.energydata_mqtt.sink import EnergyDataMqttSink, plan_batch
-from wattbridge_plugins.sinks.energydata_mqtt.testbroker import Mosquitto
+from wattbridge_plugins.common import mqtt_client
+from wattbridge_plugins.sinks.energydata.mqtt.config import EnergyDataMqttConfig
+from wattbridge_plugins.sinks.energydata.mqtt.sink import EnergyDataMqttSink, plan_batch
+from wattbridge_plugins.sinks.energydata.mqtt.testbroker import Mosquitto
 
 TOKEN, PASSWORD, PREFIX = "bench-token-1a2b", "bench-password-3c4d", "bench"
 STREAMS = ["meter/import", "meter/export", "meter/power"]
@@ -78,12 +78,12 @@ def baseline(cfg: EnergyDataMqttConfig, items: list[Reading]) -> float:
             cond.notify()
 
     connected = threading.Event()
-    client = compat.make_client(
+    client = mqtt_client.make_client(
         "bench-baseline", on_publish=on_publish, on_connect=lambda r: connected.set()
     )
     client.username_pw_set(TOKEN, PASSWORD)
     if cfg.tls:
-        compat.set_tls(client, compat.tls_context(cfg.ca_file))
+        mqtt_client.set_tls(client, mqtt_client.tls_context(cfg.ca_file))
     client.max_inflight_messages_set(cfg.window)
     client.max_queued_messages_set(0)
     client.connect(cfg.host, cfg.port, 30)

@@ -1,6 +1,9 @@
 """wattbridge: energy readings from where they are measured to the platforms that store them.
 
-The public API for plugin authors is what this module exports, and nothing else.
+The public API for plugin authors is what this module exports, with
+:mod:`wattbridge.commands` (building blocks for sub-commands) and
+:mod:`wattbridge.testing` (a harness for plugin tests). Every other module is private
+and may change without notice.
 """
 
 from __future__ import annotations
@@ -9,11 +12,22 @@ from importlib.metadata import PackageNotFoundError, version
 
 import pluggy
 
-from wattbridge.errors import DataError, Stopping
-from wattbridge.readings import InvalidReading, Reading
-from wattbridge.secret import Secret
-from wattbridge.sinks import Batch, SendResult, SinkContext, SinkLimits
-from wattbridge.sources import Emit, SourceContext
+from wattbridge import _exitcodes as exitcodes
+from wattbridge._backoff import Backoff
+from wattbridge._config import ConfigError, ConfigValueError
+from wattbridge._durations import format_duration, parse_duration
+from wattbridge._errors import DataError, Stopping
+from wattbridge._hookspecs import (
+    CommandRegister,
+    SandboxRegister,
+    SinkRegister,
+    SourceRegister,
+    StartupView,
+)
+from wattbridge._readings import InvalidReading, Reading, Value
+from wattbridge._secret import Secret, redact
+from wattbridge._sinks import Batch, SendResult, Sink, SinkContext, SinkLimits, SinkState
+from wattbridge._sources import Emit, PolledSource, PushedSource, SourceContext
 
 hookimpl = pluggy.HookimplMarker("wattbridge")
 """Marks a function in a plugin module as a hook implementation."""
@@ -24,17 +38,34 @@ except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0+unknown"
 
 __all__ = [
+    "Backoff",
     "Batch",
+    "CommandRegister",
+    "ConfigError",
+    "ConfigValueError",
     "DataError",
     "Emit",
     "InvalidReading",
+    "PolledSource",
+    "PushedSource",
     "Reading",
+    "SandboxRegister",
     "Secret",
     "SendResult",
+    "Sink",
     "SinkContext",
     "SinkLimits",
+    "SinkRegister",
+    "SinkState",
     "SourceContext",
+    "SourceRegister",
+    "StartupView",
     "Stopping",
+    "Value",
     "__version__",
+    "exitcodes",
+    "format_duration",
     "hookimpl",
+    "parse_duration",
+    "redact",
 ]

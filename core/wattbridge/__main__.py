@@ -2,6 +2,6 @@
 
 import sys
 
-from wattbridge.cli import main
+from wattbridge._cli import main
 
 sys.exit(main())

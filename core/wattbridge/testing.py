@@ -9,7 +9,7 @@ Fixtures:
 - ``wattbridge_config``: ``wattbridge_config(toml_text)`` writes and loads a config whose
   state folder is in ``tmp_path``.
 - ``wattbridge_runtime``: ``wattbridge_runtime(toml_text)`` builds and starts a
-  :class:`~wattbridge.runtime.Runtime`; it is stopped after the test.
+  :class:`~wattbridge._runtime.Runtime`; it is stopped after the test.
 - ``run_source``: ``run_source("modbus", host=..., ...)`` gives a :class:`SourceHarness`.
 - ``run_sink``: ``run_sink("jsonl", path=...)`` gives a :class:`SinkHarness`.
 - ``wattbridge_sandbox``: ``wattbridge_sandbox("energinet")`` starts a registered sandbox
@@ -32,14 +32,14 @@ from typing import Any
 import attrs
 import pytest
 
-from wattbridge.config import Config, config_from_data, load_config
-from wattbridge.delivery import SinkWorker
-from wattbridge.outbox import DeadLetter, Outbox, OutboxState
-from wattbridge.plugins import Registry, load_plugins
-from wattbridge.readings import Reading
-from wattbridge.runtime import Runtime
-from wattbridge.sinks import SinkContext, credential_of
-from wattbridge.sources import SourceContext
+from wattbridge._config import Config, config_from_data, load_config
+from wattbridge._delivery import SinkWorker
+from wattbridge._outbox import DeadLetter, Outbox, OutboxState
+from wattbridge._plugins import Registry, load_plugins
+from wattbridge._readings import Reading
+from wattbridge._runtime import Runtime
+from wattbridge._sinks import SinkContext, credential_of
+from wattbridge._sources import SourceContext
 
 
 def free_port(host: str = "127.0.0.1") -> int:

@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 import pytest
 
 from wattbridge import Reading, Stopping, hookimpl
-from wattbridge.bus import Bus
-from wattbridge.config import Route
-from wattbridge.outbox import Outbox
-from wattbridge.plugins import load_plugins
+from wattbridge._bus import Bus
+from wattbridge._config import Route
+from wattbridge._outbox import Outbox
+from wattbridge._plugins import load_plugins
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

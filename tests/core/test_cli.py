@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 import pytest
 
 from wattbridge import Reading, __version__, exitcodes
-from wattbridge.cli import main
-from wattbridge.outbox import Outbox
+from wattbridge._cli import main
+from wattbridge._outbox import Outbox
 
 GOOD = """
 [wattbridge]
@@ -118,8 +118,8 @@ def test_json_formatter_redacts_secrets_in_messages_and_tracebacks():
     import io
     import logging
 
-    from wattbridge.logs import setup_logging
-    from wattbridge.secret import Secret
+    from wattbridge._logs import setup_logging
+    from wattbridge._secret import Secret
 
     token = Secret("tok-abcdef-123456").reveal()
     stream = io.StringIO()
@@ -155,8 +155,8 @@ def test_text_formatter_redacts_secrets_in_messages_and_tracebacks():
     import io
     import logging
 
-    from wattbridge.logs import setup_logging
-    from wattbridge.secret import Secret
+    from wattbridge._logs import setup_logging
+    from wattbridge._secret import Secret
 
     token = Secret("tok-text-654321").reveal()
     stream = io.StringIO()

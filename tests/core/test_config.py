@@ -9,9 +9,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from wattbridge.config import ConfigError, Problem, load_config, parse_config
-from wattbridge.durations import format_duration, parse_duration
-from wattbridge.secret import Secret
+from wattbridge._config import ConfigError, Problem, load_config, parse_config
+from wattbridge._durations import format_duration, parse_duration
+from wattbridge._secret import Secret
 
 GOOD = """
 [wattbridge]
@@ -143,8 +143,8 @@ def test_attrs_validator_errors_name_the_key(wattbridge_registry, tmp_path):
 
 
 def test_secrets_from_env_and_file(wattbridge_registry, tmp_path, monkeypatch):
-    from wattbridge.config import _Loader
-    from wattbridge.tomllines import TomlLines
+    from wattbridge._config import _Loader
+    from wattbridge._tomllines import TomlLines
 
     loader = _Loader(tmp_path / "c.toml", TomlLines(""), wattbridge_registry)
     monkeypatch.setenv("WB_TEST_TOKEN", "tok-from-env-123")
@@ -169,7 +169,7 @@ def test_secrets_from_env_and_file(wattbridge_registry, tmp_path, monkeypatch):
 
 
 def test_secret_is_redacted_everywhere():
-    from wattbridge.secret import redact
+    from wattbridge._secret import redact
 
     secret = Secret("super-secret-token")
     assert (
@@ -184,7 +184,7 @@ def test_inline_secret_in_a_world_readable_config_warns(wattbridge_registry, tmp
     import attrs
 
     from wattbridge import hookimpl
-    from wattbridge.plugins import load_plugins
+    from wattbridge._plugins import load_plugins
 
     @attrs.frozen
     class TokenConfig:
@@ -290,7 +290,7 @@ tables = st.dictionaries(
 def test_any_config_data_loads_or_fails_with_problems(
     wattbridge_registry, tmp_path, sources, sinks, routes
 ):
-    from wattbridge.config import config_from_data
+    from wattbridge._config import config_from_data
 
     data = {"sources": sources, "sinks": sinks, "routes": routes, "wattbridge": {"state_dir": "s"}}
     try:

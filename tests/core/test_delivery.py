@@ -5,8 +5,8 @@ from datetime import UTC, datetime, timedelta
 import attrs
 
 from wattbridge import Batch, Reading, SendResult, SinkLimits
-from wattbridge.delivery import SinkWorker
-from wattbridge.outbox import Outbox
+from wattbridge._delivery import SinkWorker
+from wattbridge._outbox import Outbox
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

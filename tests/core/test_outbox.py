@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from wattbridge import Reading
-from wattbridge.outbox import Outbox, _id_ranges
+from wattbridge._outbox import Outbox, _id_ranges
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -136,9 +136,9 @@ def test_replay_can_assign_credentials_afresh(tmp_path):
 
 
 def test_take_gives_the_same_readings_whether_kept_in_memory_or_rebuilt(tmp_path, monkeypatch):
-    import wattbridge.outbox
+    import wattbridge._outbox
 
-    monkeypatch.setattr(wattbridge.outbox, "RECENT_MAX", 7)
+    monkeypatch.setattr(wattbridge._outbox, "RECENT_MAX", 7)
     box = Outbox(tmp_path / "o.sqlite")
     box.put(readings(5))  # kept in memory
     box.put(readings(5, start=5))  # over the bound: rebuilt from the database

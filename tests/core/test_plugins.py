@@ -6,9 +6,10 @@ from pathlib import Path
 import attrs
 import pytest
 
-from wattbridge import hookimpl, hookspecs
-from wattbridge.errors import PluginError
-from wattbridge.plugins import DEFAULT_PLUGINS, load_plugins
+from wattbridge import _hookspecs as hookspecs
+from wattbridge import hookimpl
+from wattbridge._errors import PluginError
+from wattbridge._plugins import DEFAULT_PLUGINS, load_plugins
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "hooks.md"
 

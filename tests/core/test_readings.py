@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from wattbridge import InvalidReading, Reading
-from wattbridge.readings import from_epoch_us, to_epoch_us, trusted_reading
+from wattbridge._readings import from_epoch_us, to_epoch_us, trusted_reading
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

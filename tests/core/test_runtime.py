@@ -14,9 +14,9 @@ import attrs
 import pytest
 
 from wattbridge import Reading, SinkLimits, hookimpl
-from wattbridge.config import load_config
-from wattbridge.plugins import load_plugins
-from wattbridge.runtime import Runtime
+from wattbridge._config import load_config
+from wattbridge._plugins import load_plugins
+from wattbridge._runtime import Runtime
 from wattbridge.testing import wait_until
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -291,7 +291,7 @@ def test_sigterm_stops_cleanly_and_keeps_the_queue(tmp_path):
     time.sleep(1.0)
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(20) == 0
-    from wattbridge.outbox import Outbox
+    from wattbridge._outbox import Outbox
 
     box = Outbox(box_path)
     try:

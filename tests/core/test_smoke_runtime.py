@@ -27,4 +27,5 @@ to = "out"
     wait_until(lambda: out.exists() and len(out.read_text().splitlines()) == 3000)
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     assert lines[0]["timestamp"] == "2026-01-01T00:00:00+00:00"
-    assert runtime.outboxes["out"].depth == 0
+    # The file is written before the outbox acknowledges the batch: wait for both.
+    wait_until(lambda: runtime.outboxes["out"].depth == 0)

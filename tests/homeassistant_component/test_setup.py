@@ -10,7 +10,7 @@ from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 from wb_helpers import DOMAIN, add_entry, jsonl_lines
 
-from wattbridge.outbox import Outbox
+from wattbridge._outbox import Outbox
 
 
 async def _flush(hass: HomeAssistant) -> dict:
@@ -160,7 +160,7 @@ async def test_a_stored_config_that_no_longer_fits_is_a_setup_error(
 def test_secret_keys_are_found_in_nested_config_classes() -> None:
     from custom_components.wattbridge.redaction import secret_keys
 
-    from wattbridge.plugins import load_plugins
+    from wattbridge._plugins import load_plugins
 
     registry = load_plugins()
     assert "token" in secret_keys(registry.sinks["energinet"].config_class)

@@ -6,10 +6,13 @@ from typing import Any
 
 import pytest
 
-from wattbridge.config import load_config
+from wattbridge._config import load_config
+from wattbridge._plugins import DEFAULT_PLUGINS
 
 ROOT = Path(__file__).resolve().parents[2]
-SAMPLES = sorted((ROOT / "plugins" / "wattbridge_plugins").glob("*/*/sample.toml"))
+# A built-in plugin's folder is its module's: the ones the core loads by default.
+PLUGIN_FOLDERS = [ROOT / "plugins" / Path(*name.split(".")) for name in DEFAULT_PLUGINS]
+SAMPLES = [folder / "sample.toml" for folder in PLUGIN_FOLDERS]
 EXAMPLES = sorted(p for p in (ROOT / "examples").glob("*.toml"))
 
 
@@ -24,13 +27,9 @@ def env_names(value: Any) -> set[str]:
 
 
 def test_every_plugin_folder_has_a_readme_and_a_sample():
-    folders = [
-        p
-        for p in (ROOT / "plugins" / "wattbridge_plugins").glob("*/*")
-        if p.is_dir() and (p / "__init__.py").exists()
-    ]
-    assert folders
-    for folder in folders:
+    assert PLUGIN_FOLDERS
+    for folder in PLUGIN_FOLDERS:
+        assert (folder / "__init__.py").exists(), folder
         assert (folder / "README.md").exists(), folder
         assert (folder / "sample.toml").exists(), folder
 

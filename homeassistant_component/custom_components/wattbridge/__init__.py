@@ -19,8 +19,8 @@ from homeassistant.exceptions import ConfigEntryError, ConfigEntryNotReady
 from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers.typing import ConfigType
 
-from wattbridge.config import ConfigError
-from wattbridge.secret import redact
+from wattbridge._config import ConfigError
+from wattbridge._secret import redact
 
 from .bridge import Bridge, load_registry
 from .const import DOMAIN

@@ -22,11 +22,11 @@ from homeassistant.const import EVENT_STATE_CHANGED
 from homeassistant.core import CALLBACK_TYPE, Event, HomeAssistant, callback
 
 from wattbridge import Reading, Stopping
-from wattbridge.config import Config, config_from_data
-from wattbridge.outbox import Outbox
-from wattbridge.plugins import Registry, load_plugins
-from wattbridge.runtime import Runtime
-from wattbridge.secret import RedactingFilter
+from wattbridge._config import Config, config_from_data
+from wattbridge._outbox import Outbox
+from wattbridge._plugins import Registry, load_plugins
+from wattbridge._runtime import Runtime
+from wattbridge._secret import RedactingFilter
 from wattbridge_plugins.sources.homeassistant.states import EntitySelection, StateConverter
 
 from . import plugin
@@ -71,8 +71,8 @@ def redact_wattbridge_logs() -> None:
         if name.split(".")[0] in ("wattbridge", "wattbridge_plugins", __package__)
     ]
     names += [
-        "wattbridge.runtime",
-        "wattbridge.bus",
+        "wattbridge._runtime",
+        "wattbridge._bus",
         f"wattbridge.sink.{SINK_NAME}",
         f"wattbridge.source.{SOURCE_NAME}",
         str(__package__),

@@ -1,6 +1,6 @@
 """Checking a sink's credentials against its platform before the entry is saved.
 
-A sink type may offer ``check()`` on its instance (see wattbridge.sinks.Sink: it raises
+A sink type may offer ``check()`` on its instance (see wattbridge._sinks.Sink: it raises
 :class:`PermissionError` for a refused token, :class:`OSError` or :class:`TimeoutError`
 when the platform cannot be reached); ``energydata-mqtt`` does. Sink types without it
 are checked for their config only: for ``energinet`` any request would use the
@@ -14,9 +14,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from wattbridge.outbox import Outbox, OutboxState
-from wattbridge.plugins import Registry
-from wattbridge.sinks import SinkContext
+from wattbridge._outbox import Outbox, OutboxState
+from wattbridge._plugins import Registry
+from wattbridge._sinks import SinkContext
 
 _LOGGER = logging.getLogger(__package__)
 

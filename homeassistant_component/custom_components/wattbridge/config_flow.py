@@ -18,9 +18,9 @@ from homeassistant.data_entry_flow import FlowResult
 from homeassistant.helpers import selector
 
 from wattbridge import Secret
-from wattbridge.config import ConfigError
-from wattbridge.plugins import Registry
-from wattbridge.secret import redact
+from wattbridge._config import ConfigError
+from wattbridge._plugins import Registry
+from wattbridge._secret import redact
 
 from .bridge import build_config, load_registry
 from .checks import CannotConnect, InvalidAuth, check_sink

@@ -2,7 +2,7 @@
 
 Secrets are found two ways, so none slips through: by key (every field typed
 :class:`wattbridge.Secret` in the sink's config class, nested ones included, plus the
-usual names), and by value (wattbridge's :func:`~wattbridge.secret.redact` blanks every
+usual names), and by value (wattbridge's :func:`~wattbridge._secret.redact` blanks every
 secret the running config loaded, wherever it appears, e.g. inside an error text).
 """
 
@@ -15,7 +15,7 @@ from homeassistant.components.diagnostics import async_redact_data
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant
 
-from wattbridge.secret import redact
+from wattbridge._secret import redact
 
 from .const import CONF_SINK_TYPE, DOMAIN
 from .redaction import ALWAYS_REDACT, secret_keys

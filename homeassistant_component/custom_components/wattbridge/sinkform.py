@@ -19,7 +19,7 @@ import voluptuous as vol
 from homeassistant.helpers import selector
 
 from wattbridge import Secret
-from wattbridge.durations import format_duration
+from wattbridge._durations import format_duration
 
 from .const import CONF_EXTRA_TOML
 

@@ -8,11 +8,10 @@ and transforming readings on their way to a sink (Wh to kWh, when asked).
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
 import attrs
 
-from wattbridge import Reading, SourceContext, hookimpl
+from wattbridge import Reading, SourceContext, SourceRegister, StartupView, hookimpl
 
 __version__ = "1.2.0"
 
@@ -45,17 +44,17 @@ _KWH_SOURCES: set[str] = set()
 
 
 @hookimpl
-def wattbridge_register_sources(register: Any) -> None:
+def wattbridge_register_sources(register: SourceRegister) -> None:
     """Register the ``counter`` source type."""
     register("counter", CounterSource, CounterConfig)
 
 
 @hookimpl
-def wattbridge_startup(runtime: Any) -> None:
+def wattbridge_startup(view: StartupView) -> None:
     """Remember which counter sources asked for kWh."""
     _KWH_SOURCES.clear()
-    for name, spec in runtime.config.sources.items():
-        if isinstance(spec.config, CounterConfig) and spec.config.in_kwh:
+    for name, config in view.sources.items():
+        if isinstance(config, CounterConfig) and config.in_kwh:
             _KWH_SOURCES.add(name)
 
 

@@ -16,9 +16,9 @@ from pathlib import Path
 import requests
 
 from wattbridge import exitcodes, hookimpl
-from wattbridge.config import load_config
-from wattbridge.logs import setup_logging
-from wattbridge.runtime import Runtime
+from wattbridge._config import load_config
+from wattbridge._logs import setup_logging
+from wattbridge._runtime import Runtime
 
 SAMPLE = Path(__file__).with_name("sample.toml")
 DATASTREAMS = {"1205191": "house/import_kwh", "1205192": "house/power_w"}

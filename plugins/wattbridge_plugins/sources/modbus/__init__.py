@@ -19,9 +19,9 @@ def wattbridge_register_sources(register: Any) -> None:
 @hookimpl
 def wattbridge_register_commands(register: Any) -> None:
     """Register ``wattbridge modbus`` (read a device once; list profiles)."""
-    from wattbridge_plugins.sources.modbus import command
+    from wattbridge_plugins.sources.modbus import commands
 
-    register("modbus", command.add_arguments, command.run, command.HELP)
+    register("modbus", commands.add_arguments, commands.run, commands.HELP)
 
 
 __all__ = [

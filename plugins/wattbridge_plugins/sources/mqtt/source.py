@@ -21,7 +21,7 @@ from typing import Any
 from paho.mqtt.client import topic_matches_sub
 
 from wattbridge import Emit, Reading, SourceContext, Stopping
-from wattbridge_plugins.sinks.energydata_mqtt import compat
+from wattbridge_plugins.common import mqtt_client
 from wattbridge_plugins.sources.mqtt.config import MqttSourceConfig
 from wattbridge_plugins.sources.mqtt.extract import Rejected, Rule, extract
 
@@ -104,7 +104,7 @@ class MqttSource:
 
     # -- connection -----------------------------------------------------------------
 
-    def _on_connect(self, result: compat.ConnectResult) -> None:
+    def _on_connect(self, result: mqtt_client.ConnectResult) -> None:
         where = f"{self.config.host}:{self.config.effective_port}"
         if not result.ok:
             level: Callable[..., None] = self.log.error if result.auth_refused else self.log.warning
@@ -131,7 +131,7 @@ class MqttSource:
 
     def _make_client(self) -> Any:
         config = self.config
-        client = compat.make_client(
+        client = mqtt_client.make_client(
             self.client_id,
             clean_session=config.clean_session,
             reconnect=True,
@@ -144,8 +144,8 @@ class MqttSource:
             password = config.password.reveal() if config.password is not None else None
             client.username_pw_set(config.username, password)
         if config.tls:
-            context = compat.tls_context(config.ca_file, config.cert_file, config.key_file)
-            compat.set_tls(client, context)
+            context = mqtt_client.tls_context(config.ca_file, config.cert_file, config.key_file)
+            mqtt_client.set_tls(client, context)
         client.reconnect_delay_set(
             max(1, int(config.reconnect_min.total_seconds())),
             max(1, int(config.reconnect_max.total_seconds())),

@@ -12,10 +12,10 @@ from typing import Any
 import attrs
 import pytest
 
-from wattbridge.delivery import SinkWorker
-from wattbridge.outbox import Outbox, OutboxState
-from wattbridge.plugins import Registry
-from wattbridge.sinks import SinkContext, credential_of
+from wattbridge._delivery import SinkWorker
+from wattbridge._outbox import Outbox, OutboxState
+from wattbridge._plugins import Registry
+from wattbridge._sinks import SinkContext, credential_of
 from wattbridge.testing import plugin_config
 
 

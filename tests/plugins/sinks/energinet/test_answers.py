@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from wattbridge import Reading, Secret
-from wattbridge.sinks import SinkContext
+from wattbridge._sinks import SinkContext
 from wattbridge_plugins.sinks.energinet.client import Answer
 from wattbridge_plugins.sinks.energinet.config import EnerginetConfig, SenderProfile
 from wattbridge_plugins.sinks.energinet.payload import TimeFormat, pack

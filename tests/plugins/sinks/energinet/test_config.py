@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 import wattbridge_plugins.sinks.energinet as plugin
-from wattbridge.cli import main
+from wattbridge._cli import main
 
 SAMPLE = Path(plugin.__file__).parent / "sample.toml"
 

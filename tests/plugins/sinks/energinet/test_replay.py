@@ -4,8 +4,8 @@ config gives its stream now: the usual fix for "unknown meter" is moving the met
 from datetime import UTC, datetime
 
 from wattbridge import Reading
-from wattbridge.cli import main
-from wattbridge.outbox import Outbox
+from wattbridge._cli import main
+from wattbridge._outbox import Outbox
 
 CONFIG = """
 [wattbridge]

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from wattbridge.cli import main
-from wattbridge.config import ConfigError
+from wattbridge._cli import main
+from wattbridge._config import ConfigError
 
 PLUGIN = Path(__file__).parents[4] / "plugins" / "wattbridge_plugins" / "sources" / "csv_folder"
 EXAMPLE = Path(__file__).parents[4] / "examples" / "watch-folder" / "wattbridge.toml"

@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from wattbridge import Reading
-from wattbridge.plugins import load_plugins
+from wattbridge._plugins import load_plugins
 from wattbridge.testing import plugin_config
 from wattbridge_plugins.sources.csv_folder.importer import Importer, Outcome
 from wattbridge_plugins.sources.csv_folder.ledger import Ledger

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from wattbridge.cli import main
-from wattbridge.config import Config, ConfigError
+from wattbridge._cli import main
+from wattbridge._config import Config, ConfigError
 from wattbridge_plugins.sources.modbus import profiles
 from wattbridge_plugins.sources.modbus.settings import Device, resolve
 

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from wattbridge.testing import TlsFiles, make_certificates, wait_until
-from wattbridge_plugins.sinks.energydata_mqtt import compat
-from wattbridge_plugins.sinks.energydata_mqtt.testbroker import Mosquitto
+from wattbridge_plugins.common import mqtt_client
+from wattbridge_plugins.sinks.energydata.mqtt.testbroker import Mosquitto
 
 USERS = {"device": "device-pw-81f", "wattbridge": "wb-pw-4c0e"}
 
@@ -43,7 +43,7 @@ def broker(tmp_path: Path, source_ca: TlsFiles) -> Iterator[Mosquitto]:
 @pytest.fixture
 def publish(broker: Mosquitto) -> Iterator[Callable[..., None]]:
     """``publish(topic, payload, retain=False)``: as a device, QoS 1, waiting for PUBACK."""
-    client = compat.make_client("test-device", reconnect=True)
+    client = mqtt_client.make_client("test-device", reconnect=True)
     client.username_pw_set("device", USERS["device"])
     client.reconnect_delay_set(1, 1)
     client.connect("127.0.0.1", broker.port, 30)

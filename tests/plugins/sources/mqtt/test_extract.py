@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from wattbridge import Reading
-from wattbridge.sources import SourceContext
+from wattbridge._sources import SourceContext
 from wattbridge_plugins.sources.mqtt import jsonpath
 from wattbridge_plugins.sources.mqtt.config import MqttSourceConfig, Subscription
 from wattbridge_plugins.sources.mqtt.extract import Rejected, Rule, extract, plain_number

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from wattbridge.testing import wait_until
-from wattbridge_plugins.sinks.energydata_mqtt import compat
-from wattbridge_plugins.sinks.energydata_mqtt.testbroker import Mosquitto, Subscriber
+from wattbridge_plugins.common import mqtt_client
+from wattbridge_plugins.sinks.energydata.mqtt.testbroker import Mosquitto, Subscriber
 
 USERS = {"device": "dev-pw-0a1", "wattbridge": "wb-pw-9f2", "edk-token-55aa": "edk-pw-7e3"}
 ACL = [
@@ -84,7 +84,7 @@ def test_tasmota_to_the_platform_topics(wattbridge_runtime: Any, broker: Mosquit
     runtime = wattbridge_runtime(CONFIG.format(port=broker.port))
     source = runtime.sources["plugs"]
     wait_until(lambda: source.subscribed, message="the source's subscriptions")
-    device = compat.make_client("kitchen-plug")
+    device = mqtt_client.make_client("kitchen-plug")
     device.username_pw_set("device", USERS["device"])
     device.connect("127.0.0.1", broker.port, 30)
     device.loop_start()

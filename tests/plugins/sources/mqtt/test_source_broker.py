@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from wattbridge.testing import TlsFiles, wait_until
-from wattbridge_plugins.sinks.energydata_mqtt.testbroker import Mosquitto
+from wattbridge_plugins.sinks.energydata.mqtt.testbroker import Mosquitto
 
 USER = {"username": "wattbridge", "password": "wb-pw-4c0e"}
 

@@ -1,0 +1,202 @@
+"""Draining one sink's outbox: batches, backoff with jitter, per-credential rate limits,
+and what a :class:`~wattbridge._sinks.SendResult` means for each reading.
+
+The sink only sends and classifies; every wait is decided here and stored in the
+outbox, so it holds across restarts.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from wattbridge._outbox import Outbox
+from wattbridge._secret import redact
+from wattbridge._sinks import Batch, SendResult, Sink
+
+Clock = Callable[[], float]
+
+
+class SinkWorker:
+    """Sends one sink's queued readings, keeping to its limits. One flush runs at a time."""
+
+    def __init__(
+        self,
+        name: str,
+        sink: Sink,
+        outbox: Outbox,
+        *,
+        batch_size: int | None = None,
+        retry_initial: timedelta = timedelta(seconds=1),
+        retry_max: timedelta = timedelta(minutes=5),
+        on_deadletter: Callable[[str, list[Any], str], None] | None = None,
+        logger: logging.Logger | None = None,
+        clock: Clock = time.time,
+    ) -> None:
+        self.name = name
+        self.sink = sink
+        self.outbox = outbox
+        limits = sink.limits
+        self.batch_size = min(batch_size or limits.max_batch, limits.max_batch)
+        self.min_interval = limits.min_interval.total_seconds() if limits.min_interval else None
+        self.retry_initial = retry_initial.total_seconds()
+        self.retry_max = retry_max.total_seconds()
+        self.on_deadletter = on_deadletter
+        self.log = logger or logging.getLogger(f"wattbridge.sink.{name}")
+        self.clock = clock
+        self._flush_lock = threading.Lock()
+        # A batch whose delivery is in progress, by credential: offered again as it is
+        # (same ids, same key) rather than re-read, while newer readings wait behind it.
+        self._in_progress: dict[str, Batch] = {}
+        if self.min_interval:
+            outbox.use_credentials()
+
+    @property
+    def busy(self) -> bool:
+        """True while a flush is running."""
+        return self._flush_lock.locked()
+
+    def flush(self, stop: threading.Event | None = None) -> int:
+        """Send what is due now until nothing more can be sent; returns readings settled.
+
+        Stops between batches when ``stop`` is set. Never sleeps: a credential that is
+        rate-limited or backing off is skipped until a later flush.
+        """
+        if not self._flush_lock.acquire(blocking=False):
+            return 0
+        try:
+            settled = 0
+            while not (stop is not None and stop.is_set()):
+                progress = 0
+                for credential in self._due_credentials():
+                    if stop is not None and stop.is_set():
+                        break
+                    progress += self._send_one(credential)
+                settled += progress
+                if progress == 0 or self.outbox.depth == 0:
+                    break
+            return settled
+        finally:
+            self._flush_lock.release()
+
+    def next_due(self) -> float | None:
+        """When the earliest waiting credential may send again (None: nothing waits)."""
+        if self.outbox.depth == 0:
+            return None
+        credentials = self.outbox.credentials_waiting() if self.min_interval else [""]
+        return min((self._ready_at(c) for c in credentials), default=None)
+
+    # -- internals -------------------------------------------------------------
+
+    def _due_credentials(self) -> list[str | None]:
+        if self.outbox.depth == 0:
+            return []
+        now = self.clock()
+        if self.min_interval:
+            return [c for c in self.outbox.credentials_waiting() if self._ready_at(c) <= now]
+        return [None] if self._ready_at("") <= now else []
+
+    def _ready_at(self, credential: str) -> float:
+        if self.outbox.get_state(f"halted:{credential}") is not None:
+            return float("inf")
+        ready = self._backoff(credential)["next"]
+        if self.min_interval:
+            last = self.outbox.get_state(f"ratelimit:{credential}")
+            if last is not None:
+                ready = max(ready, float(last) + self.min_interval)
+        return float(ready)
+
+    def _backoff(self, credential: str) -> dict[str, float]:
+        raw = self.outbox.get_state(f"backoff:{credential}")
+        return json.loads(raw) if raw else {"failures": 0, "next": 0.0}
+
+    def _send_one(self, credential: str | None) -> int:
+        batch = self._in_progress.pop(credential or "", None) or self.outbox.take(
+            self.batch_size, credential
+        )
+        if not batch.ids:
+            return 0
+        key = batch.credential
+        previous_request = None
+        if self.min_interval:
+            # Written before the request goes out: a crash mid-send must not let a
+            # restart send again inside the platform's window.
+            previous_request = self.outbox.get_state(f"ratelimit:{key}")
+            self.outbox.set_state(f"ratelimit:{key}", repr(self.clock()))
+        try:
+            result = self.sink.send(batch)
+            if not isinstance(result, SendResult):
+                raise TypeError(f"send() returned {type(result).__name__}, not SendResult")
+        except Exception as exc:
+            self.log.warning("sending %d readings failed", len(batch), exc_info=True)
+            result = SendResult.all_retry(batch, f"{type(exc).__name__}: {exc}")
+        if self.min_interval and not result.requested:
+            self.outbox.set_state(f"ratelimit:{key}", previous_request)
+        return self._apply(batch, result)
+
+    def _apply(self, batch: Batch, result: SendResult) -> int:
+        now = self.clock()
+        key = batch.credential
+        label = f" (credential {key})" if key else ""
+        if result.halt:
+            reason = redact(result.reason)
+            self.outbox.set_states(
+                {f"halted:{key}": reason, "last_error": reason, "last_error_at": repr(now)}
+            )
+            self.log.error("stopped sending%s: %s; fix the config and restart", label, reason)
+            return 0
+        if result.pending:
+            self._in_progress[key] = batch
+            state = self._backoff(key)
+            state["next"] = result.not_before.timestamp() if result.not_before else now
+            self.outbox.set_state(f"backoff:{key}", json.dumps(state))
+            self.log.debug("%s%s", result.reason, label)
+            return 0
+        ok = [batch.ids[i] for i in result.ok]
+        if ok:
+            self.outbox.ack(ok, {"last_success": repr(now), f"backoff:{key}": None})
+        if result.rejected:
+            reasons = {batch.ids[i]: redact(r) for i, r in result.rejected.items()}
+            self.outbox.deadletter(reasons)
+            self.log.warning(
+                "%d reading(s) dead-lettered%s: %s",
+                len(reasons),
+                label,
+                redact(next(iter(result.rejected.values()))),
+            )
+            if self.on_deadletter is not None:
+                rejected = [batch.readings[i] for i in result.rejected]
+                self.on_deadletter(self.name, rejected, redact(result.reason or "rejected"))
+        if result.retry:
+            self.outbox.count_attempt(batch.ids[i] for i in result.retry)
+            state = self._backoff(key)
+            failures = int(state["failures"]) + 1
+            delay = min(self.retry_max, self.retry_initial * 2 ** (failures - 1))
+            delay = delay / 2 + random.uniform(0, delay / 2)  # "equal jitter"
+            next_at = now + delay
+            if result.not_before is not None:
+                next_at = max(next_at, result.not_before.timestamp())
+            reason = redact(result.reason or "retry")
+            self.outbox.set_states(
+                {
+                    f"backoff:{key}": json.dumps({"failures": failures, "next": next_at}),
+                    "last_error": reason,
+                    "last_error_at": repr(now),
+                }
+            )
+            log = self.log.warning if failures == 1 or failures % 10 == 0 else self.log.info
+            log(
+                "%d reading(s) will be retried in %.1fs (attempt %d)%s: %s",
+                len(result.retry),
+                next_at - now,
+                failures,
+                label,
+                reason,
+            )
+        return len(ok) + len(result.rejected)

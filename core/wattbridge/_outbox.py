@@ -1,0 +1,474 @@
+"""The durable queue of one sink: SQLite in WAL mode, one file per sink.
+
+Readings are put in batches (one transaction) and taken oldest first; they leave the
+queue only when the sink acknowledges them, or move to the dead-letter table with the
+platform's reason. The same file keeps the sink's small durable state: its backoff,
+its per-credential request times (so rate limits survive restarts), its last success
+and last error, and whatever a sink stores for a multi-step delivery.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from wattbridge._readings import Reading, from_epoch_us, to_epoch_us, trusted_reading
+from wattbridge._sinks import Batch
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS queue (
+    id INTEGER PRIMARY KEY,
+    stream TEXT NOT NULL,
+    ts INTEGER NOT NULL,
+    value NOT NULL,
+    unit TEXT NOT NULL,
+    source TEXT NOT NULL,
+    credential TEXT NOT NULL,
+    queued_at REAL NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS deadletter (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    stream TEXT NOT NULL,
+    ts INTEGER NOT NULL,
+    value NOT NULL,
+    unit TEXT NOT NULL,
+    source TEXT NOT NULL,
+    credential TEXT NOT NULL,
+    queued_at REAL NOT NULL,
+    attempts INTEGER NOT NULL,
+    reason TEXT NOT NULL,
+    failed_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS state (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+"""
+
+RECENT_MAX = 100_000
+"""Readings an outbox keeps in memory, as put, for ``take`` (about 25 MB at most)."""
+
+_CREDENTIAL_INDEX = "CREATE INDEX IF NOT EXISTS queue_credential ON queue (credential, id)"
+
+
+@attrs.frozen
+class DeadLetter:
+    """A reading the platform refused, with its reason."""
+
+    id: int
+    reading: Reading
+    reason: str
+    failed_at: float
+    attempts: int
+
+
+@attrs.frozen
+class OutboxStatus:
+    """A snapshot of one outbox for ``wattbridge status``."""
+
+    depth: int
+    oldest_reading: str | None
+    oldest_queued_at: float | None
+    dead_letters: int
+    last_success: float | None
+    last_error: str | None
+    last_error_at: float | None
+    halted: str | None
+    sent_total: int
+    next_attempt_at: float | None
+
+
+def _id_ranges(ids: Iterable[int]) -> list[tuple[int, int]]:
+    """Contiguous runs of sorted ids, so deletes touch ranges instead of single rows."""
+    ranges: list[tuple[int, int]] = []
+    for value in sorted(ids):
+        if ranges and value == ranges[-1][1] + 1:
+            ranges[-1] = (ranges[-1][0], value)
+        else:
+            ranges.append((value, value))
+    return ranges
+
+
+class Outbox:
+    """One sink's queue, dead-letter table and state, in ``path``.
+
+    Thread-safe: sources put from their threads while the sink's flush takes and acks.
+    ``max_queue`` is the bound past which :meth:`has_room` turns false; a put is never
+    refused (the bound is checked before a source accepts input, so it can overshoot by
+    at most one batch per source).
+    """
+
+    def __init__(self, path: Path, *, max_queue: int = 1_000_000, synchronous: str = "FULL"):
+        self.path = path
+        self.max_queue = max_queue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        # Puts are synced as `synchronous` says (FULL: a reading acknowledged to a source
+        # survives a power cut, not only a crash). Everything else (acks, attempts,
+        # state) is written with NORMAL: losing the last of those to a power cut only
+        # resends readings, which the platforms overwrite, and saves an fsync a batch.
+        self._put_sync = synchronous
+        self._sync = ""
+        self._db.execute("PRAGMA busy_timeout=10000")
+        self._db.executescript(_SCHEMA)
+        self._has_credential_index = False
+        (self._depth,) = self._db.execute("SELECT COUNT(*) FROM queue").fetchone()
+        # Ids are given here, never reused (a sink's stored progress names batches by
+        # their ids): AUTOINCREMENT would guarantee the same at twice the insert cost.
+        (highest,) = self._db.execute("SELECT MAX(id) FROM queue").fetchone()
+        self._next_id = max(highest or 0, int(self.get_state("last_id") or 0)) + 1
+        self._room = threading.Condition(self._lock)
+        self._recent: dict[int, Reading] = {}
+
+    @classmethod
+    def open_existing(cls, path: Path) -> Outbox:
+        """Open an outbox that a run made (another process may be running it now, which
+        WAL allows); FileNotFoundError if none was ever made there."""
+        if not path.exists():
+            raise FileNotFoundError(path)
+        return cls(path)
+
+    def close(self) -> None:
+        """Close the database; the outbox must not be used after."""
+        with self._lock:
+            self._db.close()
+
+    # -- queue ---------------------------------------------------------------
+
+    def use_credentials(self) -> None:
+        """Index the queue by credential, for sinks with a per-credential rate limit."""
+        if not self._has_credential_index:
+            with self._lock:
+                self._db.execute(_CREDENTIAL_INDEX)
+            self._has_credential_index = True
+
+    @property
+    def depth(self) -> int:
+        """Readings queued now."""
+        return self._depth
+
+    def has_room(self) -> bool:
+        """True while the queue is below its bound."""
+        return self._depth < self.max_queue
+
+    def wait_for_room(self, timeout: float) -> bool:
+        """Block up to ``timeout`` seconds for the queue to drop below its bound."""
+        with self._room:
+            return self._room.wait_for(self.has_room, timeout)
+
+    def put(self, readings: Sequence[Reading], credentials: Sequence[str] | None = None) -> None:
+        """Queue ``readings`` durably, in one transaction (all or none)."""
+        if not readings:
+            return
+        now = time.time()
+        with self._lock:
+            first = self._next_id
+            if credentials is None:
+                rows = [
+                    (i, r.stream, to_epoch_us(r.timestamp), r.value, r.unit, r.source, "", now)
+                    for i, r in enumerate(readings, first)
+                ]
+            else:
+                rows = [
+                    (i, r.stream, to_epoch_us(r.timestamp), r.value, r.unit, r.source, c, now)
+                    for i, r, c in zip(
+                        range(first, first + len(readings)), readings, credentials, strict=True
+                    )
+                ]
+            with self._transaction(durable=True):
+                self._insert(rows)
+            self._inserted(rows, readings)
+
+    def _insert(self, rows: list[tuple[Any, ...]]) -> None:
+        """Insert rows numbered from the next id, inside the caller's transaction."""
+        self._db.executemany(
+            "INSERT INTO queue (id, stream, ts, value, unit, source, credential, queued_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+        self._set("last_id", str(self._next_id + len(rows) - 1))
+
+    def _inserted(self, rows: list[tuple[Any, ...]], readings: Sequence[Reading] = ()) -> None:
+        """Count rows in once their transaction has committed; keep their readings at hand
+        for ``take`` while few enough are (a reading sent soon is never rebuilt)."""
+        if readings and len(self._recent) + len(readings) <= RECENT_MAX:
+            ids = range(self._next_id, self._next_id + len(rows))
+            self._recent.update(zip(ids, readings, strict=True))
+        self._next_id += len(rows)
+        self._depth += len(rows)
+
+    def credentials_waiting(self) -> list[str]:
+        """Credentials with queued readings, the one with the oldest reading first."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT credential, MIN(id) AS first FROM queue GROUP BY credential ORDER BY first"
+            ).fetchall()
+        return [row[0] for row in rows]
+
+    def take(self, limit: int, credential: str | None = None) -> Batch:
+        """The oldest ``limit`` readings (of ``credential`` if given); they stay queued."""
+        where, params = ("", ()) if credential is None else (" WHERE credential = ?", (credential,))
+        with self._lock:
+            ids = [
+                row[0]
+                for row in self._db.execute(
+                    f"SELECT id FROM queue{where} ORDER BY id LIMIT ?", (*params, limit)
+                )
+            ]
+            recent = self._recent
+            missing = [i for i in ids if i not in recent]
+            rebuilt: dict[int, Reading] = {}
+            for first, last in _id_ranges(missing):
+                for row in self._db.execute(
+                    "SELECT id, stream, ts, value, unit, source FROM queue"
+                    " WHERE id BETWEEN ? AND ?",
+                    (first, last),
+                ):
+                    rebuilt[row[0]] = trusted_reading(*row[1:])
+            readings = [recent.get(i) or rebuilt[i] for i in ids]
+        return Batch(readings=readings, ids=ids, credential=credential or "")
+
+    def ack(self, ids: Iterable[int], states: dict[str, str | None] | None = None) -> None:
+        """Delete delivered readings, and store ``states`` in the same transaction."""
+        ranges = _id_ranges(ids)
+        if not ranges:
+            return
+        with self._lock:
+            with self._transaction():
+                before = self._db.total_changes
+                self._db.executemany("DELETE FROM queue WHERE id BETWEEN ? AND ?", ranges)
+                removed = self._db.total_changes - before
+                self._bump("sent_total", removed)
+                for key, value in (states or {}).items():
+                    self._set(key, value)
+            self._depth -= removed
+            self._forget(ranges)
+            self._room.notify_all()
+
+    def _forget(self, ranges: list[tuple[int, int]]) -> None:
+        """Drop the kept readings of ids that left the queue."""
+        if self._recent:
+            pop = self._recent.pop
+            for first, last in ranges:
+                for queue_id in range(first, last + 1):
+                    pop(queue_id, None)
+
+    def count_attempt(self, ids: Iterable[int]) -> None:
+        """Record one more failed attempt for these readings."""
+        ranges = _id_ranges(ids)
+        with self._lock, self._transaction():
+            self._db.executemany(
+                "UPDATE queue SET attempts = attempts + 1 WHERE id BETWEEN ? AND ?", ranges
+            )
+
+    def iter_queued(self, chunk: int = 10_000) -> Iterator[Reading]:
+        """Every queued reading, oldest first (for tests and export)."""
+        last = 0
+        while True:
+            with self._lock:
+                rows = self._db.execute(
+                    "SELECT id, stream, ts, value, unit, source FROM queue WHERE id > ?"
+                    " ORDER BY id LIMIT ?",
+                    (last, chunk),
+                ).fetchall()
+            if not rows:
+                return
+            for row in rows:
+                yield trusted_reading(*row[1:])
+            last = rows[-1][0]
+
+    # -- dead letters ----------------------------------------------------------
+
+    def deadletter(self, reasons: dict[int, str]) -> int:
+        """Move queued readings to the dead-letter table, each with its reason."""
+        if not reasons:
+            return 0
+        now = time.time()
+        with self._lock:
+            with self._transaction():
+                moved = 0
+                for queue_id, reason in reasons.items():
+                    cursor = self._db.execute(
+                        "INSERT INTO deadletter (stream, ts, value, unit, source, credential,"
+                        " queued_at, attempts, reason, failed_at)"
+                        " SELECT stream, ts, value, unit, source, credential, queued_at,"
+                        " attempts + 1, ?, ? FROM queue WHERE id = ?",
+                        (reason, now, queue_id),
+                    )
+                    moved += cursor.rowcount
+                    self._db.execute("DELETE FROM queue WHERE id = ?", (queue_id,))
+            self._depth -= moved
+            self._forget(_id_ranges(reasons))
+            self._room.notify_all()
+        return moved
+
+    def dead_letters(self, limit: int | None = None) -> list[DeadLetter]:
+        """Dead letters, oldest first."""
+        query = (
+            "SELECT id, stream, ts, value, unit, source, reason, failed_at, attempts"
+            " FROM deadletter ORDER BY id"
+        )
+        if limit is not None:
+            query += f" LIMIT {int(limit)}"
+        with self._lock:
+            rows = self._db.execute(query).fetchall()
+        return [
+            DeadLetter(row[0], trusted_reading(*row[1:6]), row[6], row[7], row[8]) for row in rows
+        ]
+
+    def replay(
+        self,
+        ids: Sequence[int] | None = None,
+        credential: Callable[[Reading], str] | None = None,
+    ) -> int:
+        """Move dead letters (all, or those with ``ids``) back to the queue's tail.
+
+        ``credential`` (the sink's) assigns each its credential afresh: the fix that
+        makes a replay worth doing may have moved a stream to another sender profile.
+        """
+        where = ""
+        params: list[Any] = []
+        if ids is not None:
+            if not ids:
+                return 0
+            where = f" WHERE id IN ({','.join('?' * len(ids))})"
+            params = list(ids)
+        now = time.time()
+        with self._lock:
+            letters = self._db.execute(
+                "SELECT id, stream, ts, value, unit, source, credential FROM deadletter"
+                f"{where} ORDER BY id",
+                params,
+            ).fetchall()
+            if not letters:
+                return 0
+            if credential is not None:
+                letters = [(*row[:6], credential(trusted_reading(*row[1:6]))) for row in letters]
+            rows = [(i, *row[1:], now) for i, row in enumerate(letters, self._next_id)]
+            # Queued again and forgotten as dead letters in one durable transaction.
+            with self._transaction(durable=True):
+                self._insert(rows)
+                self._db.executemany(
+                    "DELETE FROM deadletter WHERE id = ?", [(row[0],) for row in letters]
+                )
+            self._inserted(rows)
+        return len(rows)
+
+    # -- state ---------------------------------------------------------------
+
+    def get_state(self, key: str) -> str | None:
+        """A stored state value, or None."""
+        with self._lock:
+            row = self._db.execute("SELECT value FROM state WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_state(self, key: str, value: str | None) -> None:
+        """Store (or with None, delete) a state value durably."""
+        with self._lock, self._transaction():
+            self._set(key, value)
+
+    def set_states(self, values: dict[str, str | None]) -> None:
+        """Store several state values in one transaction."""
+        with self._lock, self._transaction():
+            for key, value in values.items():
+                self._set(key, value)
+
+    def clear_halts(self) -> list[str]:
+        """Forget halted credentials (a restart is when sending with them resumes);
+        returns the reasons they were halted for."""
+        with self._lock, self._transaction():
+            rows = self._db.execute("SELECT value FROM state WHERE key LIKE 'halted:%'").fetchall()
+            self._db.execute("DELETE FROM state WHERE key LIKE 'halted:%'")
+        return [row[0] for row in rows]
+
+    def _set(self, key: str, value: str | None) -> None:
+        if value is None:
+            self._db.execute("DELETE FROM state WHERE key = ?", (key,))
+        else:
+            self._db.execute(
+                "INSERT INTO state (key, value) VALUES (?, ?)"
+                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
+
+    def _bump(self, key: str, amount: int) -> None:
+        self._db.execute(
+            "INSERT INTO state (key, value) VALUES (?, ?)"
+            " ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + ?",
+            (key, str(amount), amount),
+        )
+
+    def status(self) -> OutboxStatus:
+        """Depth, oldest reading, dead letters, last success and last error."""
+        with self._lock:
+            depth = self._db.execute("SELECT COUNT(*) FROM queue").fetchone()[0]
+            oldest = self._db.execute(
+                "SELECT ts, queued_at FROM queue ORDER BY id LIMIT 1"
+            ).fetchone()
+            dead = self._db.execute("SELECT COUNT(*) FROM deadletter").fetchone()[0]
+            state = dict(self._db.execute("SELECT key, value FROM state").fetchall())
+        backoffs = [json.loads(v)["next"] for k, v in state.items() if k.startswith("backoff:")]
+        return OutboxStatus(
+            depth=depth,
+            oldest_reading=from_epoch_us(oldest[0]).isoformat() if oldest else None,
+            oldest_queued_at=oldest[1] if oldest else None,
+            dead_letters=dead,
+            last_success=float(state["last_success"]) if "last_success" in state else None,
+            last_error=state.get("last_error"),
+            last_error_at=float(state["last_error_at"]) if "last_error_at" in state else None,
+            halted="; ".join(
+                f"{k[len('halted:') :] or 'all'}: {v}"
+                for k, v in state.items()
+                if k.startswith("halted:")
+            )
+            or None,
+            sent_total=int(state.get("sent_total", 0)),
+            next_attempt_at=max(backoffs) if backoffs else None,
+        )
+
+    # -- internals -------------------------------------------------------------
+
+    def _transaction(self, durable: bool = False) -> _Transaction:
+        sync = self._put_sync if durable else "NORMAL"
+        if sync != self._sync:
+            self._db.execute(f"PRAGMA synchronous={sync}")
+            self._sync = sync
+        return _Transaction(self._db)
+
+
+class _Transaction:
+    """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on error (the connection is autocommit)."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def __enter__(self) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        self._db.execute("COMMIT" if exc_type is None else "ROLLBACK")
+
+
+class OutboxState:
+    """A sink's view of its outbox's state table (keys prefixed, so they cannot clash)."""
+
+    def __init__(self, outbox: Outbox) -> None:
+        self._outbox = outbox
+
+    def get(self, key: str) -> str | None:
+        """The stored value, or None."""
+        return self._outbox.get_state(f"sink:{key}")
+
+    def set(self, key: str, value: str | None) -> None:
+        """Store ``value`` durably (None deletes the key)."""
+        self._outbox.set_state(f"sink:{key}", value)

@@ -1,0 +1,401 @@
+"""The runtime: builds sources, sinks, outboxes and the bus from a config, and runs them.
+
+Polled sources and sink flushes are APScheduler jobs; pushed sources run in threads of
+their own. A source or sink that fails is logged, isolated and tried again with
+backoff while the others go on. ``stop()`` (SIGINT/SIGTERM in ``run_forever``) stops
+sources first, lets running flushes finish, and closes the outboxes: what was
+accepted stays queued on disk for the next start.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import signal
+import threading
+import time
+from collections.abc import Iterable
+from datetime import timedelta
+from pathlib import Path
+from types import FrameType, MappingProxyType
+from typing import Any
+
+from wattbridge._bus import Bus
+from wattbridge._config import Config, SinkSpec, SourceSpec
+from wattbridge._delivery import SinkWorker
+from wattbridge._errors import Stopping
+from wattbridge._hookspecs import StartupView
+from wattbridge._outbox import Outbox, OutboxState
+from wattbridge._plugins import Registry
+from wattbridge._readings import Reading
+from wattbridge._secret import redact
+from wattbridge._sinks import SinkContext
+from wattbridge._sources import SourceContext, close_quietly
+from wattbridge._stats import Stats
+
+log = logging.getLogger("wattbridge._runtime")
+
+RESTART_INITIAL = 1.0
+RESTART_MAX = 300.0
+STATS_EVERY = timedelta(seconds=5)
+
+
+def outbox_path(state_dir: Path, sink: str) -> Path:
+    """Where the outbox of ``sink`` lives."""
+    return state_dir / "outbox" / f"{sink}.sqlite"
+
+
+def stats_path(state_dir: Path) -> Path:
+    """Where the runtime's counters are saved."""
+    return state_dir / "runtime.json"
+
+
+class _Backoff:
+    """Exponential restart delays for a failing source: 1s, 2s, 4s ... 5 min."""
+
+    def __init__(self) -> None:
+        self.failures = 0
+        self.until = 0.0
+
+    def failed(self) -> float:
+        self.failures += 1
+        delay = min(RESTART_MAX, RESTART_INITIAL * 2 ** (self.failures - 1))
+        self.until = time.monotonic() + delay
+        return delay
+
+    def succeeded(self) -> bool:
+        """Reset; True if it had been failing."""
+        was_failing = self.failures > 0
+        self.failures = 0
+        self.until = 0.0
+        return was_failing
+
+    @property
+    def waiting(self) -> bool:
+        return time.monotonic() < self.until
+
+
+class Runtime:
+    """Everything one config runs. Build with a loaded config and the plugin registry."""
+
+    def __init__(self, config: Config, registry: Registry) -> None:
+        self.config = config
+        self.registry = registry
+        self.state_dir = config.settings.state_dir
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.stopping = threading.Event()
+        self.stats = Stats(stats_path(self.state_dir))
+        self.outboxes: dict[str, Outbox] = {}
+        self.sinks: dict[str, Any] = {}
+        self.workers: dict[str, SinkWorker] = {}
+        self.sources: dict[str, Any] = {}
+        self._threads: list[threading.Thread] = []
+        self._unopened: dict[str, _Backoff] = {}
+        self._scheduler: Any = None
+        self._started = False
+        try:
+            for spec in config.sinks.values():
+                self._build_sink(spec)
+            self.bus = Bus(
+                config.routes,
+                self.outboxes,
+                credentials={
+                    name: sink.credential
+                    for name, sink in self.sinks.items()
+                    if hasattr(sink, "credential")
+                },
+                transform_hook=registry.hook.wattbridge_transform_reading,
+                on_queued=self._queued,
+                stats=self.stats,
+                stopping=self.stopping,
+            )
+            for source_spec in config.sources.values():
+                self._build_source(source_spec)
+        except BaseException:
+            self.close()
+            raise
+
+    # -- building ----------------------------------------------------------------
+
+    def _build_sink(self, spec: SinkSpec) -> None:
+        outbox = Outbox(
+            outbox_path(self.state_dir, spec.name),
+            max_queue=spec.common.max_queue,
+            synchronous="FULL" if self.config.settings.fsync else "NORMAL",
+        )
+        self.outboxes[spec.name] = outbox
+        sink_dir = self.state_dir / "sinks" / spec.name
+        sink_dir.mkdir(parents=True, exist_ok=True)
+        logger = logging.getLogger(f"wattbridge.sink.{spec.name}")
+        context = SinkContext(spec.name, sink_dir, logger, OutboxState(outbox))
+        sink = spec.type.factory(spec.config, context)
+        self.sinks[spec.name] = sink
+        self.workers[spec.name] = SinkWorker(
+            spec.name,
+            sink,
+            outbox,
+            batch_size=spec.common.batch_size,
+            retry_initial=spec.common.retry_initial,
+            retry_max=spec.common.retry_max,
+            on_deadletter=self._deadlettered,
+            logger=logger,
+        )
+
+    def _build_source(self, spec: SourceSpec) -> None:
+        source_dir = self.state_dir / "sources" / spec.name
+        source_dir.mkdir(parents=True, exist_ok=True)
+        context = SourceContext(
+            spec.name,
+            source_dir,
+            logging.getLogger(f"wattbridge.source.{spec.name}"),
+            has_room=functools.partial(self.bus.has_room, spec.name),
+            report_error=functools.partial(self._source_part_error, spec.name),
+            count=functools.partial(self._source_count, spec.name),
+        )
+        self.sources[spec.name] = spec.type.factory(spec.config, context)
+
+    @property
+    def view(self) -> StartupView:
+        """The read-only view the startup and shutdown hooks get."""
+        return StartupView(
+            sources=MappingProxyType({n: s.config for n, s in self.config.sources.items()}),
+            sinks=MappingProxyType({n: s.config for n, s in self.config.sinks.items()}),
+            state_dir=self.config.state_dir,
+        )
+
+    # -- running -----------------------------------------------------------------
+
+    def emit(self, source: str, readings: Iterable[Reading]) -> None:
+        """Queue readings as if ``source`` had emitted them (for tests and commands)."""
+        self.bus.emit(source, readings)
+
+    def start(self) -> None:
+        """Open sinks, call the startup hook, start the scheduler and pushed sources."""
+        from wattbridge._scheduler import Scheduler  # APScheduler only when running
+
+        for name in self.sinks:
+            for reason in self.outboxes[name].clear_halts():
+                log.info("sink %s: trying again what was halted (%s)", name, reason)
+            self._open_sink(name)
+        self.registry.hook.wattbridge_startup(view=self.view)
+        polled = {n: s for n, s in self.sources.items() if hasattr(s, "poll")}
+        pushed = {n: s for n, s in self.sources.items() if n not in polled}
+        self._scheduler = Scheduler(workers=len(polled) + len(self.sinks) + 2)
+        for name, worker in self.workers.items():
+            spec = self.config.sinks[name]
+            self._scheduler.every(
+                f"flush:{name}", spec.common.flush_interval, lambda w=worker: self._flush(w)
+            )
+        for name, source in polled.items():
+            interval = self.config.sources[name].common.interval
+            backoff = _Backoff()
+            self._scheduler.every(
+                f"poll:{name}", interval, lambda n=name, s=source, b=backoff: self._poll(n, s, b)
+            )
+        self._scheduler.every("stats", STATS_EVERY, self.stats.save, now=False)
+        self._scheduler.start()
+        for name, source in pushed.items():
+            thread = threading.Thread(
+                target=self._run_pushed, args=(name, source), name=f"source:{name}", daemon=True
+            )
+            thread.start()
+            self._threads.append(thread)
+        self._started = True
+        log.info(
+            "running: %d source(s), %d sink(s), state in %s",
+            len(self.sources),
+            len(self.sinks),
+            self.state_dir,
+        )
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop sources, let running flushes end, call the shutdown hook, close everything."""
+        if self.stopping.is_set() and not self._started:
+            return
+        self.stopping.set()
+        for name, source in self.sources.items():
+            stopper = getattr(source, "stop", None)
+            if stopper is not None and not hasattr(source, "poll"):
+                try:
+                    stopper()
+                except Exception:
+                    log.exception("stopping source %s failed", name)
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+            if thread.is_alive():
+                log.warning("source thread %s did not stop in time", thread.name)
+        if self._scheduler is not None:
+            self._scheduler.shutdown()
+        if self._started:
+            try:
+                self.registry.hook.wattbridge_shutdown(view=self.view)
+            except Exception:
+                log.exception("a shutdown hook failed")
+        self._started = False
+        self.close()
+
+    def close(self) -> None:
+        """Close sources, sinks and outboxes (without the stop sequence)."""
+        for source in self.sources.values():
+            close_quietly(source, log)
+        for sink in self.sinks.values():
+            close_quietly(sink, log)
+        self.stats.save()
+        for outbox in self.outboxes.values():
+            outbox.close()
+        self.outboxes = {}
+
+    def idle_for(self) -> float:
+        """Seconds since readings were last queued, or 0 while any outbox holds some."""
+        if any(outbox.depth for outbox in self.outboxes.values()):
+            return 0.0
+        return time.monotonic() - self.bus.last_emit
+
+    def run_forever(self, until_idle: float | None = None) -> None:
+        """Start, wait for SIGINT or SIGTERM (or, with ``until_idle``, for every outbox
+        to be empty and no reading queued for that many seconds), and stop cleanly."""
+        stop_requested = threading.Event()
+        signals_seen = 0
+
+        def handle(signum: int, _frame: FrameType | None) -> None:
+            nonlocal signals_seen
+            signals_seen += 1
+            if signals_seen > 1:
+                raise KeyboardInterrupt  # a second signal: stop waiting for a clean stop
+            log.info("%s received: stopping", signal.Signals(signum).name)
+            stop_requested.set()
+
+        previous = {s: signal.signal(s, handle) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            self.start()
+            while not stop_requested.wait(0.2):
+                if until_idle is not None and self.idle_for() >= until_idle:
+                    log.info("idle for %.0fs with every outbox empty: stopping", until_idle)
+                    break
+        finally:
+            self.stop()
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+
+    def flush_all(self) -> int:
+        """Run one flush of every sink now, in this thread; returns readings settled."""
+        return sum(self._flush(worker) for worker in self.workers.values())
+
+    # -- jobs --------------------------------------------------------------------
+
+    def _open_sink(self, name: str) -> bool:
+        """Open a sink; a failure is logged and retried with backoff by its flush job."""
+        backoff = self._unopened.get(name)
+        if backoff is not None and backoff.waiting:
+            return False
+        opener = getattr(self.sinks[name], "open", None)
+        try:
+            if opener is not None:
+                opener()
+        except Exception as exc:
+            backoff = self._unopened.setdefault(name, _Backoff())
+            delay = backoff.failed()
+            message = redact(f"{type(exc).__name__}: {exc}")
+            self.stats.error(f"sink.{name}", message)
+            self.outboxes[name].set_states(
+                {"last_error": f"cannot open: {message}", "last_error_at": repr(time.time())}
+            )
+            log.error("sink %s cannot open: %s; retrying in %.0fs", name, message, delay)
+            return False
+        if self._unopened.pop(name, None) is not None:
+            log.info("sink %s open", name)
+            self.stats.error(f"sink.{name}", None)
+        return True
+
+    def _flush(self, worker: SinkWorker) -> int:
+        if worker.name in self._unopened and not self._open_sink(worker.name):
+            return 0
+        try:
+            settled = worker.flush(self.stopping)
+        except Exception as exc:
+            # A broken sink (or a full disk) must not stop the scheduler; try next time.
+            log.exception("flushing sink %s failed", worker.name)
+            self.stats.error(f"sink.{worker.name}", redact(f"{type(exc).__name__}: {exc}"))
+            return 0
+        return settled
+
+    def _queued(self, sink: str) -> None:
+        worker = self.workers[sink]
+        if (
+            self._scheduler is not None
+            and not worker.busy
+            and self.outboxes[sink].depth >= worker.batch_size
+        ):
+            self._scheduler.run_soon(f"flush:{sink}")
+
+    def _poll(self, name: str, source: Any, backoff: _Backoff) -> None:
+        if self.stopping.is_set() or backoff.waiting:
+            return
+        if not self.bus.has_room(name):
+            skipped = self.stats.add(f"source.{name}.polls_skipped")
+            if skipped == 1 or skipped % 100 == 0:
+                log.warning("source %s: outbox full, poll skipped (%d so far)", name, skipped)
+            return
+        try:
+            readings = list(source.poll())
+        except Exception as exc:
+            delay = backoff.failed()
+            message = redact(f"{type(exc).__name__}: {exc}")
+            self.stats.add(f"source.{name}.failures")
+            self.stats.error(f"source.{name}", message)
+            if backoff.failures == 1:
+                log.warning("source %s failed: %s; retrying in %.0fs", name, message, delay)
+            else:
+                log.info("source %s still failing (%d): %s", name, backoff.failures, message)
+            return
+        if backoff.succeeded():
+            log.info("source %s recovered", name)
+            self.stats.error(f"source.{name}", None)
+        try:
+            self.bus.emit(name, readings)
+        except Stopping:
+            return
+        self.stats.add(f"source.{name}.readings", len(readings))
+
+    def _run_pushed(self, name: str, source: Any) -> None:
+        backoff = _Backoff()
+
+        def emit(readings: Iterable[Reading]) -> None:
+            items = list(readings)
+            self.bus.emit(name, items)
+            self.stats.add(f"source.{name}.readings", len(items))
+
+        while not self.stopping.is_set():
+            started = time.monotonic()
+            try:
+                source.start(emit)
+                if self.stopping.is_set():
+                    return
+                raise RuntimeError("start() returned before stop() was called")
+            except Stopping:
+                return
+            except Exception as exc:
+                if self.stopping.is_set():
+                    return
+                if time.monotonic() - started > 60:
+                    backoff.succeeded()  # it ran a good while: start the backoff afresh
+                delay = backoff.failed()
+                message = redact(f"{type(exc).__name__}: {exc}")
+                self.stats.add(f"source.{name}.failures")
+                self.stats.error(f"source.{name}", message)
+                log.warning("source %s failed: %s; restarting in %.0fs", name, message, delay)
+                self.stopping.wait(delay)
+
+    def _source_part_error(self, source: str, part: str, message: str | None) -> None:
+        self.stats.error(f"source.{source}.{part}", redact(message) if message else None)
+
+    def _source_count(self, source: str, name: str, amount: int) -> None:
+        self.stats.add(f"source.{source}.{name}", amount)
+
+    def _deadlettered(self, sink: str, readings: list[Reading], reason: str) -> None:
+        self.stats.add(f"sink.{sink}.deadlettered", len(readings))
+        try:
+            self.registry.hook.wattbridge_deadlettered(sink=sink, readings=readings, reason=reason)
+        except Exception:
+            log.exception("a wattbridge_deadlettered hook failed")

@@ -1,0 +1,76 @@
+"""What a source plugin implements, and what wattbridge hands it.
+
+A source is either *polled* (it has ``poll()``; the scheduler calls it every
+``interval``) or *pushed* (it has ``start(emit)``, which wattbridge runs in a thread of
+its own and which blocks until ``stop()`` is called). A source class is constructed as
+``SourceClass(config, context)`` with its validated attrs config object.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import attrs
+
+from wattbridge._readings import Reading
+
+Emit = Callable[[Iterable[Reading]], None]
+"""Hand readings to wattbridge. Returns once they are durable in every outbox their routes
+name; blocks while an outbox is full (backpressure); raises :class:`wattbridge.Stopping` if
+wattbridge stops while it waits, in which case the source must not acknowledge its input."""
+
+
+@attrs.frozen
+class SourceContext:
+    """What wattbridge gives a source: its name, a private state folder and a logger."""
+
+    name: str
+    state_dir: Path
+    logger: logging.Logger
+    has_room: Callable[[], bool] = attrs.field(default=lambda: True)
+    """True while every outbox this source's routes feed is below its bound."""
+    report_error: Callable[[str, str | None], None] = attrs.field(default=lambda _k, _m: None)
+    """``report_error(part, message)`` shows a part's error (a device that does not
+    answer) in ``wattbridge status``; ``report_error(part, None)`` clears it."""
+    count: Callable[[str, int], None] = attrs.field(default=lambda _name, _n: None)
+    """``count(name, n)`` adds ``n`` to the source's counter ``name`` (files done,
+    messages refused), shown by ``wattbridge status`` as ``source.NAME.name``."""
+
+
+@runtime_checkable
+class PolledSource(Protocol):
+    """A source that wattbridge asks for readings every ``interval``."""
+
+    def poll(self) -> Iterable[Reading]:
+        """Return the readings measured now. Raising marks the source failing (backoff)."""
+        ...
+
+
+@runtime_checkable
+class PushedSource(Protocol):
+    """A source that delivers readings as they arrive, from a thread wattbridge gives it."""
+
+    def start(self, emit: Emit) -> None:
+        """Deliver readings with ``emit`` until :meth:`stop` is called; then return.
+
+        Returning early or raising counts as a failure: wattbridge restarts it with backoff.
+        """
+        ...
+
+    def stop(self) -> None:
+        """Ask :meth:`start` to return soon. Called from another thread."""
+        ...
+
+
+def close_quietly(obj: Any, logger: logging.Logger) -> None:
+    """Call ``obj.close()`` if it has one, logging (not raising) what it raises."""
+    close = getattr(obj, "close", None)
+    if close is None:
+        return
+    try:
+        close()
+    except Exception:
+        logger.exception("closing %s failed", type(obj).__name__)

@@ -1,0 +1,311 @@
+"""``wattbridge import`` and ``wattbridge fetch``.
+
+``import`` queues EnergyData CSV files into a sink's outbox (chunk by chunk, resumable)
+and drives that sink's flushes until everything is delivered, with progress bars and
+an ETA. ``fetch`` downloads values through the platform's fetch API to a file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from wattbridge import DataError, Secret, exitcodes
+from wattbridge._config import Config
+from wattbridge._delivery import SinkWorker
+from wattbridge._outbox import Outbox, OutboxState
+from wattbridge._runtime import outbox_path
+from wattbridge._sinks import SinkContext
+from wattbridge.commands import CommandFailed, add_config_argument, read_config
+from wattbridge_plugins.sinks.energydata.batch.client import Client, PlatformError
+from wattbridge_plugins.sinks.energydata.batch.csvformat import format_ms, parse_instant
+from wattbridge_plugins.sinks.energydata.batch.importer import FileProgress, file_hash, read_chunks
+
+IMPORT_HELP = "queue EnergyData CSV files into a sink and deliver them, resumably"
+FETCH_HELP = "download values from EnergyData.dk's fetch API to a CSV file"
+
+log = logging.getLogger("wattbridge.import")
+
+
+def _progress(disabled: bool) -> Any:
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TaskProgressColumn,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        disable=disabled,
+        console=None,
+    )
+
+
+# -- import ----------------------------------------------------------------------------
+
+
+def add_import_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``wattbridge import``."""
+    parser.add_argument("files", nargs="+", type=Path, help="EnergyData CSV files (;<id>;...)")
+    add_config_argument(parser)
+    parser.add_argument("--sink", required=True, help="the sink (in the config) to import into")
+    parser.add_argument(
+        "--chunk", type=int, default=20_000, help="rows per outbox transaction (default 20000)"
+    )
+    parser.add_argument(
+        "--skip-bad", action="store_true", help="log bad rows and go on (default: stop at one)"
+    )
+    parser.add_argument(
+        "--no-wait",
+        action="store_true",
+        help="only queue; leave delivery to `wattbridge run`",
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+class _Target:
+    """One sink of a config, built as the runtime builds it, with its outbox and worker."""
+
+    def __init__(self, config: Config, name: str) -> None:
+        spec = config.sinks.get(name)
+        if spec is None:
+            raise CommandFailed(
+                f"no sink named {name!r} in {config.path} (sinks: {', '.join(config.sinks)})",
+                exitcodes.NOT_FOUND,
+            )
+        self.spec = spec
+        self.outbox = Outbox(outbox_path(config.state_dir, name), max_queue=spec.common.max_queue)
+        sink_dir = config.state_dir / "sinks" / name
+        sink_dir.mkdir(parents=True, exist_ok=True)
+        logger = logging.getLogger(f"wattbridge.sink.{name}")
+        context = SinkContext(name, sink_dir, logger, OutboxState(self.outbox))
+        try:
+            self.sink = spec.type.factory(spec.config, context)
+            opener = getattr(self.sink, "open", None)
+            if opener is not None:
+                opener()
+        except BaseException:
+            self.outbox.close()
+            raise
+        self.worker = SinkWorker(
+            name,
+            self.sink,
+            self.outbox,
+            batch_size=spec.common.batch_size,
+            retry_initial=spec.common.retry_initial,
+            retry_max=spec.common.retry_max,
+            logger=logger,
+        )
+
+    def settled(self) -> int:
+        """Readings delivered or dead-lettered so far (ever)."""
+        status = self.outbox.status()
+        return status.sent_total + status.dead_letters
+
+    def halted(self) -> str | None:
+        """The reason sending stopped (a refused token), if it did."""
+        return self.outbox.status().halted
+
+    def pump(self, limit: int) -> None:
+        """Flush until at most ``limit`` readings are queued (waiting out polls)."""
+        while True:
+            self.worker.flush()
+            if self.outbox.depth <= limit:
+                return
+            halted = self.halted()
+            if halted:
+                raise CommandFailed(f"sending stopped: {halted}", exitcodes.FAILURE)
+            due = self.worker.next_due()
+            wait = 0.05 if due is None else due - time.time()
+            time.sleep(min(0.5, max(0.005, wait)))
+
+    def close(self) -> None:
+        """Close the sink and its outbox."""
+        closer = getattr(self.sink, "close", None)
+        if closer is not None:
+            closer()
+        self.outbox.close()
+
+
+def run_import(args: argparse.Namespace) -> int:
+    """``wattbridge import``: see :data:`IMPORT_HELP`."""
+    for path in args.files:
+        if not path.is_file():
+            raise CommandFailed(f"{path}: no such file", exitcodes.NOT_FOUND)
+    if args.chunk < 1:
+        raise CommandFailed("--chunk must be at least 1", exitcodes.USAGE)
+    config = read_config(args)
+    target = _Target(config, args.sink)
+    types = getattr(target.spec.config, "datastreams", None)
+    # Queue a few imports ahead while earlier ones validate, but no more: memory and
+    # disk stay bounded whatever the file's size.
+    ahead = max(3 * target.worker.batch_size, args.chunk * 3)
+    bad = 0
+    failure: DataError | None = None
+
+    def skip(error: DataError) -> None:
+        nonlocal bad
+        bad += 1
+        log.warning("skipping %s", error)
+
+    try:
+        with _progress(args.no_progress) as progress:
+            settled_before = target.settled()
+            deliver = progress.add_task("delivered", total=target.outbox.depth)
+            queued = 0
+            for path in args.files:
+                done = FileProgress(target.outbox, file_hash(path), path)
+                if done.complete:
+                    progress.console.print(f"{path}: already queued earlier; skipped")
+                    continue
+                task = progress.add_task(f"queue {path.name}", total=path.stat().st_size)
+
+                def count(n: int, task: Any = task) -> None:
+                    progress.advance(task, n)
+
+                try:
+                    for rows, items in read_chunks(
+                        path,
+                        types,
+                        skip_rows=done.rows,
+                        chunk_rows=args.chunk,
+                        on_bad=skip if args.skip_bad else None,
+                        counter=count,
+                    ):
+                        queued += done.queue(rows, items)
+                        progress.update(deliver, total=queued + target.outbox.depth)
+                        if not args.no_wait:
+                            target.pump(ahead)
+                            progress.update(deliver, completed=target.settled() - settled_before)
+                except DataError as exc:
+                    # What was read before the bad row is queued: deliver it, then stop.
+                    failure = exc
+                    break
+                done.finish()
+                progress.update(task, completed=path.stat().st_size)
+            total = target.settled() - settled_before + target.outbox.depth
+            progress.update(deliver, total=total)
+            if not args.no_wait:
+                while target.outbox.depth:
+                    target.pump(max(0, target.outbox.depth - 1))
+                    progress.update(deliver, completed=target.settled() - settled_before)
+            dead = target.outbox.status().dead_letters
+    except KeyboardInterrupt:
+        print("interrupted; run the same command again to resume", file=sys.stderr)
+        return exitcodes.INTERRUPTED
+    finally:
+        target.close()
+    if failure is not None:
+        raise CommandFailed(
+            f"{failure}\nthe rows before it are imported; rerun with --skip-bad to go on past "
+            "it, or fix the file and rerun (a changed file is imported whole again; the "
+            "platform overwrites equal values)",
+            exitcodes.FAILURE,
+        )
+    if bad:
+        print(f"{bad} bad row(s) skipped (see the log)", file=sys.stderr)
+    if dead:
+        print(
+            f"{dead} reading(s) refused in total: `wattbridge deadletter list --sink {args.sink}`",
+            file=sys.stderr,
+        )
+    return exitcodes.OK
+
+
+# -- fetch -------------------------------------------------------------------------------
+
+
+def add_fetch_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``wattbridge fetch``."""
+    parser.add_argument(
+        "--ids",
+        required=True,
+        nargs="+",
+        help="datastream ids or topics (space or comma separated)",
+    )
+    parser.add_argument("--from", dest="start", help="first instant, ISO 8601 with a zone")
+    parser.add_argument("--to", dest="end", help="end instant (exclusive), ISO 8601 with a zone")
+    parser.add_argument("--latest", action="store_true", help="only each datastream's latest value")
+    parser.add_argument("-o", "--output", required=True, type=Path, help="the CSV file to write")
+    parser.add_argument(
+        "-c", "--config", type=Path, default=None, help="take url and token from this config"
+    )
+    parser.add_argument("--sink", help="the energydata-batch sink of the config to use")
+    parser.add_argument("--url", default="https://admin.energydata.dk")
+    parser.add_argument("--token-env", help="environment variable that holds the token")
+    parser.add_argument("--ca-file", type=Path, help="CA bundle to check the server against")
+    parser.add_argument("--timeout", type=float, default=60.0, help="seconds (default 60)")
+    parser.add_argument("--no-progress", action="store_true")
+
+
+def _fetch_client(args: argparse.Namespace) -> Client:
+    if args.sink:
+        if args.config is None:
+            args.config = Path("wattbridge.toml")
+        config = read_config(args)
+        spec = config.sinks.get(args.sink)
+        if spec is None or not hasattr(spec.config, "token") or not hasattr(spec.config, "url"):
+            raise CommandFailed(
+                f"no sink {args.sink!r} with a url and token in {config.path}",
+                exitcodes.NOT_FOUND,
+            )
+        verify = spec.config.tls_verify() if hasattr(spec.config, "tls_verify") else True
+        return Client(spec.config.url, spec.config.token, args.timeout, verify)
+    if not args.token_env:
+        raise CommandFailed("give --sink NAME (with -c) or --token-env VAR", exitcodes.USAGE)
+    token = os.environ.get(args.token_env)
+    if not token:
+        raise CommandFailed(f"environment variable {args.token_env} is not set", exitcodes.USAGE)
+    ca: bool | str = str(args.ca_file) if args.ca_file else True
+    return Client(args.url, Secret(token, origin=f"env:{args.token_env}"), args.timeout, ca)
+
+
+def run_fetch(args: argparse.Namespace) -> int:
+    """``wattbridge fetch``: see :data:`FETCH_HELP`."""
+    ids = [i for chunk in args.ids for i in chunk.split(",") if i]
+    if args.latest == bool(args.start or args.end):
+        raise CommandFailed("give either --latest or both --from and --to", exitcodes.USAGE)
+    start = end = None
+    if not args.latest:
+        if not (args.start and args.end):
+            raise CommandFailed("give both --from and --to", exitcodes.USAGE)
+        try:
+            start = format_ms(parse_instant(args.start))
+            end = format_ms(parse_instant(args.end))
+        except ValueError as exc:
+            raise CommandFailed(str(exc), exitcodes.USAGE) from None
+    client = _fetch_client(args)
+    tmp = args.output.with_name(args.output.name + ".part")
+    try:
+        response = client.fetch(ids, start, end)
+        length = response.headers.get("Content-Length")
+        with _progress(args.no_progress) as progress, tmp.open("wb") as out:
+            task = progress.add_task(
+                f"fetch {','.join(ids)}", total=int(length) if length else None
+            )
+            for block in response.iter_content(1 << 16):
+                out.write(block)
+                progress.advance(task, len(block))
+        tmp.replace(args.output)
+    except PlatformError as exc:
+        tmp.unlink(missing_ok=True)
+        raise CommandFailed(str(exc), exitcodes.FAILURE) from None
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise CommandFailed(f"fetch failed: {exc}", exitcodes.FAILURE) from None
+    finally:
+        client.close()
+    print(f"{args.output}: {args.output.stat().st_size} bytes", file=sys.stderr)
+    return exitcodes.OK

@@ -1,0 +1,63 @@
+"""The keys of a ``plugin = "energydata-batch"`` sink table."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from wattbridge import Secret
+from wattbridge_plugins.sinks.energydata.batch.csvformat import STREAM_TYPES, StreamType
+
+
+def _check_datastreams(_instance: Any, _attribute: Any, value: dict[str, StreamType]) -> None:
+    if not value:
+        raise ValueError(
+            "datastreams: map at least one datastream id or topic to its type, "
+            'e.g. datastreams = {"117218" = "double"}'
+        )
+    for name, kind in value.items():
+        if not name.strip() or name != name.strip():
+            raise ValueError(f"datastreams: {name!r} is not a datastream id or topic")
+        if kind not in STREAM_TYPES:
+            raise ValueError(f"datastreams: {name}: type must be one of {', '.join(STREAM_TYPES)}")
+
+
+def _positive(_instance: Any, attribute: Any, value: timedelta) -> None:
+    if value <= timedelta(0):
+        raise ValueError(f"{attribute.name} must be longer than 0s")
+
+
+@attrs.frozen
+class EnergyDataBatchConfig:
+    """Keys of a ``plugin = "energydata-batch"`` sink table (see the plugin's README)."""
+
+    token: Secret
+    """A token with write rights to the datasets: a string, {env = "VAR"} or {file = "path"}."""
+    datastreams: dict[str, StreamType] = attrs.field(validator=_check_datastreams)
+    """Each datastream's id or topic (the stream name after routing) and its type."""
+    url: str = "https://admin.energydata.dk"
+    """The platform; the sandbox's URL for trying a config offline."""
+    import_size: int = attrs.field(default=100_000, validator=attrs.validators.ge(1))
+    """Readings in one import at most; a larger backlog becomes several imports."""
+    errors_limit: int = attrs.field(default=0, validator=attrs.validators.ge(0))
+    """Bad lines the platform may skip before it fails the whole import."""
+    import_name: str = "wattbridge"
+    """Prefix of each import's name (the rest names the queue position and part)."""
+    poll_initial: timedelta = attrs.field(default=timedelta(seconds=1), validator=_positive)
+    """First wait before asking an import's status; doubles up to poll_max."""
+    poll_max: timedelta = attrs.field(default=timedelta(seconds=30), validator=_positive)
+    timeout: timedelta = attrs.field(default=timedelta(seconds=60), validator=_positive)
+    """How long one HTTP request may take (uploads of big files included)."""
+    verify: bool = True
+    """Check the platform's TLS certificate. Turn off only for a test server."""
+    ca_file: Path | None = None
+    """A CA bundle to check the certificate against instead of the system's."""
+
+    def tls_verify(self) -> bool | str:
+        """What requests' ``verify`` should be."""
+        if not self.verify:
+            return False
+        return str(self.ca_file) if self.ca_file is not None else True

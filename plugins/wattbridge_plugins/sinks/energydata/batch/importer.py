@@ -1,0 +1,190 @@
+"""Reading EnergyData.dk CSV files into readings, and queueing them resumably.
+
+A file's rows are queued in chunks; each chunk is one outbox transaction. Progress is
+kept per file (by content hash) in the sink's durable state, so a rerun after Ctrl-C
+or a kill neither queues a row twice nor skips one: before a chunk is put, the
+intent is saved; the chunk's readings carry a source tag naming the file and chunk,
+so after a crash the queue itself says whether that chunk made it in.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+
+from wattbridge import DataError, Reading
+from wattbridge._outbox import Outbox, OutboxState
+from wattbridge._readings import trusted_reading
+from wattbridge_plugins.sinks.energydata.batch.csvformat import (
+    DOUBLE_RE,
+    INTEGER_RE,
+    StreamType,
+    parse_header,
+    parse_timestamp,
+    parse_value,
+)
+
+ByteCounter = Callable[[int], None]
+
+
+def file_hash(path: Path) -> str:
+    """SHA-256 of the file's content: the same file under another name is the same."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def guess_type(text: str) -> StreamType:
+    """A column's type when the sink does not declare one."""
+    if INTEGER_RE.fullmatch(text):
+        return "integer"
+    if DOUBLE_RE.fullmatch(text):
+        return "double"
+    return "string"
+
+
+def _decoded(path: Path, counter: ByteCounter | None) -> Iterator[str]:
+    pending = 0
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            if counter is not None:
+                # Reported every 64 KiB, not every line: a progress update costs more
+                # than reading the line.
+                pending += len(raw)
+                if pending >= 1 << 16:
+                    counter(pending)
+                    pending = 0
+            try:
+                yield raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise DataError(f"{path}:{number}", f"not UTF-8: {exc.reason}") from None
+    if counter is not None and pending:
+        counter(pending)
+
+
+def read_chunks(
+    path: Path,
+    types: Mapping[str, StreamType] | None,
+    *,
+    skip_rows: int = 0,
+    chunk_rows: int = 20_000,
+    on_bad: Callable[[DataError], None] | None = None,
+    counter: ByteCounter | None = None,
+) -> Iterator[tuple[int, list[tuple[str, int, int | float | str]]]]:
+    """(rows read so far, [(column, epoch µs, value)]) per chunk of data rows.
+
+    The first ``skip_rows`` data rows are passed over (already queued). A bad row
+    raises :class:`DataError` naming the file and line, unless ``on_bad`` takes it
+    (then the row is left out). ``types`` (column -> type) decides how values are
+    read; a column it does not name is refused. Without ``types``, each value's type
+    is guessed from its text.
+    """
+    reader = csv.reader(_decoded(path, counter), delimiter=";", quotechar='"', strict=True)
+    try:
+        header = next(reader, None)
+        if header is None:
+            raise DataError(f"{path}:1", "the file is empty; it needs a header ;<id>;...")
+        columns = parse_header(header, f"{path}:1")
+        if types is not None:
+            unknown = [c for c in columns if c not in types]
+            if unknown:
+                raise DataError(
+                    f"{path}:1",
+                    f"column(s) {', '.join(unknown)} not in the sink's datastreams table",
+                )
+        kinds = [types[c] if types is not None else None for c in columns]
+        width = len(columns) + 1
+        rows = 0
+        items: list[tuple[str, int, int | float | str]] = []
+        append = items.append
+        for row in reader:
+            if not row:
+                continue
+            rows += 1
+            if rows <= skip_rows:
+                continue
+            mark = len(items)
+            try:
+                if len(row) != width:
+                    raise ValueError(f"expected {width} fields, found {len(row)}")
+                epoch_us = parse_timestamp(row[0]) * 1000
+                for column, kind, text in zip(columns, kinds, row[1:], strict=True):
+                    if text == "":
+                        # The platform's rule: empty is "" for a string, nothing for a number.
+                        if kind == "string":
+                            append((column, epoch_us, ""))
+                        continue
+                    append((column, epoch_us, parse_value(text, kind or guess_type(text))))
+            except ValueError as exc:
+                del items[mark:]  # none of a bad row's values, not some
+                error = DataError(f"{path}:{reader.line_num}", str(exc))
+                if on_bad is None:
+                    # The good rows before it are queued first, as the message says.
+                    if items:
+                        yield rows - 1, items
+                    raise error from None
+                on_bad(error)
+                continue
+            if rows % chunk_rows == 0:
+                yield rows, items
+                items = []
+                append = items.append
+        yield rows, items
+    except csv.Error as exc:
+        raise DataError(f"{path}:{reader.line_num}", f"broken CSV: {exc}") from None
+
+
+class FileProgress:
+    """How many data rows of one file (by content hash) are in the outbox for good."""
+
+    def __init__(self, outbox: Outbox, digest: str, path: Path) -> None:
+        self.outbox = outbox
+        self.state = OutboxState(outbox)
+        self.key = f"import-file:{digest}"
+        self.tag = f"import:{digest[:12]}"
+        self.path = path
+        data = json.loads(self.state.get(self.key) or "{}")
+        self.rows: int = int(data.get("rows", 0))
+        self.complete: bool = bool(data.get("complete", False))
+        pending = data.get("pending")
+        if pending:
+            # A crash came between saving the intent and saving the result: the queue
+            # itself says whether that chunk's transaction happened.
+            tag = pending["tag"]
+            landed = any(r.source == tag for r in outbox.iter_queued())
+            self.rows = int(pending["to"] if landed else pending["from"])
+            self._save(None)
+
+    def _save(self, pending: dict[str, object] | None) -> None:
+        self.state.set(
+            self.key,
+            json.dumps(
+                {
+                    "rows": self.rows,
+                    "complete": self.complete,
+                    "pending": pending,
+                    "name": str(self.path),
+                }
+            ),
+        )
+
+    def queue(self, rows_after: int, items: list[tuple[str, int, int | float | str]]) -> int:
+        """Put one chunk's readings durably and record that the file's rows up to
+        ``rows_after`` are queued; return how many readings were put."""
+        tag = f"{self.tag}:{self.rows}"
+        readings: list[Reading] = [trusted_reading(s, ts, v, "", tag) for s, ts, v in items]
+        self._save({"from": self.rows, "to": rows_after, "tag": tag})
+        self.outbox.put(readings)
+        self.rows = rows_after
+        self._save(None)
+        return len(readings)
+
+    def finish(self) -> None:
+        """Record that the whole file is queued."""
+        self.complete = True
+        self._save(None)

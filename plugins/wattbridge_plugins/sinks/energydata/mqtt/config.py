@@ -1,0 +1,99 @@
+"""The keys of a ``plugin = "energydata-mqtt"`` sink table (see README.md for each one)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from wattbridge import Secret
+from wattbridge_plugins.sinks.energydata.mqtt.payload import DatastreamType
+
+MAX_WINDOW = 900
+"""The broker queues at most 1000 messages a client and drops the rest: stay well under."""
+
+
+def _topic_part(what: str) -> Any:
+    def check(_instance: object, _attribute: object, value: str) -> None:
+        if not value:
+            raise ValueError(f"{what} must not be empty")
+        if "+" in value or "#" in value or "\x00" in value:
+            raise ValueError(f"{what} {value!r} must not hold MQTT wildcards (+ #)")
+
+    return check
+
+
+def _check_datastreams(
+    _instance: object, _attribute: object, value: list[str] | dict[str, DatastreamType]
+) -> None:
+    if not value:
+        raise ValueError("datastreams must name at least one datastream suffix")
+    for suffix in value:
+        _topic_part("a datastream suffix")(None, None, suffix)
+        if suffix.startswith("/"):
+            raise ValueError(f"datastream suffix {suffix!r} must not start with '/'")
+
+
+def _check_window(_instance: object, _attribute: object, value: int) -> None:
+    if value < 1:
+        raise ValueError(f"window must be at least 1, not {value}")
+    if value > MAX_WINDOW:
+        raise ValueError(
+            f"window {value} refused: at most {MAX_WINDOW}, since the platform's broker "
+            "queues at most 1000 messages a client and silently drops the rest"
+        )
+
+
+@attrs.frozen
+class EnergyDataMqttConfig:
+    """Keys of a ``plugin = "energydata-mqtt"`` sink table."""
+
+    token: Secret
+    """The dataset's (deploy) token; sent as the MQTT user name."""
+    prefix: str = attrs.field(validator=_topic_part("prefix"))
+    """The dataset's MQTT prefix."""
+    datastreams: list[str] | dict[str, DatastreamType] = attrs.field(validator=_check_datastreams)
+    """The datastream suffixes to publish (a list), or a table suffix -> type
+    ("double", "integer", "string", "any"). Only these topics are ever published."""
+    password: Secret | None = None
+    """The MQTT password. Default: none, as the platform's own example sends only the token."""
+    host: str = "mqtts.energydata.dk"
+    port: int = attrs.field(default=8883, validator=attrs.validators.in_(range(1, 65536)))
+    tls: bool = True
+    """TLS with certificate and host name verification (cannot be turned off for the
+    platform's host; ``tls = false`` is for a local broker)."""
+    ca_file: Path | None = None
+    """CA certificates to trust instead of the system's (for a private broker)."""
+    separator: str = "/"
+    """What joins the prefix and a suffix into a topic."""
+    multi_value: bool = False
+    """Pack every datastream of one timestamp into one message."""
+    multi_value_topic: str | None = None
+    """The topic of multi-value messages. Default: the prefix alone."""
+    window: int = attrs.field(default=100, validator=_check_window)
+    """Most messages published and not yet acknowledged (PUBACK) at any time."""
+    ack_timeout: timedelta = timedelta(seconds=10)
+    """A send gives up (and retries later) when no PUBACK came for this long."""
+    connect_timeout: timedelta = timedelta(seconds=10)
+    keepalive: timedelta = timedelta(seconds=30)
+    client_id: str = ""
+    """Default: ``wattbridge-<sink name>-<random>``."""
+    batch: int = attrs.field(default=5000, validator=attrs.validators.ge(1))
+    """Readings taken from the outbox for one send."""
+
+    def topic(self, suffix: str) -> str:
+        """The full topic of a datastream."""
+        return f"{self.prefix}{self.separator}{suffix}"
+
+    @property
+    def multi_topic(self) -> str:
+        """Where multi-value messages are published."""
+        return self.multi_value_topic or self.prefix
+
+    def types(self) -> dict[str, DatastreamType]:
+        """Each configured suffix with its type ("any" when given as a list)."""
+        if isinstance(self.datastreams, dict):
+            return dict(self.datastreams)
+        return dict.fromkeys(self.datastreams, "any")

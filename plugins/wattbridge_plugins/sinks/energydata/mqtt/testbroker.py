@@ -1,0 +1,244 @@
+"""A private Mosquitto broker for tests and benchmarks (not used at run time).
+
+Starts ``mosquitto`` on free loopback ports with a password file, an ACL and, if asked,
+a TLS listener whose certificate a throw-away CA (made with the ``openssl`` command)
+signed. The MQTT tests of the sink and the source, and the benchmark, share it.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from wattbridge.testing import TlsFiles
+from wattbridge_plugins.common import mqtt_client
+
+INSTALL_HINT = "mosquitto is not installed: apt-get install mosquitto (Debian/Ubuntu)"
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port that was free a moment ago."""
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def mosquitto_binary() -> str:
+    """The path of ``mosquitto``; raises RuntimeError with the install hint if missing."""
+    if shutil.which("mosquitto_passwd") is None:
+        raise RuntimeError(INSTALL_HINT)
+    for name in ("mosquitto", "/usr/sbin/mosquitto"):
+        found = shutil.which(name)
+        if found:
+            return found
+    raise RuntimeError(INSTALL_HINT)
+
+
+# CONNECT, MQTT 3.1.1, clean session, keep-alive 60 s, empty client id.
+_CONNECT = bytes([0x10, 12, 0, 4, *b"MQTT", 4, 0x02, 0, 60, 0, 0])
+
+
+def _answers_mqtt(port: int) -> bool:
+    """True if an MQTT broker answers CONNECT on ``port`` (any CONNACK will do)."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
+            sock.sendall(_CONNECT)
+            return sock.recv(4)[:1] == b"\x20"
+    except OSError:
+        return False
+
+
+class _PortTaken(Exception):
+    """Another program bound one of the broker's ports first."""
+
+
+class Mosquitto:
+    """One private broker. ``users`` name -> password; ``acl`` lines of mosquitto's ACL
+    file (None: no ACL); ``tls`` adds a TLS listener on ``tls_port``."""
+
+    def __init__(
+        self,
+        folder: Path,
+        *,
+        users: dict[str, str] | None = None,
+        acl: list[str] | None = None,
+        tls: TlsFiles | None = None,
+        persistence: bool = False,
+    ) -> None:
+        self.binary = mosquitto_binary()
+        self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
+        folder.chmod(0o777)
+        self.port = free_port()
+        self.tls_port = free_port() if tls else None
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log_file = folder / "mosquitto.log"
+        lines = [
+            f"user {getpass.getuser()}",  # as root, stay root: the files are ours
+            "per_listener_settings false",
+            f"allow_anonymous {'false' if users is not None else 'true'}",
+            f"persistence {'true' if persistence else 'false'}",
+            f"persistence_location {folder}/",
+            "autosave_interval 0",
+            "max_queued_messages 0",  # the test subscribers must not lose anything
+            "max_inflight_messages 0",
+            f"log_dest file {self.log_file}",
+            "log_type error",
+            "log_type warning",
+            "log_type notice",
+            "log_type information",
+        ]
+        if users is not None:
+            password_file = folder / "passwords"
+            password_file.write_text("", encoding="utf-8")
+            for user, password in users.items():
+                subprocess.run(
+                    ["mosquitto_passwd", "-b", str(password_file), user, password],
+                    check=True,
+                    capture_output=True,
+                )
+            password_file.chmod(0o600)
+            lines.append(f"password_file {password_file}")
+        if acl is not None:
+            acl_file = folder / "acl"
+            acl_file.write_text("\n".join(acl) + "\n", encoding="utf-8")
+            acl_file.chmod(0o600)
+            lines.append(f"acl_file {acl_file}")
+        self._lines = lines
+        self._tls = tls
+        self._started_once = False
+        self.conf = folder / "mosquitto.conf"
+        self._write_conf()
+
+    def _write_conf(self) -> None:
+        lines = [*self._lines, f"listener {self.port} 127.0.0.1"]
+        if self._tls is not None:
+            lines += [
+                f"listener {self.tls_port} 127.0.0.1",
+                f"cafile {self._tls.ca}",
+                f"certfile {self._tls.cert}",
+                f"keyfile {self._tls.key}",
+            ]
+        self.conf.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    def start(self, timeout: float = 10.0) -> Mosquitto:
+        """Start the broker and wait until its listeners accept connections.
+
+        Other programs on a shared machine may take a port between :func:`free_port`
+        and mosquitto's bind: the first start then moves to new ports; a restart keeps
+        its ports (clients reconnect there) and tries again until ``timeout``.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self._start_once(deadline)
+                self._started_once = True
+                return self
+            except _PortTaken:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"mosquitto could not bind: {self.diagnostics()}") from None
+                if not self._started_once:
+                    self.port = free_port()
+                    self.tls_port = free_port() if self._tls else None
+                    self._write_conf()
+                time.sleep(0.1)
+
+    def _start_once(self, deadline: float) -> None:
+        self.process = subprocess.Popen(
+            [self.binary, "-c", str(self.conf)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        # Mosquitto binds every listener before it serves any: once the plain port
+        # answers CONNECT with a CONNACK, this broker (not another program) is up.
+        while True:
+            if self.process.poll() is not None:
+                text = self.diagnostics()
+                self.stop()
+                if "in use" in text:
+                    raise _PortTaken
+                raise RuntimeError(f"mosquitto exited: {text}")
+            if _answers_mqtt(self.port):
+                return
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"mosquitto did not listen: {self.diagnostics()}")
+            time.sleep(0.02)
+
+    def stop(self) -> None:
+        """Stop the broker (SIGTERM: it saves its persistence file) and wait."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self.process is not None and self.process.stderr is not None:
+            self.process.stderr.close()
+        self.process = None
+
+    def diagnostics(self) -> str:
+        """The broker's log and stderr, for a failing test's message."""
+        text = self.log_file.read_text(errors="replace") if self.log_file.exists() else ""
+        if self.process is not None and self.process.poll() is not None and self.process.stderr:
+            text += self.process.stderr.read().decode(errors="replace")
+        return text[-4000:]
+
+
+class Subscriber:
+    """A QoS 1 subscriber with a persistent session (it survives a broker restart);
+    collects every (topic, payload) that arrives."""
+
+    def __init__(self, broker: Mosquitto, username: str, password: str, topic: str = "#") -> None:
+        self.messages: list[tuple[str, bytes]] = []
+        self.lock = threading.Lock()
+        self.subscribed = threading.Event()
+
+        def on_connect(result: mqtt_client.ConnectResult) -> None:
+            if result.ok:
+                self.client.subscribe(topic, qos=1)
+                self.subscribed.set()
+
+        def on_message(message: Any) -> None:
+            with self.lock:
+                self.messages.append((message.topic, bytes(message.payload)))
+
+        self.client = mqtt_client.make_client(
+            f"test-subscriber-{free_port()}",
+            clean_session=False,
+            reconnect=True,
+            on_connect=on_connect,
+            on_message=on_message,
+        )
+        self.client.username_pw_set(username, password)
+        self.client.reconnect_delay_set(1, 1)
+        self.client.connect("127.0.0.1", broker.port, 30)
+        self.client.loop_start()
+        if not self.subscribed.wait(10):
+            raise RuntimeError(f"subscriber could not connect: {broker.diagnostics()}")
+
+    def values(self, prefix: str) -> list[tuple[str, int, Any]]:
+        """Every (suffix, epoch ms, value) received; multi-value messages unpacked."""
+        with self.lock:
+            messages = list(self.messages)
+        out: list[tuple[str, int, Any]] = []
+        for topic, payload in messages:
+            data = json.loads(payload)
+            if isinstance(data["value"], dict):
+                out += [(k, data["timestamp"], v) for k, v in data["value"].items()]
+            else:
+                out.append((topic.removeprefix(prefix + "/"), data["timestamp"], data["value"]))
+        return out
+
+    def close(self) -> None:
+        """Disconnect."""
+        self.client.disconnect()
+        self.client.loop_stop()

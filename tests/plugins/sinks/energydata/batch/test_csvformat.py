@@ -1,0 +1,140 @@
+"""The CSV conversions: timestamps, values, quoting, and a reader that never crashes."""
+
+from __future__ import annotations
+
+import io
+import math
+from datetime import UTC, datetime
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from wattbridge import DataError
+from wattbridge_plugins.sinks.energydata.batch.csvformat import (
+    ValueMismatch,
+    check_value,
+    format_ms,
+    format_value,
+    iter_records,
+    parse_instant,
+    parse_timestamp,
+    parse_value,
+    to_ms,
+    write_file,
+)
+
+
+def test_timestamps_are_written_and_read_as_documented() -> None:
+    moment = datetime(2021, 5, 1, 10, 12, 44, 432999, tzinfo=UTC)
+    assert format_ms(to_ms(moment)) == "2021-05-01T10:12:44.432Z"  # truncated, not rounded
+    assert parse_timestamp("2021-05-01T10:12:44.432Z") == to_ms(moment)
+    assert format_ms(0) == "1970-01-01T00:00:00.000Z"
+    assert format_ms(-1) == "1969-12-31T23:59:59.999Z"
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("2021-05-01T10:12:44.432", "no time zone"),
+        ("2021-05-01 10:12:44", "no time zone"),
+        ("2021-05-01T10:12:44Z", "not YYYY"),
+        ("2021-02-30T10:12:44.432Z", "not a real date"),
+        ("yesterday", "not YYYY"),
+    ],
+)
+def test_bad_timestamps_are_refused_with_the_reason(text: str, words: str) -> None:
+    with pytest.raises(ValueError, match=words):
+        parse_timestamp(text)
+
+
+def test_instants_need_a_zone() -> None:
+    assert parse_instant("2021-05-01T10:00:00Z") == parse_instant("2021-05-01T12:00:00+02:00")
+    with pytest.raises(ValueError, match="no time zone"):
+        parse_instant("2021-05-01T10:00:00")
+
+
+@pytest.mark.parametrize(
+    ("value", "kind", "written"),
+    [(3, "integer", "3"), (3.0, "integer", "3"), (2.5, "double", "2.5"), (7, "double", "7"),
+     ("a", "string", "a"), ("", "string", '""'), ('a;"b"', "string", '"a;""b"""'),
+     ("x\ny", "string", '"x\ny"'), (-1.33e-16, "double", "-1.33e-16")],
+)  # fmt: skip
+def test_values_fit_their_type(value: object, kind: str, written: str) -> None:
+    assert format_value(check_value(value, kind)) == written  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("value", "kind"),
+    [(2.5, "integer"), ("3", "integer"), (3, "string"), ("1.5", "double"), (2**63, "integer")],
+)
+def test_values_that_do_not_fit_are_refused(value: object, kind: str) -> None:
+    with pytest.raises(ValueMismatch):
+        check_value(value, kind)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"), [("1.5", "integer"), ("nan", "double"), ("inf", "double"), ("1_0", "integer")]
+)
+def test_parse_value_refuses_what_the_platform_would(text: str, kind: str) -> None:
+    with pytest.raises(ValueError):
+        parse_value(text, kind)  # type: ignore[arg-type]
+
+
+def test_reader_tells_an_empty_string_from_no_value_and_keeps_line_numbers() -> None:
+    text = ';a;b\r\n2021-01-01T00:00:00.000Z;"";\r\n2021-01-01T00:00:01.000Z;"x\r\ny";1\r\n' \
+        '2021-01-01T00:00:02.000Z;z;2\r\n'  # fmt: skip
+    records = list(iter_records(io.StringIO(text, newline=""), "f.csv"))
+    assert records[1] == (2, ["2021-01-01T00:00:00.000Z", "", ""], [False, True, False])
+    assert records[2][0] == 3 and records[2][1][1] == "x\r\ny"
+    assert records[3][0] == 5
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [(';a\n2021-01-01T00:00:00.000Z;"a\\"b"\n', 2), (';a\n2021-01-01T00:00:00.000Z;a"b\n', 2),
+     (';a\n\n2021-01-01T00:00:00.000Z;"never closed\n', 3)],
+)  # fmt: skip
+def test_reader_refuses_broken_quoting_naming_the_line(text: str, line: int) -> None:
+    with pytest.raises(DataError) as caught:
+        list(iter_records(io.StringIO(text, newline=""), "f.csv"))
+    assert caught.value.where == f"f.csv:{line}"
+
+
+@given(st.text(alphabet=st.sampled_from(list(';"\r\nab1. ')), max_size=60))
+def test_reader_never_crashes_on_random_text(text: str) -> None:
+    try:
+        for line, fields, quoted in iter_records(io.StringIO(text, newline=""), "f.csv"):
+            assert line >= 1 and len(fields) == len(quoted)
+    except DataError as exc:
+        assert exc.where.startswith("f.csv:")
+
+
+@given(st.lists(st.lists(st.text(max_size=8), min_size=2, max_size=2), max_size=5))
+def test_written_strings_read_back_equal(rows: list[list[str]]) -> None:
+    handle = io.StringIO(newline="")
+    formatted = [(i, [format_value(v) for v in row]) for i, row in enumerate(rows)]
+    write_file(handle, ["s1", "s2"], formatted)
+    handle.seek(0)
+    records = list(iter_records(handle, "f.csv"))
+    assert [r[1][1:] for r in records[1:]] == rows
+
+
+@given(st.text(alphabet="0123456789.-+eE_ naif", max_size=8))
+def test_double_parsing_takes_exactly_the_documented_number_form(text: str) -> None:
+    # The fast path (float() and a character check) against the plain regular expression.
+    from wattbridge_plugins.sinks.energydata.batch.csvformat import DOUBLE_RE
+
+    expected = float(text) if DOUBLE_RE.fullmatch(text) else None
+    if expected is not None and math.isinf(expected):
+        expected = None  # too large for a double: refused
+    try:
+        got: float | None = parse_value(text, "double")  # type: ignore[assignment]
+    except ValueError:
+        got = None
+    assert got == expected
+
+
+@given(st.integers(min_value=-62135596800000, max_value=253402300799999))
+def test_timestamps_round_trip(epoch_ms: int) -> None:
+    assert parse_timestamp(format_ms(epoch_ms)) == epoch_ms
