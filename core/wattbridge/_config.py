@@ -443,6 +443,9 @@ class _Loader:
             return None
         try:
             return cls(**kwargs)
+        except ConfigValueError as exc:
+            self.problem(where, exc.key, exc.message)
+            return None
         except (ValueError, TypeError) as exc:
             # attrs validators name the attribute in their messages; keep them whole.
             self.problem(where, _key_in(str(exc), field_names), str(exc))

@@ -5,6 +5,7 @@ import stat
 from datetime import timedelta
 from pathlib import Path
 
+import attrs
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -308,3 +309,34 @@ def test_any_config_data_loads_or_fails_with_problems(
 def test_parse_config_of_sample_text(wattbridge_registry):
     config = parse_config(GOOD, Path("/etc/wattbridge/wattbridge.toml"), wattbridge_registry)
     assert config.settings.state_dir == Path("/etc/wattbridge/state")
+
+
+def test_a_config_value_error_names_its_key_and_line(tmp_path):
+    from wattbridge import ConfigValueError, hookimpl
+
+    def refuse_odd(_instance, _attribute, value):
+        if value % 2:
+            raise ConfigValueError("pair_size", f"must be even, not {value}")
+
+    @attrs.frozen
+    class PairConfig:
+        pair_size: int = attrs.field(default=2, validator=refuse_odd)
+
+    class PairSink:
+        def __init__(self, config, context):
+            pass
+
+    class Plugin:
+        @hookimpl
+        def wattbridge_register_sinks(self, register):
+            register("pairs", PairSink, PairConfig)
+
+    from wattbridge._plugins import load_plugins
+
+    registry = load_plugins(extra=[Plugin()])
+    path = tmp_path / "wattbridge.toml"
+    path.write_text('[sinks.out]\nplugin = "pairs"\n\npair_size = 3\n')
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, registry)
+    (problem,) = caught.value.problems
+    assert (problem.key, problem.line, problem.message) == ("pair_size", 4, "must be even, not 3")

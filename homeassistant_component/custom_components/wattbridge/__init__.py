@@ -19,8 +19,7 @@ from homeassistant.exceptions import ConfigEntryError, ConfigEntryNotReady
 from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers.typing import ConfigType
 
-from wattbridge._config import ConfigError
-from wattbridge._secret import redact
+from wattbridge import ConfigError, redact
 
 from .bridge import Bridge, load_registry
 from .const import DOMAIN

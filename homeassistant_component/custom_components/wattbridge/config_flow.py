@@ -17,10 +17,8 @@ from homeassistant.core import callback
 from homeassistant.data_entry_flow import FlowResult
 from homeassistant.helpers import selector
 
-from wattbridge import Secret
-from wattbridge._config import ConfigError
+from wattbridge import ConfigError, Secret, redact
 from wattbridge._plugins import Registry
-from wattbridge._secret import redact
 
 from .bridge import build_config, load_registry
 from .checks import CannotConnect, InvalidAuth, check_sink

@@ -8,8 +8,8 @@ from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ConfigEntryAuthFailed
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 
+from wattbridge import redact
 from wattbridge._outbox import OutboxStatus
-from wattbridge._secret import redact
 
 from .bridge import Bridge
 from .const import DOMAIN, STATUS_INTERVAL

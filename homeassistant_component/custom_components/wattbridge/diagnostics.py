@@ -15,7 +15,7 @@ from homeassistant.components.diagnostics import async_redact_data
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant
 
-from wattbridge._secret import redact
+from wattbridge import redact
 
 from .const import CONF_SINK_TYPE, DOMAIN
 from .redaction import ALWAYS_REDACT, secret_keys

@@ -18,8 +18,7 @@ import attrs
 import voluptuous as vol
 from homeassistant.helpers import selector
 
-from wattbridge import Secret
-from wattbridge._durations import format_duration
+from wattbridge import Secret, format_duration
 
 from .const import CONF_EXTRA_TOML
 

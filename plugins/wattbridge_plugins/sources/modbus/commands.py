@@ -15,7 +15,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from wattbridge._durations import parse_duration
+from wattbridge import parse_duration
 from wattbridge_plugins.sources.modbus import profiles
 from wattbridge_plugins.sources.modbus.client import BusClient
 from wattbridge_plugins.sources.modbus.poller import DeviceReader, DeviceState

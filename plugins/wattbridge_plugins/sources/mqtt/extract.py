@@ -14,8 +14,7 @@ from zoneinfo import ZoneInfo
 
 import attrs
 
-from wattbridge import Reading
-from wattbridge._readings import Value
+from wattbridge import Reading, Value
 from wattbridge_plugins.sources.mqtt import jsonpath
 from wattbridge_plugins.sources.mqtt.config import Subscription
 

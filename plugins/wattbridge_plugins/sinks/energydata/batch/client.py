@@ -16,8 +16,7 @@ from typing import Any, Literal
 
 import requests
 
-from wattbridge import Secret
-from wattbridge._secret import redact
+from wattbridge import Secret, redact
 
 ErrorKind = Literal["retry", "halt", "gone", "conflict", "expired", "invalid"]
 
