@@ -12,9 +12,9 @@ from collections.abc import Callable
 import attrs
 
 
-def _positive(_instance: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if value <= 0:
-        raise ValueError(f"{attribute.name} must be more than 0 seconds, not {value}")
+def _not_negative(_instance: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if value < 0:
+        raise ValueError(f"{attribute.name} must not be negative, not {value}")
 
 
 @attrs.frozen
@@ -26,8 +26,8 @@ class Backoff:
     is never less than half the nominal one.
     """
 
-    initial: float = attrs.field(validator=_positive)
-    maximum: float = attrs.field(validator=_positive)
+    initial: float = attrs.field(validator=_not_negative)
+    maximum: float = attrs.field(validator=_not_negative)
     jitter: bool = True
 
     def nominal(self, failures: int) -> float:

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import json
 import logging
-import random
 import threading
 import time
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+from wattbridge._backoff import Backoff
 from wattbridge._outbox import Outbox
 from wattbridge._secret import redact
 from wattbridge._sinks import Batch, SendResult, Sink
@@ -45,8 +45,7 @@ class SinkWorker:
         limits = sink.limits
         self.batch_size = min(batch_size or limits.max_batch, limits.max_batch)
         self.min_interval = limits.min_interval.total_seconds() if limits.min_interval else None
-        self.retry_initial = retry_initial.total_seconds()
-        self.retry_max = retry_max.total_seconds()
+        self.backoff = Backoff(retry_initial.total_seconds(), retry_max.total_seconds())
         self.on_deadletter = on_deadletter
         self.log = logger or logging.getLogger(f"wattbridge.sink.{name}")
         self.clock = clock
@@ -177,8 +176,7 @@ class SinkWorker:
             self.outbox.count_attempt(batch.ids[i] for i in result.retry)
             state = self._backoff(key)
             failures = int(state["failures"]) + 1
-            delay = min(self.retry_max, self.retry_initial * 2 ** (failures - 1))
-            delay = delay / 2 + random.uniform(0, delay / 2)  # "equal jitter"
+            delay = self.backoff.delay(failures)
             next_at = now + delay
             if result.not_before is not None:
                 next_at = max(next_at, result.not_before.timestamp())

@@ -20,6 +20,7 @@ from pathlib import Path
 from types import FrameType, MappingProxyType
 from typing import Any
 
+from wattbridge._backoff import Backoff
 from wattbridge._bus import Bus
 from wattbridge._config import Config, SinkSpec, SourceSpec
 from wattbridge._delivery import SinkWorker
@@ -50,6 +51,9 @@ def stats_path(state_dir: Path) -> Path:
     return state_dir / "runtime.json"
 
 
+_RESTART = Backoff(RESTART_INITIAL, RESTART_MAX, jitter=False)
+
+
 class _Backoff:
     """Exponential restart delays for a failing source: 1s, 2s, 4s ... 5 min."""
 
@@ -59,7 +63,7 @@ class _Backoff:
 
     def failed(self) -> float:
         self.failures += 1
-        delay = min(RESTART_MAX, RESTART_INITIAL * 2 ** (self.failures - 1))
+        delay = _RESTART.nominal(self.failures)
         self.until = time.monotonic() + delay
         return delay
 
