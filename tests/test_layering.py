@@ -38,12 +38,6 @@ KNOWN: set[tuple[str, str]] = {
     ("plugins/wattbridge_plugins/commands/demo/__init__.py", "wattbridge._config"),
     ("plugins/wattbridge_plugins/commands/demo/__init__.py", "wattbridge._logs"),
     ("plugins/wattbridge_plugins/commands/demo/__init__.py", "wattbridge._runtime"),
-    ("plugins/wattbridge_plugins/sinks/energydata/batch/commands.py", "wattbridge._config"),
-    ("plugins/wattbridge_plugins/sinks/energydata/batch/commands.py", "wattbridge._delivery"),
-    ("plugins/wattbridge_plugins/sinks/energydata/batch/commands.py", "wattbridge._outbox"),
-    ("plugins/wattbridge_plugins/sinks/energydata/batch/commands.py", "wattbridge._runtime"),
-    ("plugins/wattbridge_plugins/sinks/energydata/batch/commands.py", "wattbridge._sinks"),
-    ("plugins/wattbridge_plugins/sinks/energydata/batch/importer.py", "wattbridge._outbox"),
     ("plugins/wattbridge_plugins/sinks/energydata/batch/importer.py", "wattbridge._readings"),
     (
         "plugins/wattbridge_plugins/sinks/energydata/batch/sandbox/server.py",

@@ -26,7 +26,17 @@ from wattbridge._hookspecs import (
 )
 from wattbridge._readings import InvalidReading, Reading, Value
 from wattbridge._secret import Secret, redact
-from wattbridge._sinks import Batch, SendResult, Sink, SinkContext, SinkLimits, SinkState
+from wattbridge._sinks import (
+    Batch,
+    Halted,
+    InProgress,
+    SendResult,
+    Settled,
+    Sink,
+    SinkContext,
+    SinkLimits,
+    SinkState,
+)
 from wattbridge._sources import Emit, PolledSource, PushedSource, SourceContext
 
 hookimpl = pluggy.HookimplMarker("wattbridge")
@@ -45,6 +55,8 @@ __all__ = [
     "ConfigValueError",
     "DataError",
     "Emit",
+    "Halted",
+    "InProgress",
     "InvalidReading",
     "PolledSource",
     "PushedSource",
@@ -52,6 +64,7 @@ __all__ = [
     "SandboxRegister",
     "Secret",
     "SendResult",
+    "Settled",
     "Sink",
     "SinkContext",
     "SinkLimits",

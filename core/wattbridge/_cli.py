@@ -20,26 +20,17 @@ import attrs
 
 from wattbridge import __version__, exitcodes
 from wattbridge._config import Config, ConfigError, load_config
-from wattbridge._errors import PluginError
+from wattbridge._errors import CommandFailed, PluginError
 from wattbridge._logs import setup_logging
-from wattbridge._outbox import Outbox, OutboxState
+from wattbridge._opensink import open_sink, outbox_path
+from wattbridge._outbox import Outbox
 from wattbridge._plugins import Registry, load_plugins
-from wattbridge._runtime import Runtime, outbox_path, stats_path
-from wattbridge._sinks import SinkContext
-from wattbridge._sources import close_quietly
+from wattbridge._runtime import Runtime, stats_path
 from wattbridge._stats import load_stats
 
 log = logging.getLogger("wattbridge._cli")
 
 DEFAULT_CONFIG = "wattbridge.toml"
-
-
-class CommandFailed(Exception):
-    """Ends a command with a message on stderr and an exit code."""
-
-    def __init__(self, message: str, code: int) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 def add_config_argument(parser: argparse.ArgumentParser) -> None:
@@ -212,7 +203,7 @@ def cmd_deadletter(args: argparse.Namespace) -> int:
                         )
                 total += len(letters)
             else:
-                moved = replay_dead_letters(config, sink, outbox, args.ids or None)
+                moved = replay_dead_letters(config, sink, args.ids or None)
                 print(f"{sink}: {moved} dead letter(s) queued again")
                 total += moved
         finally:
@@ -222,20 +213,10 @@ def cmd_deadletter(args: argparse.Namespace) -> int:
     return exitcodes.OK
 
 
-def replay_dead_letters(config: Config, sink: str, outbox: Outbox, ids: list[int] | None) -> int:
+def replay_dead_letters(config: Config, sink: str, ids: list[int] | None) -> int:
     """Queue dead letters again, with credentials assigned by the sink as now configured."""
-    spec = config.sinks[sink]
-    if not hasattr(spec.type.factory, "credential"):
-        return outbox.replay(ids)
-    folder = config.state_dir / "sinks" / sink
-    context = SinkContext(
-        sink, folder, logging.getLogger(f"wattbridge.sink.{sink}"), OutboxState(outbox)
-    )
-    instance = spec.type.factory(spec.config, context)  # built, not opened: no I/O
-    try:
-        return outbox.replay(ids, credential=instance.credential)
-    finally:
-        close_quietly(instance, log)
+    with open_sink(config, sink, open=False) as opened:  # built, not opened: no I/O
+        return opened.replay(ids)
 
 
 def cmd_sandbox(args: argparse.Namespace) -> int:

@@ -1,5 +1,5 @@
 """Draining one sink's outbox: batches, backoff with jitter, per-credential rate limits,
-and what a :class:`~wattbridge._sinks.SendResult` means for each reading.
+and what each kind of :class:`~wattbridge._sinks.SendResult` means for each reading.
 
 The sink only sends and classifies; every wait is decided here and stored in the
 outbox, so it holds across restarts.
@@ -7,7 +7,6 @@ outbox, so it holds across restarts.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -16,9 +15,10 @@ from datetime import timedelta
 from typing import Any
 
 from wattbridge._backoff import Backoff
+from wattbridge._deliverystate import DeliveryState, Retrying
 from wattbridge._outbox import Outbox
 from wattbridge._secret import redact
-from wattbridge._sinks import Batch, SendResult, Sink
+from wattbridge._sinks import Batch, Halted, InProgress, SendResult, Settled, SinkAdapter
 
 Clock = Callable[[], float]
 
@@ -29,7 +29,7 @@ class SinkWorker:
     def __init__(
         self,
         name: str,
-        sink: Sink,
+        sink: SinkAdapter,
         outbox: Outbox,
         *,
         batch_size: int | None = None,
@@ -42,6 +42,7 @@ class SinkWorker:
         self.name = name
         self.sink = sink
         self.outbox = outbox
+        self.state = DeliveryState(outbox)
         limits = sink.limits
         self.batch_size = min(batch_size or limits.max_batch, limits.max_batch)
         self.min_interval = limits.min_interval.total_seconds() if limits.min_interval else None
@@ -102,18 +103,14 @@ class SinkWorker:
         return [None] if self._ready_at("") <= now else []
 
     def _ready_at(self, credential: str) -> float:
-        if self.outbox.get_state(f"halted:{credential}") is not None:
+        if self.state.halted(credential) is not None:
             return float("inf")
-        ready = self._backoff(credential)["next"]
+        ready = self.state.retrying(credential).next_at
         if self.min_interval:
-            last = self.outbox.get_state(f"ratelimit:{credential}")
+            last = self.state.last_request(credential)
             if last is not None:
                 ready = max(ready, float(last) + self.min_interval)
-        return float(ready)
-
-    def _backoff(self, credential: str) -> dict[str, float]:
-        raw = self.outbox.get_state(f"backoff:{credential}")
-        return json.loads(raw) if raw else {"failures": 0, "next": 0.0}
+        return ready
 
     def _send_one(self, credential: str | None) -> int:
         batch = self._in_progress.pop(credential or "", None) or self.outbox.take(
@@ -124,42 +121,52 @@ class SinkWorker:
         key = batch.credential
         previous_request = None
         if self.min_interval:
-            # Written before the request goes out: a crash mid-send must not let a
-            # restart send again inside the platform's window.
-            previous_request = self.outbox.get_state(f"ratelimit:{key}")
-            self.outbox.set_state(f"ratelimit:{key}", repr(self.clock()))
-        try:
-            result = self.sink.send(batch)
-            if not isinstance(result, SendResult):
-                raise TypeError(f"send() returned {type(result).__name__}, not SendResult")
-        except Exception as exc:
-            self.log.warning("sending %d readings failed", len(batch), exc_info=True)
-            result = SendResult.all_retry(batch, f"{type(exc).__name__}: {exc}")
-        if self.min_interval and not result.requested:
-            self.outbox.set_state(f"ratelimit:{key}", previous_request)
+            previous_request = self.state.last_request(key)
+            self.state.request_made(key, self.clock())
+        result = self._send(batch)
+        if self.min_interval and isinstance(result, Settled | InProgress) and not result.requested:
+            self.state.request_not_made(key, previous_request)
         return self._apply(batch, result)
 
+    def _send(self, batch: Batch) -> SendResult:
+        """The sink's result, or a retry of the whole batch when it raised or broke the
+        contract (a sink bug must cost a retry, never a reading)."""
+        try:
+            result = self.sink.send(batch)
+            if not isinstance(result, Settled | InProgress | Halted):
+                raise TypeError(f"send() returned {type(result).__name__}, not a SendResult")
+            if isinstance(result, Settled) and not result.fits(len(batch)):
+                raise ValueError(f"send() named positions outside a batch of {len(batch)}")
+        except Exception as exc:
+            self.log.warning("sending %d readings failed", len(batch), exc_info=True)
+            return SendResult.all_retry(batch, f"{type(exc).__name__}: {exc}")
+        return result
+
     def _apply(self, batch: Batch, result: SendResult) -> int:
-        now = self.clock()
         key = batch.credential
         label = f" (credential {key})" if key else ""
-        if result.halt:
-            reason = redact(result.reason)
-            self.outbox.set_states(
-                {f"halted:{key}": reason, "last_error": reason, "last_error_at": repr(now)}
-            )
-            self.log.error("stopped sending%s: %s; fix the config and restart", label, reason)
-            return 0
-        if result.pending:
-            self._in_progress[key] = batch
-            state = self._backoff(key)
-            state["next"] = result.not_before.timestamp() if result.not_before else now
-            self.outbox.set_state(f"backoff:{key}", json.dumps(state))
-            self.log.debug("%s%s", result.reason, label)
-            return 0
+        match result:
+            case Halted(reason=reason):
+                self.state.halt(key, redact(reason), self.clock())
+                self.log.error(
+                    "stopped sending%s: %s; fix the config and restart", label, redact(reason)
+                )
+                return 0
+            case InProgress(reason=reason, not_before=not_before):
+                self._in_progress[key] = batch
+                self.state.wait(key, not_before.timestamp())
+                self.log.debug("%s%s", reason, label)
+                return 0
+            case Settled():
+                return self._settle(batch, result, label)
+        raise AssertionError(f"unhandled {result!r}")  # _send lets only the three kinds by
+
+    def _settle(self, batch: Batch, result: Settled, label: str) -> int:
+        now = self.clock()
+        key = batch.credential
         ok = [batch.ids[i] for i in result.ok]
         if ok:
-            self.outbox.ack(ok, {"last_success": repr(now), f"backoff:{key}": None})
+            self.outbox.ack(ok, DeliveryState.succeeded(key, now))
         if result.rejected:
             reasons = {batch.ids[i]: redact(r) for i, r in result.rejected.items()}
             self.outbox.deadletter(reasons)
@@ -174,20 +181,12 @@ class SinkWorker:
                 self.on_deadletter(self.name, rejected, redact(result.reason or "rejected"))
         if result.retry:
             self.outbox.count_attempt(batch.ids[i] for i in result.retry)
-            state = self._backoff(key)
-            failures = int(state["failures"]) + 1
-            delay = self.backoff.delay(failures)
-            next_at = now + delay
+            failures = self.state.retrying(key).failures + 1
+            next_at = now + self.backoff.delay(failures)
             if result.not_before is not None:
                 next_at = max(next_at, result.not_before.timestamp())
             reason = redact(result.reason or "retry")
-            self.outbox.set_states(
-                {
-                    f"backoff:{key}": json.dumps({"failures": failures, "next": next_at}),
-                    "last_error": reason,
-                    "last_error_at": repr(now),
-                }
-            )
+            self.state.failed(key, Retrying(failures, next_at), reason, now)
             log = self.log.warning if failures == 1 or failures % 10 == 0 else self.log.info
             log(
                 "%d reading(s) will be retried in %.1fs (attempt %d)%s: %s",

@@ -22,3 +22,11 @@ class Stopping(WattbridgeError):
 
 class PluginError(WattbridgeError):
     """A plugin is broken: an unknown hook, a duplicate type name, a bad registration."""
+
+
+class CommandFailed(WattbridgeError):
+    """Ends a command with a message on stderr and an exit code (see ``exitcodes``)."""
+
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.code = code

@@ -9,7 +9,6 @@ and last error, and whatever a sink stores for a multi-step delivery.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
 import time
@@ -19,6 +18,7 @@ from typing import Any
 
 import attrs
 
+from wattbridge._deliverystate import DeliveryState
 from wattbridge._readings import Reading, from_epoch_us, to_epoch_us, trusted_reading
 from wattbridge._sinks import Batch
 
@@ -383,13 +383,15 @@ class Outbox:
             for key, value in values.items():
                 self._set(key, value)
 
-    def clear_halts(self) -> list[str]:
-        """Forget halted credentials (a restart is when sending with them resumes);
-        returns the reasons they were halted for."""
+    def pop_prefixed(self, prefix: str) -> dict[str, str]:
+        """Delete and return every state key starting with ``prefix``, in one transaction."""
+        where = "substr(key, 1, ?) = ?"  # not LIKE: a prefix may hold % or _
         with self._lock, self._transaction():
-            rows = self._db.execute("SELECT value FROM state WHERE key LIKE 'halted:%'").fetchall()
-            self._db.execute("DELETE FROM state WHERE key LIKE 'halted:%'")
-        return [row[0] for row in rows]
+            rows = self._db.execute(
+                f"SELECT key, value FROM state WHERE {where}", (len(prefix), prefix)
+            ).fetchall()
+            self._db.execute(f"DELETE FROM state WHERE {where}", (len(prefix), prefix))
+        return dict(rows)
 
     def _set(self, key: str, value: str | None) -> None:
         if value is None:
@@ -417,23 +419,18 @@ class Outbox:
             ).fetchone()
             dead = self._db.execute("SELECT COUNT(*) FROM deadletter").fetchone()[0]
             state = dict(self._db.execute("SELECT key, value FROM state").fetchall())
-        backoffs = [json.loads(v)["next"] for k, v in state.items() if k.startswith("backoff:")]
+        delivery = DeliveryState.summarize(state)
         return OutboxStatus(
             depth=depth,
             oldest_reading=from_epoch_us(oldest[0]).isoformat() if oldest else None,
             oldest_queued_at=oldest[1] if oldest else None,
             dead_letters=dead,
-            last_success=float(state["last_success"]) if "last_success" in state else None,
-            last_error=state.get("last_error"),
-            last_error_at=float(state["last_error_at"]) if "last_error_at" in state else None,
-            halted="; ".join(
-                f"{k[len('halted:') :] or 'all'}: {v}"
-                for k, v in state.items()
-                if k.startswith("halted:")
-            )
-            or None,
+            last_success=delivery.last_success,
+            last_error=delivery.last_error,
+            last_error_at=delivery.last_error_at,
+            halted=delivery.halted,
             sent_total=int(state.get("sent_total", 0)),
-            next_attempt_at=max(backoffs) if backoffs else None,
+            next_attempt_at=delivery.next_attempt_at,
         )
 
     # -- internals -------------------------------------------------------------

@@ -24,13 +24,15 @@ from wattbridge._backoff import Backoff
 from wattbridge._bus import Bus
 from wattbridge._config import Config, SinkSpec, SourceSpec
 from wattbridge._delivery import SinkWorker
+from wattbridge._deliverystate import DeliveryState
 from wattbridge._errors import Stopping
 from wattbridge._hookspecs import StartupView
-from wattbridge._outbox import Outbox, OutboxState
+from wattbridge._opensink import OpenedSink, build_from_spec
+from wattbridge._outbox import Outbox
 from wattbridge._plugins import Registry
 from wattbridge._readings import Reading
 from wattbridge._secret import redact
-from wattbridge._sinks import SinkContext
+from wattbridge._sinks import SinkAdapter
 from wattbridge._sources import SourceContext, close_quietly
 from wattbridge._stats import Stats
 
@@ -39,11 +41,6 @@ log = logging.getLogger("wattbridge._runtime")
 RESTART_INITIAL = 1.0
 RESTART_MAX = 300.0
 STATS_EVERY = timedelta(seconds=5)
-
-
-def outbox_path(state_dir: Path, sink: str) -> Path:
-    """Where the outbox of ``sink`` lives."""
-    return state_dir / "outbox" / f"{sink}.sqlite"
 
 
 def stats_path(state_dir: Path) -> Path:
@@ -90,7 +87,8 @@ class Runtime:
         self.stopping = threading.Event()
         self.stats = Stats(stats_path(self.state_dir))
         self.outboxes: dict[str, Outbox] = {}
-        self.sinks: dict[str, Any] = {}
+        self.opened: dict[str, OpenedSink] = {}
+        self.sinks: dict[str, SinkAdapter] = {}
         self.workers: dict[str, SinkWorker] = {}
         self.sources: dict[str, Any] = {}
         self._threads: list[threading.Thread] = []
@@ -106,7 +104,7 @@ class Runtime:
                 credentials={
                     name: sink.credential
                     for name, sink in self.sinks.items()
-                    if hasattr(sink, "credential")
+                    if sink.has_credentials
                 },
                 transform_hook=registry.hook.wattbridge_transform_reading,
                 on_queued=self._queued,
@@ -122,28 +120,12 @@ class Runtime:
     # -- building ----------------------------------------------------------------
 
     def _build_sink(self, spec: SinkSpec) -> None:
-        outbox = Outbox(
-            outbox_path(self.state_dir, spec.name),
-            max_queue=spec.common.max_queue,
-            synchronous="FULL" if self.config.settings.fsync else "NORMAL",
-        )
-        self.outboxes[spec.name] = outbox
-        sink_dir = self.state_dir / "sinks" / spec.name
-        sink_dir.mkdir(parents=True, exist_ok=True)
-        logger = logging.getLogger(f"wattbridge.sink.{spec.name}")
-        context = SinkContext(spec.name, sink_dir, logger, OutboxState(outbox))
-        sink = spec.type.factory(spec.config, context)
-        self.sinks[spec.name] = sink
-        self.workers[spec.name] = SinkWorker(
-            spec.name,
-            sink,
-            outbox,
-            batch_size=spec.common.batch_size,
-            retry_initial=spec.common.retry_initial,
-            retry_max=spec.common.retry_max,
-            on_deadletter=self._deadlettered,
-            logger=logger,
-        )
+        # Opened in start(): a sink that cannot open yet is retried by its flush job.
+        opened = build_from_spec(self.config, spec, open=False, on_deadletter=self._deadlettered)
+        self.opened[spec.name] = opened
+        self.outboxes[spec.name] = opened.outbox
+        self.sinks[spec.name] = opened.sink
+        self.workers[spec.name] = opened.worker
 
     def _build_source(self, spec: SourceSpec) -> None:
         source_dir = self.state_dir / "sources" / spec.name
@@ -178,7 +160,7 @@ class Runtime:
         from wattbridge._scheduler import Scheduler  # APScheduler only when running
 
         for name in self.sinks:
-            for reason in self.outboxes[name].clear_halts():
+            for reason in DeliveryState(self.outboxes[name]).lift_halts():
                 log.info("sink %s: trying again what was halted (%s)", name, reason)
             self._open_sink(name)
         self.registry.hook.wattbridge_startup(view=self.view)
@@ -243,11 +225,13 @@ class Runtime:
         """Close sources, sinks and outboxes (without the stop sequence)."""
         for source in self.sources.values():
             close_quietly(source, log)
-        for sink in self.sinks.values():
-            close_quietly(sink, log)
+        for name, opened in self.opened.items():
+            try:
+                opened.close()  # the sink, then its outbox
+            except Exception:
+                log.exception("closing sink %s failed", name)
         self.stats.save()
-        for outbox in self.outboxes.values():
-            outbox.close()
+        self.opened = {}
         self.outboxes = {}
 
     def idle_for(self) -> float:
@@ -293,18 +277,14 @@ class Runtime:
         backoff = self._unopened.get(name)
         if backoff is not None and backoff.waiting:
             return False
-        opener = getattr(self.sinks[name], "open", None)
         try:
-            if opener is not None:
-                opener()
+            self.sinks[name].open()
         except Exception as exc:
             backoff = self._unopened.setdefault(name, _Backoff())
             delay = backoff.failed()
             message = redact(f"{type(exc).__name__}: {exc}")
             self.stats.error(f"sink.{name}", message)
-            self.outboxes[name].set_states(
-                {"last_error": f"cannot open: {message}", "last_error_at": repr(time.time())}
-            )
+            DeliveryState(self.outboxes[name]).error(f"cannot open: {message}", time.time())
             log.error("sink %s cannot open: %s; retrying in %.0fs", name, message, delay)
             return False
         if self._unopened.pop(name, None) is not None:

@@ -4,16 +4,16 @@ A sink turns a batch of queued readings into its platform's payloads and sends t
 then says what became of each reading with a :class:`SendResult`. It never sleeps or
 retries in a loop of its own: the core does the queueing, the backoff, the per-credential
 rate limits and the dead-letter. A sink class is constructed as
-``SinkClass(config, context)`` and may define ``open()`` and ``close()``.
+``SinkClass(config, context)``; its optional methods get defaults in :class:`SinkAdapter`.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import attrs
 
@@ -59,55 +59,57 @@ class Batch:
         return len(self.readings)
 
 
+def _indices(value: Iterable[int]) -> frozenset[int]:
+    return frozenset(value)
+
+
+def _check_indices(instance: Any, attribute: attrs.Attribute[Any], value: Iterable[int]) -> None:
+    for index in value:
+        if not isinstance(index, int) or isinstance(index, bool) or index < 0:
+            raise ValueError(f"SendResult.{attribute.name}: {index!r} is not a batch position")
+
+
 @attrs.frozen
 class SendResult:
-    """What became of a batch. Build one with the class methods.
-
-    Indices refer to positions in the batch. A reading not named in ``ok``, ``retry`` or
-    ``rejected`` was not sent: it stays queued with no attempt counted.
+    """What became of a batch: one of :class:`Settled`, :class:`InProgress` or
+    :class:`Halted` (a sum type, as Vector's ``RetryAction``). Build one with the class
+    methods; the core matches on the kind.
     """
 
-    ok: frozenset[int] = frozenset()
-    retry: frozenset[int] = frozenset()
-    rejected: Mapping[int, str] = attrs.field(factory=dict)
     reason: str = ""
-    not_before: datetime | None = None
-    pending: bool = False
-    halt: bool = False
-    requested: bool = True
 
     @classmethod
-    def all_ok(cls, batch: Batch) -> SendResult:
+    def all_ok(cls, batch: Batch) -> Settled:
         """Every reading was stored by the platform."""
-        return cls(ok=frozenset(range(len(batch))))
+        return Settled(ok=frozenset(range(len(batch))))
 
     @classmethod
-    def all_retry(cls, batch: Batch, reason: str, not_before: datetime | None = None) -> SendResult:
+    def all_retry(cls, batch: Batch, reason: str, not_before: datetime | None = None) -> Settled:
         """Nothing was stored; try again after backoff, and not before ``not_before``."""
-        return cls(retry=frozenset(range(len(batch))), reason=reason, not_before=not_before)
+        return Settled(retry=frozenset(range(len(batch))), reason=reason, not_before=not_before)
 
     @classmethod
-    def all_rejected(cls, batch: Batch, reason: str) -> SendResult:
+    def all_rejected(cls, batch: Batch, reason: str) -> Settled:
         """The platform refused every reading as invalid: dead-letter them with ``reason``."""
-        return cls(rejected=dict.fromkeys(range(len(batch)), reason), reason=reason)
+        return Settled(rejected=dict.fromkeys(range(len(batch)), reason), reason=reason)
 
     @classmethod
-    def in_progress(cls, reason: str, not_before: datetime, requested: bool = True) -> SendResult:
+    def in_progress(cls, reason: str, not_before: datetime, requested: bool = True) -> InProgress:
         """A multi-step delivery is under way; call ``send`` with this batch again later.
 
         Not a failure: no backoff grows and no error is recorded. ``requested=False``:
         no request was made this time, so a rate-limit window is not used up.
         """
-        return cls(pending=True, reason=reason, not_before=not_before, requested=requested)
+        return InProgress(reason=reason, not_before=not_before, requested=requested)
 
     @classmethod
-    def halted(cls, reason: str) -> SendResult:
+    def halted(cls, reason: str) -> Halted:
         """The platform refused the credential itself (a wrong token): stop sending with it.
 
         The readings stay queued; the error shows in ``wattbridge status`` and the log,
         and sending resumes only after a restart (with, presumably, a fixed config).
         """
-        return cls(halt=True, reason=reason)
+        return Halted(reason=reason)
 
     @classmethod
     def partial(
@@ -118,13 +120,13 @@ class SendResult:
         reason: str = "",
         not_before: datetime | None = None,
         requested: bool = True,
-    ) -> SendResult:
+    ) -> Settled:
         """A per-reading account; readings left out were not sent and stay queued.
 
         ``requested=False`` says no request reached the platform (all were refused
         locally), so the credential's rate-limit window is not used up.
         """
-        return cls(
+        return Settled(
             ok=frozenset(ok),
             retry=frozenset(retry),
             rejected=dict(rejected or {}),
@@ -132,6 +134,53 @@ class SendResult:
             not_before=not_before,
             requested=requested,
         )
+
+
+@attrs.frozen
+class Settled(SendResult):
+    """A per-reading account of a batch, by position in it.
+
+    ``ok`` were stored, ``retry`` failed and wait for backoff (and ``not_before``),
+    ``rejected`` are dead-lettered with their reasons. A position named in none of them
+    was not sent and stays queued with no attempt counted; one position in two sets is
+    a sink bug, refused here.
+    """
+
+    ok: frozenset[int] = attrs.field(
+        default=frozenset(), converter=_indices, validator=_check_indices
+    )
+    retry: frozenset[int] = attrs.field(
+        default=frozenset(), converter=_indices, validator=_check_indices
+    )
+    rejected: Mapping[int, str] = attrs.field(factory=dict, validator=_check_indices)
+    not_before: datetime | None = None
+    requested: bool = True
+
+    def __attrs_post_init__(self) -> None:
+        overlap = (self.ok & self.retry) | ((self.ok | self.retry) & set(self.rejected))
+        if overlap:
+            raise ValueError(f"SendResult names positions {sorted(overlap)} in two outcomes")
+
+    def fits(self, size: int) -> bool:
+        """True if every position is inside a batch of ``size`` readings."""
+        return all(i < size for i in (*self.ok, *self.retry, *self.rejected))
+
+
+@attrs.frozen
+class InProgress(SendResult):
+    """A multi-step delivery is under way: offer the same batch again at ``not_before``."""
+
+    not_before: datetime = attrs.field(kw_only=True)
+    requested: bool = True
+
+
+@attrs.frozen
+class Halted(SendResult):
+    """The platform refused the credential: stop sending with it until a restart."""
+
+    def __attrs_post_init__(self) -> None:
+        if not self.reason:
+            raise ValueError("SendResult.halted needs a reason: the user must see why")
 
 
 class SinkState(Protocol):
@@ -169,13 +218,69 @@ class Sink(Protocol):
         """
         ...
 
-    # Optional methods, looked up with getattr: open(), close(), credential(reading)
-    # -> str (a per-credential rate limit's key), and check(): try the credentials
-    # against the platform once, for set-up forms; raise PermissionError for a refused
-    # credential, OSError (ConnectionError, TimeoutError) when it cannot be reached.
+    # Optional methods (SinkAdapter supplies the defaults): open(), close(),
+    # credential(reading) -> str (a per-credential rate limit's key), and check(): try
+    # the credentials against the platform once, for set-up forms; raise
+    # PermissionError for a refused credential, OSError (ConnectionError,
+    # TimeoutError) when it cannot be reached.
 
 
-def credential_of(sink: object, reading: Reading) -> str:
-    """The rate-limit credential a sink assigns a reading ("" when it has none)."""
-    method = getattr(sink, "credential", None)
-    return method(reading) if method is not None else ""
+class SinkAdapter:
+    """A plugin's sink with the optional methods filled in: the one place that asks
+    which of ``open``, ``close``, ``credential`` and ``check`` a sink defines.
+
+    The core talks only to the adapter, so a sink class needs nothing but ``limits`` and
+    ``send``; the others default to doing nothing (``check`` to "cannot check").
+    """
+
+    def __init__(self, sink: Sink) -> None:
+        self.plugin = sink
+        self.limits: SinkLimits = sink.limits
+        self._open = _optional(sink, "open")
+        self._close = _optional(sink, "close")
+        self._check = _optional(sink, "check")
+        self._credential: Callable[[Reading], str] | None = _optional(sink, "credential")
+
+    def send(self, batch: Batch) -> SendResult:
+        """The sink's ``send``."""
+        return self.plugin.send(batch)
+
+    def open(self) -> None:
+        """Connect, if the sink needs to; raises what the sink raises."""
+        if self._open is not None:
+            self._open()
+
+    def close(self) -> None:
+        """Release the sink's connections and files."""
+        if self._close is not None:
+            self._close()
+
+    @property
+    def has_credentials(self) -> bool:
+        """True if the sink assigns readings to rate-limited credentials."""
+        return self._credential is not None
+
+    def credential(self, reading: Reading) -> str:
+        """The rate-limit credential of ``reading`` ("" when the sink has none)."""
+        return self._credential(reading) if self._credential is not None else ""
+
+    @property
+    def can_check(self) -> bool:
+        """True if the sink can try its credentials against the platform."""
+        return self._check is not None
+
+    def check(self) -> bool:
+        """Try the credentials once; False if the sink cannot check.
+
+        Raises :class:`PermissionError` for a refused credential and :class:`OSError`
+        when the platform cannot be reached, as the sink's ``check`` does.
+        """
+        if self._check is None:
+            return False
+        self._check()
+        return True
+
+
+def _optional(sink: object, name: str) -> Any:
+    method = getattr(sink, name, None)
+    return method if callable(method) else None

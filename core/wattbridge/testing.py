@@ -33,12 +33,11 @@ import attrs
 import pytest
 
 from wattbridge._config import Config, config_from_data, load_config
-from wattbridge._delivery import SinkWorker
-from wattbridge._outbox import DeadLetter, Outbox, OutboxState
+from wattbridge._opensink import OpenedSink, build_sink
+from wattbridge._outbox import DeadLetter
 from wattbridge._plugins import Registry, load_plugins
 from wattbridge._readings import Reading
 from wattbridge._runtime import Runtime
-from wattbridge._sinks import SinkContext, credential_of
 from wattbridge._sources import SourceContext
 
 
@@ -172,22 +171,24 @@ class SourceHarness:
             close()
 
 
-@attrs.define
 class SinkHarness:
-    """Runs one sink with a real outbox and the core's delivery logic."""
+    """Runs one sink with a real outbox and the core's delivery logic, built the way
+    ``wattbridge run`` builds it (:func:`wattbridge.commands.open_sink`)."""
 
-    sink: Any
-    outbox: Outbox
-    worker: SinkWorker
+    def __init__(self, opened: OpenedSink) -> None:
+        self.opened = opened
+        self.sink: Any = opened.sink.plugin
+        """The plugin's own sink instance, for tests that look inside it."""
+        self.outbox = opened.outbox
+        self.worker = opened.worker
 
     def queue(self, readings: Sequence[Reading]) -> None:
         """Put readings in the outbox, as the bus would."""
-        creds = [credential_of(self.sink, r) for r in readings]
-        self.outbox.put(list(readings), creds)
+        self.opened.put(readings)
 
     def flush(self) -> int:
         """One flush, as the scheduler would run it; returns readings settled."""
-        return self.worker.flush()
+        return self.opened.flush()
 
     def deliver(self, readings: Sequence[Reading], timeout: float = 30.0) -> list[DeadLetter]:
         """Queue ``readings`` and flush until the outbox is empty; return the dead letters.
@@ -197,25 +198,22 @@ class SinkHarness:
         """
         self.queue(readings)
         deadline = time.monotonic() + timeout
-        while self.outbox.depth:
+        while self.opened.depth:
             self.flush()
-            if not self.outbox.depth:
+            if not self.opened.depth:
                 break
             if time.monotonic() > deadline:
-                status = self.outbox.status()
+                status = self.opened.status()
                 pytest.fail(
-                    f"{self.outbox.depth} readings still queued after {timeout}s; "
+                    f"{status.depth} readings still queued after {timeout}s; "
                     f"last error: {status.last_error}; halted: {status.halted}"
                 )
             time.sleep(0.02)
-        return self.outbox.dead_letters()
+        return self.opened.dead_letters()
 
     def close(self) -> None:
         """Close the sink and its outbox."""
-        close = getattr(self.sink, "close", None)
-        if close is not None:
-            close()
-        self.outbox.close()
+        self.opened.close()
 
 
 @pytest.fixture
@@ -288,25 +286,16 @@ def run_sink(tmp_path: Path, wattbridge_registry: Registry) -> Iterator[Callable
 
     def make(plugin: str, clock: Callable[[], float] | None = None, **keys: Any) -> SinkHarness:
         config = plugin_config(wattbridge_registry, "sinks", plugin, tmp_path, **keys)
-        outbox = Outbox(tmp_path / f"outbox-{len(harnesses)}.sqlite")
-        state_dir = tmp_path / "sink-state"
-        state_dir.mkdir(exist_ok=True)
-        logger = logging.getLogger("test.sink")
-        context = SinkContext("under_test", state_dir, logger, OutboxState(outbox))
-        sink = wattbridge_registry.sinks[plugin].factory(config, context)
-        opener = getattr(sink, "open", None)
-        if opener is not None:
-            opener()
-        worker = SinkWorker(
+        opened = build_sink(
             "under_test",
-            sink,
-            outbox,
+            wattbridge_registry.sinks[plugin],
+            config,
+            tmp_path / "sink-state" / str(len(harnesses)),
             retry_initial=timedelta(milliseconds=10),
             retry_max=timedelta(seconds=1),
-            logger=logger,
             clock=clock or time.time,
         )
-        harness = SinkHarness(sink, outbox, worker)
+        harness = SinkHarness(opened)
         harnesses.append(harness)
         return harness
 

@@ -6,7 +6,9 @@ import attrs
 
 from wattbridge import Batch, Reading, SendResult, SinkLimits
 from wattbridge._delivery import SinkWorker
+from wattbridge._deliverystate import DeliveryState
 from wattbridge._outbox import Outbox
+from wattbridge._sinks import SinkAdapter
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -47,7 +49,7 @@ def worker(tmp_path, sink, clock, **kw):
     outbox = Outbox(tmp_path / "o.sqlite")
     return SinkWorker(
         "t",
-        sink,
+        SinkAdapter(sink),
         outbox,
         clock=clock,
         retry_initial=timedelta(seconds=1),
@@ -144,7 +146,7 @@ def test_halt_keeps_readings_and_stops_sending(tmp_path):
     assert box.depth == 2
     assert "401: token refused" in box.status().halted
     # A restart (Runtime.start) lifts the halt: sending resumes with the fixed config.
-    assert box.clear_halts() == ["401: token refused"]
+    assert DeliveryState(box).lift_halts() == ["401: token refused"]
     assert w.flush() == 2
 
 
@@ -170,7 +172,7 @@ def test_min_interval_per_credential_survives_a_restart(tmp_path):
     # A restart: a new outbox and worker on the same file still know the window.
     again = Outbox(tmp_path / "o.sqlite")
     sink2 = PerSenderSink([])
-    w2 = SinkWorker("t", sink2, again, clock=clock)
+    w2 = SinkWorker("t", SinkAdapter(sink2), again, clock=clock)
     assert w2.flush() == 0 and sink2.batches == []
     clock.now += 1
     assert w2.flush() == 1

@@ -3,19 +3,15 @@ sinks run by the core's own delivery worker on a reopenable outbox."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import attrs
 import pytest
 
-from wattbridge._delivery import SinkWorker
-from wattbridge._outbox import Outbox, OutboxState
+from wattbridge._opensink import OpenedSink, build_sink
 from wattbridge._plugins import Registry
-from wattbridge._sinks import SinkContext, credential_of
 from wattbridge.testing import plugin_config
 
 
@@ -34,20 +30,20 @@ class SharedClock:
         self.sandbox.clock.advance(seconds)
 
 
-@attrs.define
 class Running:
-    """A sink, its outbox and the core's worker, as the runtime would build them."""
+    """A sink, its outbox and the core's worker, built as the runtime builds them."""
 
-    sink: Any
-    outbox: Outbox
-    worker: SinkWorker
+    def __init__(self, opened: OpenedSink) -> None:
+        self.opened = opened
+        self.sink: Any = opened.sink.plugin
+        self.outbox = opened.outbox
+        self.worker = opened.worker
 
     def queue(self, readings: list[Any]) -> None:
-        self.outbox.put(readings, [credential_of(self.sink, r) for r in readings])
+        self.opened.put(readings)
 
     def close(self) -> None:
-        self.sink.close()
-        self.outbox.close()
+        self.opened.close()
 
 
 @pytest.fixture
@@ -63,21 +59,17 @@ def make_sink(tmp_path: Path, wattbridge_registry: Registry) -> Iterator[Callabl
 
     def make(clock: Callable[[], float], outbox: str = "outbox", **keys: Any) -> Running:
         config = plugin_config(wattbridge_registry, "sinks", "energinet", tmp_path, **keys)
-        box = Outbox(tmp_path / f"{outbox}.sqlite")
-        logger = logging.getLogger("test.energinet")
-        context = SinkContext("energinet", tmp_path / "state", logger, OutboxState(box))
-        sink = wattbridge_registry.sinks["energinet"].factory(config, context)
-        sink.clock = clock
-        worker = SinkWorker(
+        opened = build_sink(
             "energinet",
-            sink,
-            box,
+            wattbridge_registry.sinks["energinet"],
+            config,
+            tmp_path / outbox,
             retry_initial=timedelta(milliseconds=10),
             retry_max=timedelta(milliseconds=50),
-            logger=logger,
             clock=clock,
         )
-        result = Running(sink, box, worker)
+        opened.sink.plugin.clock = clock
+        result = Running(opened)
         running.append(result)
         return result
 

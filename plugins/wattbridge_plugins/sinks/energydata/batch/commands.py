@@ -11,17 +11,11 @@ import argparse
 import logging
 import os
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 from wattbridge import DataError, Secret, exitcodes
-from wattbridge._config import Config
-from wattbridge._delivery import SinkWorker
-from wattbridge._outbox import Outbox, OutboxState
-from wattbridge._runtime import outbox_path
-from wattbridge._sinks import SinkContext
-from wattbridge.commands import CommandFailed, add_config_argument, read_config
+from wattbridge.commands import CommandFailed, add_config_argument, open_sink, read_config
 from wattbridge_plugins.sinks.energydata.batch.client import Client, PlatformError
 from wattbridge_plugins.sinks.energydata.batch.csvformat import format_ms, parse_instant
 from wattbridge_plugins.sinks.energydata.batch.importer import FileProgress, file_hash, read_chunks
@@ -75,70 +69,6 @@ def add_import_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
-class _Target:
-    """One sink of a config, built as the runtime builds it, with its outbox and worker."""
-
-    def __init__(self, config: Config, name: str) -> None:
-        spec = config.sinks.get(name)
-        if spec is None:
-            raise CommandFailed(
-                f"no sink named {name!r} in {config.path} (sinks: {', '.join(config.sinks)})",
-                exitcodes.NOT_FOUND,
-            )
-        self.spec = spec
-        self.outbox = Outbox(outbox_path(config.state_dir, name), max_queue=spec.common.max_queue)
-        sink_dir = config.state_dir / "sinks" / name
-        sink_dir.mkdir(parents=True, exist_ok=True)
-        logger = logging.getLogger(f"wattbridge.sink.{name}")
-        context = SinkContext(name, sink_dir, logger, OutboxState(self.outbox))
-        try:
-            self.sink = spec.type.factory(spec.config, context)
-            opener = getattr(self.sink, "open", None)
-            if opener is not None:
-                opener()
-        except BaseException:
-            self.outbox.close()
-            raise
-        self.worker = SinkWorker(
-            name,
-            self.sink,
-            self.outbox,
-            batch_size=spec.common.batch_size,
-            retry_initial=spec.common.retry_initial,
-            retry_max=spec.common.retry_max,
-            logger=logger,
-        )
-
-    def settled(self) -> int:
-        """Readings delivered or dead-lettered so far (ever)."""
-        status = self.outbox.status()
-        return status.sent_total + status.dead_letters
-
-    def halted(self) -> str | None:
-        """The reason sending stopped (a refused token), if it did."""
-        return self.outbox.status().halted
-
-    def pump(self, limit: int) -> None:
-        """Flush until at most ``limit`` readings are queued (waiting out polls)."""
-        while True:
-            self.worker.flush()
-            if self.outbox.depth <= limit:
-                return
-            halted = self.halted()
-            if halted:
-                raise CommandFailed(f"sending stopped: {halted}", exitcodes.FAILURE)
-            due = self.worker.next_due()
-            wait = 0.05 if due is None else due - time.time()
-            time.sleep(min(0.5, max(0.005, wait)))
-
-    def close(self) -> None:
-        """Close the sink and its outbox."""
-        closer = getattr(self.sink, "close", None)
-        if closer is not None:
-            closer()
-        self.outbox.close()
-
-
 def run_import(args: argparse.Namespace) -> int:
     """``wattbridge import``: see :data:`IMPORT_HELP`."""
     for path in args.files:
@@ -147,8 +77,8 @@ def run_import(args: argparse.Namespace) -> int:
     if args.chunk < 1:
         raise CommandFailed("--chunk must be at least 1", exitcodes.USAGE)
     config = read_config(args)
-    target = _Target(config, args.sink)
-    types = getattr(target.spec.config, "datastreams", None)
+    target = open_sink(config, args.sink)
+    types = getattr(target.config, "datastreams", None)
     # Queue a few imports ahead while earlier ones validate, but no more: memory and
     # disk stay bounded whatever the file's size.
     ahead = max(3 * target.worker.batch_size, args.chunk * 3)
@@ -163,10 +93,10 @@ def run_import(args: argparse.Namespace) -> int:
     try:
         with _progress(args.no_progress) as progress:
             settled_before = target.settled()
-            deliver = progress.add_task("delivered", total=target.outbox.depth)
+            deliver = progress.add_task("delivered", total=target.depth)
             queued = 0
             for path in args.files:
-                done = FileProgress(target.outbox, file_hash(path), path)
+                done = FileProgress(target, file_hash(path), path)
                 if done.complete:
                     progress.console.print(f"{path}: already queued earlier; skipped")
                     continue
@@ -185,9 +115,9 @@ def run_import(args: argparse.Namespace) -> int:
                         counter=count,
                     ):
                         queued += done.queue(rows, items)
-                        progress.update(deliver, total=queued + target.outbox.depth)
+                        progress.update(deliver, total=queued + target.depth)
                         if not args.no_wait:
-                            target.pump(ahead)
+                            target.drain(until_depth=ahead)
                             progress.update(deliver, completed=target.settled() - settled_before)
                 except DataError as exc:
                     # What was read before the bad row is queued: deliver it, then stop.
@@ -195,13 +125,13 @@ def run_import(args: argparse.Namespace) -> int:
                     break
                 done.finish()
                 progress.update(task, completed=path.stat().st_size)
-            total = target.settled() - settled_before + target.outbox.depth
+            total = target.settled() - settled_before + target.depth
             progress.update(deliver, total=total)
             if not args.no_wait:
-                while target.outbox.depth:
-                    target.pump(max(0, target.outbox.depth - 1))
+                while target.depth:
+                    target.drain(until_depth=max(0, target.depth - 1))
                     progress.update(deliver, completed=target.settled() - settled_before)
-            dead = target.outbox.status().dead_letters
+            dead = target.status().dead_letters
     except KeyboardInterrupt:
         print("interrupted; run the same command again to resume", file=sys.stderr)
         return exitcodes.INTERRUPTED

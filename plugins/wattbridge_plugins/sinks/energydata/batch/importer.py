@@ -16,8 +16,8 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 from wattbridge import DataError, Reading
-from wattbridge._outbox import Outbox, OutboxState
 from wattbridge._readings import trusted_reading
+from wattbridge.commands import OpenedSink
 from wattbridge_plugins.sinks.energydata.batch.csvformat import (
     DOUBLE_RE,
     INTEGER_RE,
@@ -142,9 +142,9 @@ def read_chunks(
 class FileProgress:
     """How many data rows of one file (by content hash) are in the outbox for good."""
 
-    def __init__(self, outbox: Outbox, digest: str, path: Path) -> None:
-        self.outbox = outbox
-        self.state = OutboxState(outbox)
+    def __init__(self, target: OpenedSink, digest: str, path: Path) -> None:
+        self.target = target
+        self.state = target.state
         self.key = f"import-file:{digest}"
         self.tag = f"import:{digest[:12]}"
         self.path = path
@@ -156,7 +156,7 @@ class FileProgress:
             # A crash came between saving the intent and saving the result: the queue
             # itself says whether that chunk's transaction happened.
             tag = pending["tag"]
-            landed = any(r.source == tag for r in outbox.iter_queued())
+            landed = any(r.source == tag for r in target.queued())
             self.rows = int(pending["to"] if landed else pending["from"])
             self._save(None)
 
@@ -179,7 +179,7 @@ class FileProgress:
         tag = f"{self.tag}:{self.rows}"
         readings: list[Reading] = [trusted_reading(s, ts, v, "", tag) for s, ts, v in items]
         self._save({"from": self.rows, "to": rows_after, "tag": tag})
-        self.outbox.put(readings)
+        self.target.put(readings)
         self.rows = rows_after
         self._save(None)
         return len(readings)
