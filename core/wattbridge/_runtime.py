@@ -136,7 +136,7 @@ class Runtime:
             logging.getLogger(f"wattbridge.source.{spec.name}"),
             has_room=functools.partial(self.bus.has_room, spec.name),
             report_error=functools.partial(self._source_part_error, spec.name),
-            count=functools.partial(self._source_count, spec.name),
+            count=functools.partial(self.count, spec.name),
         )
         self.sources[spec.name] = spec.type.factory(spec.config, context)
 
@@ -374,7 +374,8 @@ class Runtime:
     def _source_part_error(self, source: str, part: str, message: str | None) -> None:
         self.stats.error(f"source.{source}.{part}", redact(message) if message else None)
 
-    def _source_count(self, source: str, name: str, amount: int) -> None:
+    def count(self, source: str, name: str, amount: int) -> None:
+        """Add ``amount`` to the source's counter ``name`` (shown by ``wattbridge status``)."""
         self.stats.add(f"source.{source}.{name}", amount)
 
     def _deadlettered(self, sink: str, readings: list[Reading], reason: str) -> None:

@@ -89,7 +89,7 @@ async def test_replay_dead_letters_service(hass: HomeAssistant, tmp_path: Path) 
 
     out = tmp_path / "out.jsonl"
     entry = await add_entry(hass, "jsonl", {"path": str(out)})
-    outbox: Outbox = hass.data[DOMAIN][entry.entry_id].bridge.outbox
+    outbox: Outbox = hass.data[DOMAIN][entry.entry_id].bridge.sink.outbox
 
     def dead_letter_one() -> None:
         from datetime import UTC, datetime

@@ -22,12 +22,16 @@ from homeassistant.const import EVENT_STATE_CHANGED
 from homeassistant.core import CALLBACK_TYPE, Event, HomeAssistant, callback
 
 from wattbridge import Reading, Stopping
-from wattbridge._config import Config, config_from_data
-from wattbridge._outbox import Outbox
-from wattbridge._plugins import Registry, load_plugins
-from wattbridge._runtime import Runtime
-from wattbridge._secret import RedactingFilter
-from wattbridge_plugins.sources.homeassistant.states import EntitySelection, StateConverter
+from wattbridge.commands import (
+    Config,
+    OpenedSink,
+    RedactingFilter,
+    Registry,
+    Runtime,
+    config_from_data,
+    load_plugins,
+)
+from wattbridge_plugins.sources.homeassistant import EntitySelection, StateConverter
 
 from . import plugin
 from .const import (
@@ -137,10 +141,10 @@ class Bridge:
         self._drain_done.set()
 
     @property
-    def outbox(self) -> Outbox:
-        """The sink's outbox (only while running)."""
+    def sink(self) -> OpenedSink:
+        """The entry's sink with its outbox (only while running)."""
         assert self.runtime is not None
-        return self.runtime.outboxes[SINK_NAME]
+        return self.runtime.opened[SINK_NAME]
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -284,7 +288,7 @@ class Bridge:
                     with self._lock:
                         self._pending.extendleft(reversed(batch))
                     return
-                runtime.stats.add(f"source.{SOURCE_NAME}.readings", len(batch))
+                runtime.count(SOURCE_NAME, "readings", len(batch))
 
     # -- services and status ---------------------------------------------------
 
@@ -295,7 +299,7 @@ class Bridge:
 
     def replay_dead_letters(self) -> int:
         """Move every dead letter back to the queue and send (blocking)."""
-        moved = self.outbox.replay()
+        moved = self.sink.replay()
         self.flush()
         return moved
 

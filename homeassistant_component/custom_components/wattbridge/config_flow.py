@@ -18,7 +18,7 @@ from homeassistant.data_entry_flow import FlowResult
 from homeassistant.helpers import selector
 
 from wattbridge import ConfigError, Secret, redact
-from wattbridge._plugins import Registry
+from wattbridge.commands import Registry
 
 from .bridge import build_config, load_registry
 from .checks import CannotConnect, InvalidAuth, check_sink
@@ -37,7 +37,6 @@ from .const import (
     DOMAIN,
     DOMAIN_CHOICES,
     RESOLUTIONS,
-    SINK_NAME,
 )
 from .redaction import ALWAYS_REDACT, secret_keys
 from .sinkform import form_fields, sink_schema, sink_table
@@ -113,7 +112,7 @@ def _validate(registry: Registry, sink_type: str, table: dict[str, Any]) -> None
     """Check the sink's keys and, where possible, its credentials (blocking)."""
     with tempfile.TemporaryDirectory(prefix="wattbridge-flow-") as folder:
         config = build_config(registry, Path(folder), sink_type, table)
-        check_sink(registry, sink_type, config.sinks[SINK_NAME].config)
+        check_sink(config)
 
 
 def _without_secrets(data: Any, secret_names: set[str]) -> Any:

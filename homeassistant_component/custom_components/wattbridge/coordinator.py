@@ -9,7 +9,7 @@ from homeassistant.exceptions import ConfigEntryAuthFailed
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 
 from wattbridge import redact
-from wattbridge._outbox import OutboxStatus
+from wattbridge.commands import OutboxStatus
 
 from .bridge import Bridge
 from .const import DOMAIN, STATUS_INTERVAL
@@ -27,7 +27,7 @@ class StatusCoordinator(DataUpdateCoordinator[OutboxStatus]):
     async def _async_update_data(self) -> OutboxStatus:
         if self.bridge.runtime is None:
             raise UpdateFailed("wattbridge is not running")
-        status = await self.hass.async_add_executor_job(self.bridge.outbox.status)
+        status = await self.hass.async_add_executor_job(self.bridge.sink.status)
         if status.halted:
             # The platform refused the credential: sending stopped (readings stay
             # queued). Ask the user for a new token: HA starts the reauth flow.

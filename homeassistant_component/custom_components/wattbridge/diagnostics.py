@@ -45,7 +45,7 @@ async def async_get_config_entry_diagnostics(
         if sink_type is not None:
             to_redact |= secret_keys(sink_type.config_class)
         if bridge.runtime is not None:
-            status = attrs.asdict(await hass.async_add_executor_job(bridge.outbox.status))
+            status = attrs.asdict(await hass.async_add_executor_job(bridge.sink.status))
         counts = bridge.counts()
     result = {
         "entry": {

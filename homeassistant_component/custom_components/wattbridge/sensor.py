@@ -17,7 +17,7 @@ from homeassistant.const import EntityCategory
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddEntitiesCallback
 
-from wattbridge._outbox import OutboxStatus
+from wattbridge.commands import OutboxStatus
 
 from .const import DOMAIN
 from .coordinator import StatusCoordinator

@@ -5,5 +5,12 @@ from wattbridge_plugins.sources.homeassistant.source import (
     HomeAssistantSource,
     wattbridge_register_sources,
 )
+from wattbridge_plugins.sources.homeassistant.states import EntitySelection, StateConverter
 
-__all__ = ["HomeAssistantConfig", "HomeAssistantSource", "wattbridge_register_sources"]
+__all__ = [
+    "EntitySelection",
+    "HomeAssistantConfig",
+    "HomeAssistantSource",
+    "StateConverter",
+    "wattbridge_register_sources",
+]
