@@ -20,9 +20,6 @@ PUBLIC_CORE = {"wattbridge", "wattbridge.commands", "wattbridge.testing"}
 CHECKED = ("plugins", "examples", "homeassistant_component")
 
 KNOWN: set[tuple[str, str]] = {
-    ("plugins/wattbridge_plugins/commands/demo/__init__.py", "wattbridge._config"),
-    ("plugins/wattbridge_plugins/commands/demo/__init__.py", "wattbridge._logs"),
-    ("plugins/wattbridge_plugins/commands/demo/__init__.py", "wattbridge._runtime"),
     ("plugins/wattbridge_plugins/sinks/energydata/batch/importer.py", "wattbridge._readings"),
     (
         "plugins/wattbridge_plugins/sinks/energydata/batch/sandbox/server.py",

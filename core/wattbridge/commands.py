@@ -15,6 +15,7 @@ from __future__ import annotations
 from wattbridge._cli import add_config_argument, main, read_config
 from wattbridge._config import Config, config_from_data, load_config
 from wattbridge._errors import CommandFailed
+from wattbridge._logs import setup_logging
 from wattbridge._opensink import OpenedSink, open_sink
 from wattbridge._outbox import DeadLetter, OutboxStatus
 from wattbridge._plugins import Registry, load_plugins
@@ -37,4 +38,5 @@ __all__ = [
     "main",
     "open_sink",
     "read_config",
+    "setup_logging",
 ]

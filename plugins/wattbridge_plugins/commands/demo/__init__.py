@@ -16,9 +16,7 @@ from pathlib import Path
 import requests
 
 from wattbridge import exitcodes, hookimpl
-from wattbridge._config import load_config
-from wattbridge._logs import setup_logging
-from wattbridge._runtime import Runtime
+from wattbridge.commands import Runtime, load_config, setup_logging
 
 SAMPLE = Path(__file__).with_name("sample.toml")
 DATASTREAMS = {"1205191": "house/import_kwh", "1205192": "house/power_w"}
