@@ -33,7 +33,7 @@ from wattbridge._plugins import Registry
 from wattbridge._readings import Reading
 from wattbridge._secret import redact
 from wattbridge._sinks import SinkAdapter
-from wattbridge._sources import SourceContext, close_quietly
+from wattbridge._sources import SourceAdapter, SourceContext
 from wattbridge._stats import Stats
 
 log = logging.getLogger("wattbridge._runtime")
@@ -90,7 +90,7 @@ class Runtime:
         self.opened: dict[str, OpenedSink] = {}
         self.sinks: dict[str, SinkAdapter] = {}
         self.workers: dict[str, SinkWorker] = {}
-        self.sources: dict[str, Any] = {}
+        self.sources: dict[str, SourceAdapter] = {}
         self._threads: list[threading.Thread] = []
         self._unopened: dict[str, _Backoff] = {}
         self._scheduler: Any = None
@@ -138,7 +138,7 @@ class Runtime:
             report_error=functools.partial(self._source_part_error, spec.name),
             count=functools.partial(self.count, spec.name),
         )
-        self.sources[spec.name] = spec.type.factory(spec.config, context)
+        self.sources[spec.name] = SourceAdapter(spec.type.factory(spec.config, context))
 
     @property
     def view(self) -> StartupView:
@@ -164,7 +164,7 @@ class Runtime:
                 log.info("sink %s: trying again what was halted (%s)", name, reason)
             self._open_sink(name)
         self.registry.hook.wattbridge_startup(view=self.view)
-        polled = {n: s for n, s in self.sources.items() if hasattr(s, "poll")}
+        polled = {n: s for n, s in self.sources.items() if s.polled}
         pushed = {n: s for n, s in self.sources.items() if n not in polled}
         self._scheduler = Scheduler(workers=len(polled) + len(self.sinks) + 2)
         for name, worker in self.workers.items():
@@ -200,10 +200,9 @@ class Runtime:
             return
         self.stopping.set()
         for name, source in self.sources.items():
-            stopper = getattr(source, "stop", None)
-            if stopper is not None and not hasattr(source, "poll"):
+            if not source.polled:
                 try:
-                    stopper()
+                    source.stop()
                 except Exception:
                     log.exception("stopping source %s failed", name)
         deadline = time.monotonic() + timeout
@@ -223,8 +222,11 @@ class Runtime:
 
     def close(self) -> None:
         """Close sources, sinks and outboxes (without the stop sequence)."""
-        for source in self.sources.values():
-            close_quietly(source, log)
+        for name, source in self.sources.items():
+            try:
+                source.close()
+            except Exception:
+                log.exception("closing source %s failed", name)
         for name, opened in self.opened.items():
             try:
                 opened.close()  # the sink, then its outbox
@@ -313,7 +315,7 @@ class Runtime:
         ):
             self._scheduler.run_soon(f"flush:{sink}")
 
-    def _poll(self, name: str, source: Any, backoff: _Backoff) -> None:
+    def _poll(self, name: str, source: SourceAdapter, backoff: _Backoff) -> None:
         if self.stopping.is_set() or backoff.waiting:
             return
         if not self.bus.has_room(name):
@@ -342,7 +344,7 @@ class Runtime:
             return
         self.stats.add(f"source.{name}.readings", len(readings))
 
-    def _run_pushed(self, name: str, source: Any) -> None:
+    def _run_pushed(self, name: str, source: SourceAdapter) -> None:
         backoff = _Backoff()
 
         def emit(readings: Iterable[Reading]) -> None:

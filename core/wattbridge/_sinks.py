@@ -236,10 +236,10 @@ class SinkAdapter:
     def __init__(self, sink: Sink) -> None:
         self.plugin = sink
         self.limits: SinkLimits = sink.limits
-        self._open = _optional(sink, "open")
-        self._close = _optional(sink, "close")
-        self._check = _optional(sink, "check")
-        self._credential: Callable[[Reading], str] | None = _optional(sink, "credential")
+        self._open = optional_method(sink, "open")
+        self._close = optional_method(sink, "close")
+        self._check = optional_method(sink, "check")
+        self._credential: Callable[[Reading], str] | None = optional_method(sink, "credential")
 
     def send(self, batch: Batch) -> SendResult:
         """The sink's ``send``."""
@@ -281,6 +281,8 @@ class SinkAdapter:
         return True
 
 
-def _optional(sink: object, name: str) -> Any:
-    method = getattr(sink, name, None)
+def optional_method(plugin: object, name: str) -> Any:
+    """``plugin.name`` if it is a method the plugin defines, else None (the adapters'
+    one look at what a plugin object offers)."""
+    method = getattr(plugin, name, None)
     return method if callable(method) else None

@@ -11,11 +11,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import attrs
 
+from wattbridge._errors import PluginError
 from wattbridge._readings import Reading
+from wattbridge._sinks import optional_method
 
 Emit = Callable[[Iterable[Reading]], None]
 """Hand readings to wattbridge. Returns once they are durable in every outbox their routes
@@ -65,12 +67,44 @@ class PushedSource(Protocol):
         ...
 
 
-def close_quietly(obj: Any, logger: logging.Logger) -> None:
-    """Call ``obj.close()`` if it has one, logging (not raising) what it raises."""
-    close = getattr(obj, "close", None)
-    if close is None:
-        return
-    try:
-        close()
-    except Exception:
-        logger.exception("closing %s failed", type(obj).__name__)
+class SourceAdapter:
+    """A plugin's source with its kind decided once: polled (``poll``) or pushed
+    (``start``/``stop``); ``close`` defaults to doing nothing. The core talks only to
+    the adapter, never probing the plugin object itself."""
+
+    def __init__(self, source: object) -> None:
+        self.plugin = source
+        self._poll = optional_method(source, "poll")
+        self._start = optional_method(source, "start")
+        self._stop = optional_method(source, "stop")
+        self._close = optional_method(source, "close")
+        if self._poll is None and (self._start is None or self._stop is None):
+            raise PluginError(
+                f"source {type(source).__name__} has neither poll() nor start(emit) and stop()"
+            )
+
+    @property
+    def polled(self) -> bool:
+        """True for a polled source, False for a pushed one."""
+        return self._poll is not None
+
+    def poll(self) -> Iterable[Reading]:
+        """The polled source's readings measured now."""
+        assert self._poll is not None, "poll() of a pushed source"
+        result: Iterable[Reading] = self._poll()
+        return result
+
+    def start(self, emit: Emit) -> None:
+        """Run the pushed source until :meth:`stop`."""
+        assert self._start is not None, "start() of a polled source"
+        self._start(emit)
+
+    def stop(self) -> None:
+        """Ask a pushed source to return from :meth:`start` (nothing for a polled one)."""
+        if self._stop is not None and self._poll is None:
+            self._stop()
+
+    def close(self) -> None:
+        """Release the source's connections and files."""
+        if self._close is not None:
+            self._close()

@@ -38,7 +38,7 @@ from wattbridge._outbox import DeadLetter
 from wattbridge._plugins import Registry, load_plugins
 from wattbridge._readings import Reading
 from wattbridge._runtime import Runtime
-from wattbridge._sources import SourceContext
+from wattbridge._sources import SourceAdapter, SourceContext
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -166,9 +166,7 @@ class SourceHarness:
             self._thread.join(timeout)
             assert not self._thread.is_alive(), "source did not stop"
             self._thread = None
-        close = getattr(self.source, "close", None)
-        if close is not None:
-            close()
+        SourceAdapter(self.source).close()
 
 
 class SinkHarness:

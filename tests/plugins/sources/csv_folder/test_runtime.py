@@ -86,7 +86,7 @@ to = "out"
     assert runtime.stats.snapshot()["counters"].get("source.folder.waited_for_room", 0) > 0
     assert not (inbox / "done" / "a.csv").exists()
     assert (inbox / "b.csv").exists()
-    source = runtime.sources["folder"]
+    source = runtime.sources["folder"].plugin
     assert len(source.ledger.all()) == 1  # b.csv not even hashed yet
 
     def drained() -> bool:

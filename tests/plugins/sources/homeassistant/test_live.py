@@ -132,7 +132,7 @@ from = "ha"
 to = "out"
 """
     )
-    source = runtime.sources["ha"]
+    source = runtime.sources["ha"].plugin
     wait_until(source.connected.is_set, message="subscribed", timeout=20)
 
     def delivered() -> list[float]:

@@ -82,7 +82,7 @@ def broker(tmp_path: Path) -> Iterator[Mosquitto]:
 def test_tasmota_to_the_platform_topics(wattbridge_runtime: Any, broker: Mosquitto) -> None:
     platform = Subscriber(broker, "wattbridge", USERS["wattbridge"], topic="myhouse/#")
     runtime = wattbridge_runtime(CONFIG.format(port=broker.port))
-    source = runtime.sources["plugs"]
+    source = runtime.sources["plugs"].plugin
     wait_until(lambda: source.subscribed, message="the source's subscriptions")
     device = mqtt_client.make_client("kitchen-plug")
     device.username_pw_set("device", USERS["device"])
