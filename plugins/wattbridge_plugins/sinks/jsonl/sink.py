@@ -7,24 +7,10 @@ from __future__ import annotations
 import json
 import os
 import sys
-from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
-import attrs
-
-from wattbridge import Batch, SendResult, SinkContext, SinkLimits, hookimpl
-
-
-@attrs.frozen
-class JsonlConfig:
-    """Keys of a ``plugin = "jsonl"`` sink table."""
-
-    path: Path | None = None
-    """File to append to; without it, lines go to standard output."""
-    fsync: bool = True
-    """Sync the file to disk before a batch counts as delivered."""
-    batch: int = attrs.field(default=10_000, validator=attrs.validators.ge(1))
-    """Readings a write may hold."""
+from wattbridge import Batch, SendResult, SinkContext, SinkLimits
+from wattbridge_plugins.sinks.jsonl.config import JsonlConfig
 
 
 class JsonlSink:
@@ -92,9 +78,3 @@ class JsonlSink:
         if self.config.fsync:
             os.fsync(self._file.fileno())
         return SendResult.all_ok(batch)
-
-
-@hookimpl
-def wattbridge_register_sinks(register: Any) -> None:
-    """Register the ``jsonl`` sink."""
-    register("jsonl", JsonlSink, JsonlConfig)
