@@ -16,6 +16,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import attrs
+
 from wattbridge import _exitcodes as exitcodes
 from wattbridge._config import Config, SinkSpec
 from wattbridge._delivery import Clock, SinkWorker
@@ -34,25 +36,26 @@ def outbox_path(state_dir: Path, sink: str) -> Path:
     return state_dir / "outbox" / f"{sink}.sqlite"
 
 
+@attrs.define
 class OpenedSink:
     """One built sink: put readings in its outbox and flush them to the platform.
 
     Build it with :func:`open_sink` (from a config) and close it when done (or use it as
     a context manager). The outbox is the same file the daemon uses, so what a command
     queues here is delivered by ``wattbridge run`` later if it is not delivered now.
+    ``config`` is the sink's plugin config; ``state`` its durable key-value state (the
+    keys its plugin also sees).
     """
 
-    def __init__(
-        self, name: str, config: Any, sink: SinkAdapter, outbox: Outbox, worker: SinkWorker
-    ) -> None:
-        self.name = name
-        self.config = config
-        """The sink's plugin config (an instance of its registered config class)."""
-        self.sink = sink
-        self.outbox = outbox
-        self.worker = worker
-        self.state: SinkState = OutboxState(outbox)
-        """The sink's own durable key-value state (the keys its plugin also sees)."""
+    name: str
+    config: Any
+    sink: SinkAdapter
+    outbox: Outbox
+    worker: SinkWorker
+    state: SinkState = attrs.field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        self.state = OutboxState(self.outbox)
 
     # -- queueing ----------------------------------------------------------------
 

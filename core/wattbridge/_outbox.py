@@ -22,27 +22,23 @@ from wattbridge._deliverystate import DeliveryState
 from wattbridge._readings import Reading, from_epoch_us, to_epoch_us, trusted_reading
 from wattbridge._sinks import Batch
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS queue (
-    id INTEGER PRIMARY KEY,
+_READING_COLUMNS = """
     stream TEXT NOT NULL,
     ts INTEGER NOT NULL,
     value NOT NULL,
     unit TEXT NOT NULL,
     source TEXT NOT NULL,
     credential TEXT NOT NULL,
-    queued_at REAL NOT NULL,
+    queued_at REAL NOT NULL"""
+"""A queued reading's columns, the same in the queue and the dead-letter table."""
+
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS queue (
+    id INTEGER PRIMARY KEY,{_READING_COLUMNS},
     attempts INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS deadletter (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    stream TEXT NOT NULL,
-    ts INTEGER NOT NULL,
-    value NOT NULL,
-    unit TEXT NOT NULL,
-    source TEXT NOT NULL,
-    credential TEXT NOT NULL,
-    queued_at REAL NOT NULL,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,{_READING_COLUMNS},
     attempts INTEGER NOT NULL,
     reason TEXT NOT NULL,
     failed_at REAL NOT NULL

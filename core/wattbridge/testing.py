@@ -18,6 +18,8 @@ Fixtures:
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import logging
 import shutil
 import socket
@@ -237,18 +239,16 @@ def wattbridge_runtime(
     wattbridge_config: Callable[[str], Config], wattbridge_registry: Registry
 ) -> Iterator[Callable[[str], Runtime]]:
     """``wattbridge_runtime(text)``: a started Runtime for the config; stopped afterwards."""
-    runtimes: list[Runtime] = []
+    with contextlib.ExitStack() as cleanup:
 
-    def make(text: str, start: bool = True) -> Runtime:
-        runtime = Runtime(wattbridge_config(text), wattbridge_registry)
-        runtimes.append(runtime)
-        if start:
-            runtime.start()
-        return runtime
+        def make(text: str, start: bool = True) -> Runtime:
+            runtime = Runtime(wattbridge_config(text), wattbridge_registry)
+            cleanup.callback(runtime.stop)
+            if start:
+                runtime.start()
+            return runtime
 
-    yield make
-    for runtime in runtimes:
-        runtime.stop()
+        yield make
 
 
 @pytest.fixture
@@ -256,21 +256,19 @@ def run_source(
     tmp_path: Path, wattbridge_registry: Registry
 ) -> Iterator[Callable[..., SourceHarness]]:
     """``run_source(plugin, **keys)``: a harness around a source built from ``keys``."""
-    harnesses: list[SourceHarness] = []
+    with contextlib.ExitStack() as cleanup:
 
-    def make(plugin: str, **keys: Any) -> SourceHarness:
-        config = plugin_config(wattbridge_registry, "sources", plugin, tmp_path, **keys)
-        state_dir = tmp_path / "source-state"
-        state_dir.mkdir(exist_ok=True)
-        context = SourceContext("under_test", state_dir, logging.getLogger("test.source"))
-        source = wattbridge_registry.sources[plugin].factory(config, context)
-        harness = SourceHarness(source, context)
-        harnesses.append(harness)
-        return harness
+        def make(plugin: str, **keys: Any) -> SourceHarness:
+            config = plugin_config(wattbridge_registry, "sources", plugin, tmp_path, **keys)
+            state_dir = tmp_path / "source-state"
+            state_dir.mkdir(exist_ok=True)
+            context = SourceContext("under_test", state_dir, logging.getLogger("test.source"))
+            source = wattbridge_registry.sources[plugin].factory(config, context)
+            harness = SourceHarness(source, context)
+            cleanup.callback(harness.stop)
+            return harness
 
-    yield make
-    for harness in harnesses:
-        harness.stop()
+        yield make
 
 
 @pytest.fixture
@@ -280,26 +278,24 @@ def run_sink(tmp_path: Path, wattbridge_registry: Registry) -> Iterator[Callable
     Backoff starts at 10 ms so retries are quick; pass ``clock`` (a function returning
     epoch seconds) to move rate-limit windows without waiting.
     """
-    harnesses: list[SinkHarness] = []
+    made = itertools.count()
+    with contextlib.ExitStack() as cleanup:
 
-    def make(plugin: str, clock: Callable[[], float] | None = None, **keys: Any) -> SinkHarness:
-        config = plugin_config(wattbridge_registry, "sinks", plugin, tmp_path, **keys)
-        opened = build_sink(
-            "under_test",
-            wattbridge_registry.sinks[plugin],
-            config,
-            tmp_path / "sink-state" / str(len(harnesses)),
-            retry_initial=timedelta(milliseconds=10),
-            retry_max=timedelta(seconds=1),
-            clock=clock or time.time,
-        )
-        harness = SinkHarness(opened)
-        harnesses.append(harness)
-        return harness
+        def make(plugin: str, clock: Callable[[], float] | None = None, **keys: Any) -> SinkHarness:
+            config = plugin_config(wattbridge_registry, "sinks", plugin, tmp_path, **keys)
+            opened = build_sink(
+                "under_test",
+                wattbridge_registry.sinks[plugin],
+                config,
+                tmp_path / "sink-state" / str(next(made)),
+                retry_initial=timedelta(milliseconds=10),
+                retry_max=timedelta(seconds=1),
+                clock=clock or time.time,
+            )
+            cleanup.callback(opened.close)
+            return SinkHarness(opened)
 
-    yield make
-    for harness in harnesses:
-        harness.close()
+        yield make
 
 
 @pytest.fixture
@@ -307,17 +303,16 @@ def wattbridge_sandbox(
     tmp_path: Path, wattbridge_registry: Registry
 ) -> Iterator[Callable[[str], Any]]:
     """``wattbridge_sandbox(name)``: a registered sandbox on a free loopback port."""
-    servers: list[Any] = []
+    with contextlib.ExitStack() as cleanup:
 
-    def start(name: str) -> Any:
-        if name not in wattbridge_registry.sandboxes:
-            pytest.fail(f"no sandbox {name!r}; installed: {sorted(wattbridge_registry.sandboxes)}")
-        state_dir = tmp_path / f"sandbox-{name}"
-        state_dir.mkdir(exist_ok=True)
-        server = wattbridge_registry.sandboxes[name].start("127.0.0.1", 0, state_dir)
-        servers.append(server)
-        return server
+        def start(name: str) -> Any:
+            if name not in wattbridge_registry.sandboxes:
+                installed = sorted(wattbridge_registry.sandboxes)
+                pytest.fail(f"no sandbox {name!r}; installed: {installed}")
+            state_dir = tmp_path / f"sandbox-{name}"
+            state_dir.mkdir(exist_ok=True)
+            server = wattbridge_registry.sandboxes[name].start("127.0.0.1", 0, state_dir)
+            cleanup.callback(server.stop)
+            return server
 
-    yield start
-    for server in servers:
-        server.stop()
+        yield start

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from wattbridge._opensink import OpenedSink, build_sink
+from wattbridge._opensink import build_sink
 from wattbridge._plugins import Registry
-from wattbridge.testing import plugin_config
+from wattbridge.testing import SinkHarness, plugin_config
 
 
 class SharedClock:
@@ -30,22 +30,6 @@ class SharedClock:
         self.sandbox.clock.advance(seconds)
 
 
-class Running:
-    """A sink, its outbox and the core's worker, built as the runtime builds them."""
-
-    def __init__(self, opened: OpenedSink) -> None:
-        self.opened = opened
-        self.sink: Any = opened.sink.plugin
-        self.outbox = opened.outbox
-        self.worker = opened.worker
-
-    def queue(self, readings: list[Any]) -> None:
-        self.opened.put(readings)
-
-    def close(self) -> None:
-        self.opened.close()
-
-
 @pytest.fixture
 def sandbox(wattbridge_sandbox: Callable[[str], Any]) -> Any:
     """The energinet sandbox with the platform's ten-minute window."""
@@ -53,11 +37,13 @@ def sandbox(wattbridge_sandbox: Callable[[str], Any]) -> Any:
 
 
 @pytest.fixture
-def make_sink(tmp_path: Path, wattbridge_registry: Registry) -> Iterator[Callable[..., Running]]:
+def make_sink(
+    tmp_path: Path, wattbridge_registry: Registry
+) -> Iterator[Callable[..., SinkHarness]]:
     """``make_sink(clock, outbox="name", **keys)``: an energinet sink on a reopenable outbox."""
-    running: list[Running] = []
+    running: list[SinkHarness] = []
 
-    def make(clock: Callable[[], float], outbox: str = "outbox", **keys: Any) -> Running:
+    def make(clock: Callable[[], float], outbox: str = "outbox", **keys: Any) -> SinkHarness:
         config = plugin_config(wattbridge_registry, "sinks", "energinet", tmp_path, **keys)
         opened = build_sink(
             "energinet",
@@ -69,7 +55,7 @@ def make_sink(tmp_path: Path, wattbridge_registry: Registry) -> Iterator[Callabl
             clock=clock,
         )
         opened.sink.plugin.clock = clock
-        result = Running(opened)
+        result = SinkHarness(opened)
         running.append(result)
         return result
 
