@@ -9,6 +9,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import attrs
 
+from wattbridge import ConfigValueError
+
 NAMED_TIMESTAMP_FORMATS = ("iso", "epoch_s", "epoch_ms")
 """Timestamp formats given by name; anything else must be a strptime pattern (with %)."""
 
@@ -24,24 +26,28 @@ class ColumnSpec:
 
 def _one_char(_instance: Any, attribute: attrs.Attribute[Any], value: str) -> None:
     if len(value) != 1 or value in "\r\n":
-        raise ValueError(f"{attribute.name} must be one character (not a line end), not {value!r}")
+        raise ConfigValueError(
+            attribute.name, f"must be one character (not a line end), not {value!r}"
+        )
 
 
 def _timezone(_instance: Any, _attribute: Any, value: str) -> None:
     try:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(
-            f"timezone {value!r} is not a known time zone; use an IANA name such as "
-            '"UTC" or "Europe/Copenhagen"'
+        raise ConfigValueError(
+            "timezone",
+            f"{value!r} is not a known time zone; use an IANA name such as "
+            '"UTC" or "Europe/Copenhagen"',
         ) from None
 
 
 def _timestamp_format(_instance: Any, _attribute: Any, value: str) -> None:
     if value not in NAMED_TIMESTAMP_FORMATS and "%" not in value:
-        raise ValueError(
-            f"timestamp_format {value!r} is neither one of {', '.join(NAMED_TIMESTAMP_FORMATS)} "
-            'nor a strptime pattern such as "%d-%m-%Y %H:%M"'
+        raise ConfigValueError(
+            "timestamp_format",
+            f"{value!r} is neither one of {', '.join(NAMED_TIMESTAMP_FORMATS)} "
+            'nor a strptime pattern such as "%d-%m-%Y %H:%M"',
         )
 
 
@@ -116,26 +122,32 @@ class CsvFolderConfig:
 
     def __attrs_post_init__(self) -> None:
         if self.delimiter == self.quotechar:
-            raise ValueError(f"delimiter and quotechar are both {self.delimiter!r}")
+            raise ConfigValueError(
+                "quotechar", f"delimiter and quotechar are both {self.delimiter!r}"
+            )
         if self.decimal == "," and self.delimiter == ",":
-            raise ValueError('decimal "," needs another delimiter, such as ";"')
+            raise ConfigValueError("decimal", '"," needs another delimiter, such as ";"')
         if self.thousands and (len(self.thousands) != 1 or self.thousands == self.decimal):
-            raise ValueError(
-                f"thousands {self.thousands!r} must be one character other than the decimal mark"
+            raise ConfigValueError(
+                "thousands",
+                f"{self.thousands!r} must be one character other than the decimal mark",
             )
         if (
             self.format == "long"
             and len({self.timestamp_column, self.stream_column, self.value_column} - {""}) != 3
         ):
-            raise ValueError(
-                "timestamp_column, stream_column and value_column must be three different headers"
+            raise ConfigValueError(
+                "value_column",
+                "timestamp_column, stream_column and value_column must be three different headers",
             )
-        if self.settle < timedelta(0) or self.scan_interval <= timedelta(0):
-            raise ValueError("scan_interval must be positive and settle not negative")
+        if self.scan_interval <= timedelta(0):
+            raise ConfigValueError("scan_interval", "must be positive")
+        if self.settle < timedelta(0):
+            raise ConfigValueError("settle", "must not be negative")
         for key in ("done", "failed", "duplicates"):
             # A finished file moved back into the inbox would be taken again, forever.
             if getattr(self, key) == self.inbox:
-                raise ValueError(f"{key} must be another folder than the inbox")
+                raise ConfigValueError(key, "must be another folder than the inbox")
 
     # -- derived -------------------------------------------------------------------
 

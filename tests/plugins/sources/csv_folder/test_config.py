@@ -36,10 +36,12 @@ def test_wattbridge_check_accepts_the_example(capsys, monkeypatch):
         ('on_bad_row = "ignore"', "on_bad_row", "is not one of 'reject', 'skip'"),
         ('settle = "soon"', "settle", "is not a duration"),
         ("chunk = 0", "chunk", "must be >= 1"),
-        ('decimal = ","\ndelimiter = ","', None, 'decimal "," needs another delimiter'),
+        ('decimal = ","\ndelimiter = ","', "decimal", '"," needs another delimiter'),
+        ('delimiter = "\'"\nquotechar = "\'"', "quotechar", "delimiter and quotechar are both"),
+        ('scan_interval = "0s"', "scan_interval", "must be positive"),
         ('format = "wide"\ncolumns = { a = 1 }', "columns", "a:"),
         ('inbx = "x"', "inbx", "did you mean 'inbox'"),
-        ('done = "in"', "done", "done must be another folder than the inbox"),
+        ('done = "in"', "done", "must be another folder than the inbox"),
     ],
 )
 def test_mistakes_are_reported_with_their_key(wattbridge_config, line, key, message):
