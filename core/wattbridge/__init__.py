@@ -24,7 +24,7 @@ from wattbridge._hookspecs import (
     SourceRegister,
     StartupView,
 )
-from wattbridge._readings import InvalidReading, Reading, Value
+from wattbridge._readings import InvalidReading, Reading, Value, to_value
 from wattbridge._secret import Secret, redact
 from wattbridge._sinks import (
     Batch,
@@ -81,4 +81,5 @@ __all__ = [
     "hookimpl",
     "parse_duration",
     "redact",
+    "to_value",
 ]

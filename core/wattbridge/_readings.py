@@ -44,7 +44,9 @@ def _check_stream(_instance: object, _attribute: object, stream: str) -> None:
         raise InvalidReading(f"stream must be a non-empty string, not {stream!r}")
 
 
-def _to_value(value: object) -> Value:
+def to_value(value: object) -> Value:
+    """``value`` as a reading's value: bool becomes 0 or 1, an int must fit in 64 bits, a
+    float must be finite; raises :class:`InvalidReading` for anything else."""
     # bool is an int subclass; a coil or a switch state becomes 0 or 1 explicitly.
     if isinstance(value, bool):
         return int(value)
@@ -78,7 +80,7 @@ class Reading:
 
     stream: str = attrs.field(validator=_check_stream)
     timestamp: datetime = attrs.field(converter=_to_utc)
-    value: Value = attrs.field(converter=_to_value)
+    value: Value = attrs.field(converter=to_value)
     unit: str = attrs.field(default="", validator=_check_text)
     source: str = attrs.field(default="", validator=_check_text)
 

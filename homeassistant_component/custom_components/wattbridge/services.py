@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import voluptuous as vol
@@ -10,6 +11,7 @@ from homeassistant.core import HomeAssistant, ServiceCall, ServiceResponse, Supp
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import config_validation as cv
 
+from .bridge import Bridge
 from .const import ATTR_ENTRY_ID, DOMAIN, SERVICE_FLUSH, SERVICE_REPLAY
 
 SCHEMA = vol.Schema({vol.Optional(ATTR_ENTRY_ID): cv.string})
@@ -35,24 +37,33 @@ def _targets(hass: HomeAssistant, call: ServiceCall) -> list[Any]:
 
 def async_setup_services(hass: HomeAssistant) -> None:
     """Register ``wattbridge.flush`` and ``wattbridge.replay_dead_letters``."""
-
-    async def flush(call: ServiceCall) -> ServiceResponse:
-        settled = 0
-        for data in _targets(hass, call):
-            settled += await hass.async_add_executor_job(data.bridge.flush)
-            await data.coordinator.async_request_refresh()
-        return {"settled": settled}
-
-    async def replay(call: ServiceCall) -> ServiceResponse:
-        moved = 0
-        for data in _targets(hass, call):
-            moved += await hass.async_add_executor_job(data.bridge.replay_dead_letters)
-            await data.coordinator.async_request_refresh()
-        return {"replayed": moved}
-
     hass.services.async_register(
-        DOMAIN, SERVICE_FLUSH, flush, SCHEMA, supports_response=SupportsResponse.OPTIONAL
+        DOMAIN,
+        SERVICE_FLUSH,
+        _each_bridge(hass, Bridge.flush, "settled"),
+        SCHEMA,
+        supports_response=SupportsResponse.OPTIONAL,
     )
     hass.services.async_register(
-        DOMAIN, SERVICE_REPLAY, replay, SCHEMA, supports_response=SupportsResponse.OPTIONAL
+        DOMAIN,
+        SERVICE_REPLAY,
+        _each_bridge(hass, Bridge.replay_dead_letters, "replayed"),
+        SCHEMA,
+        supports_response=SupportsResponse.OPTIONAL,
     )
+
+
+def _each_bridge(
+    hass: HomeAssistant, action: Callable[[Bridge], int], answer: str
+) -> Callable[[ServiceCall], Awaitable[ServiceResponse]]:
+    """A service handler running ``action`` (blocking) on each targeted entry's bridge,
+    then refreshing its sensors; it answers ``{answer: total}``."""
+
+    async def handle(call: ServiceCall) -> ServiceResponse:
+        total = 0
+        for data in _targets(hass, call):
+            total += await hass.async_add_executor_job(action, data.bridge)
+            await data.coordinator.async_request_refresh()
+        return {answer: total}
+
+    return handle

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 import attrs
 
-from wattbridge import Reading, Value
+from wattbridge import Reading, Value, to_value
 from wattbridge_plugins.sources.mqtt import jsonpath
 from wattbridge_plugins.sources.mqtt.config import Subscription
 
@@ -103,14 +103,8 @@ def _json(text: str) -> object:
 
 
 def _value(raw: object) -> Value:
-    if isinstance(raw, bool):
-        return int(raw)
-    if isinstance(raw, int | str):
-        return raw
-    if isinstance(raw, float):
-        if not math.isfinite(raw):
-            raise Rejected(f"value {raw!r} is not finite")
-        return raw
+    if isinstance(raw, bool | int | float | str):
+        return to_value(raw)  # an InvalidReading (a ValueError) becomes Rejected above
     raise Rejected(f"value {_short(json.dumps(raw))} is not a number or a string")
 
 
