@@ -37,20 +37,18 @@ def _targets(hass: HomeAssistant, call: ServiceCall) -> list[Any]:
 
 def async_setup_services(hass: HomeAssistant) -> None:
     """Register ``wattbridge.flush`` and ``wattbridge.replay_dead_letters``."""
-    hass.services.async_register(
-        DOMAIN,
-        SERVICE_FLUSH,
-        _each_bridge(hass, Bridge.flush, "settled"),
-        SCHEMA,
-        supports_response=SupportsResponse.OPTIONAL,
-    )
-    hass.services.async_register(
-        DOMAIN,
-        SERVICE_REPLAY,
-        _each_bridge(hass, Bridge.replay_dead_letters, "replayed"),
-        SCHEMA,
-        supports_response=SupportsResponse.OPTIONAL,
-    )
+    services: list[tuple[str, Callable[[Bridge], int], str]] = [
+        (SERVICE_FLUSH, Bridge.flush, "settled"),
+        (SERVICE_REPLAY, Bridge.replay_dead_letters, "replayed"),
+    ]
+    for name, action, answer in services:
+        hass.services.async_register(
+            DOMAIN,
+            name,
+            _each_bridge(hass, action, answer),
+            SCHEMA,
+            supports_response=SupportsResponse.OPTIONAL,
+        )
 
 
 def _each_bridge(

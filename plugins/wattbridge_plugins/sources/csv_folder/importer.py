@@ -214,16 +214,13 @@ class Importer:
     # -- endings -----------------------------------------------------------------
 
     def _finish(self, path: Path, digest: str, entry: Entry, bad: BadLines | None) -> Outcome:
-        target = free_name(self.config.done_dir, path.name, (REPORT_SUFFIX,))
-        target.parent.mkdir(parents=True, exist_ok=True)
+        target = self._place_in(self.config.done_dir, path)
         if bad is not None:
-            heading = [
+            heading = (
                 f"{path.name}: imported {entry.emitted} good row(s) ({entry.readings} "
-                f'readings); {bad.count} bad line(s) were skipped (on_bad_row = "skip"):',
-                f"source {self.source_name}, format {self.config.format}, sha256 {digest}, "
-                f"at {now_text()}",
-            ]
-            write_report(target.with_name(target.name + REPORT_SUFFIX), heading, bad)
+                f'readings); {bad.count} bad line(s) were skipped (on_bad_row = "skip"):'
+            )
+            self._report(target, digest, [heading], bad)
         try:
             move(path, target)
         except FileNotFoundError:
@@ -247,6 +244,21 @@ class Importer:
         )
         return Outcome.DONE
 
+    def _place_in(self, folder: Path, path: Path) -> Path:
+        """A free name for ``path`` in ``folder`` (made if missing), leaving room for its
+        report beside it."""
+        target = free_name(folder, path.name, (REPORT_SUFFIX,))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        return target
+
+    def _report(self, target: Path, digest: str, heading: list[str], bad: BadLines) -> None:
+        """Write the bad-line report beside ``target``, saying where the file came from."""
+        provenance = (
+            f"source {self.source_name}, format {self.config.format}, sha256 {digest}, "
+            f"at {now_text()}"
+        )
+        write_report(target.with_name(target.name + REPORT_SUFFIX), [*heading, provenance], bad)
+
     def _fail(
         self,
         path: Path,
@@ -256,8 +268,7 @@ class Importer:
         rows: int,
         earlier: int = 0,
     ) -> Outcome:
-        target = free_name(self.config.failed_dir, path.name, (REPORT_SUFFIX,))
-        target.parent.mkdir(parents=True, exist_ok=True)
+        target = self._place_in(self.config.failed_dir, path)
         first = bad.first or (0, "?")
         heading = [
             f"{path.name}: rejected; nothing of it was imported."
@@ -272,10 +283,8 @@ class Importer:
                 if rows
                 else "."
             ),
-            f"source {self.source_name}, format {self.config.format}, sha256 {digest}, "
-            f"at {now_text()}",
         ]
-        write_report(target.with_name(target.name + REPORT_SUFFIX), heading, bad)
+        self._report(target, digest, heading, bad)
         try:
             move(path, target)
         except FileNotFoundError:
