@@ -38,6 +38,7 @@ from wattbridge._sinks import (
     SinkState,
 )
 from wattbridge._sources import Emit, PolledSource, PushedSource, SourceContext
+from wattbridge._validators import http_url, is_loopback_url, positive_duration
 
 hookimpl = pluggy.HookimplMarker("wattbridge")
 """Marks a function in a plugin module as a hook implementation."""
@@ -79,7 +80,10 @@ __all__ = [
     "exitcodes",
     "format_duration",
     "hookimpl",
+    "http_url",
+    "is_loopback_url",
     "parse_duration",
+    "positive_duration",
     "redact",
     "to_value",
 ]

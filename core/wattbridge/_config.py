@@ -21,9 +21,11 @@ from typing import Any, Literal
 import attrs
 
 from wattbridge._durations import parse_duration
+from wattbridge._errors import ConfigValueError
 from wattbridge._plugins import PluginType, Registry
 from wattbridge._secret import Secret
 from wattbridge._tomllines import TomlLines
+from wattbridge._validators import positive_duration
 
 try:
     import tomllib
@@ -63,19 +65,6 @@ class ConfigError(Exception):
         super().__init__(f"{count} problem{'s' if count != 1 else ''} in the config:\n{lines}")
 
 
-class ConfigValueError(ValueError):
-    """A value a plugin's config class refuses; raise it from a validator or converter.
-
-    ``key`` names the key whose value is wrong (as the user wrote it in the TOML file),
-    and ``message`` says what is wrong, so ``wattbridge check`` can point at the line.
-    """
-
-    def __init__(self, key: str, message: str) -> None:
-        super().__init__(f"{key}: {message}")
-        self.key = key
-        self.message = message
-
-
 class _Invalid(Exception):
     """Raised inside conversion; turned into a Problem by the caller."""
 
@@ -105,7 +94,7 @@ class SourceCommon:
     """The keys every ``[sources.NAME]`` table has, whatever its plugin."""
 
     plugin: str
-    interval: timedelta = timedelta(seconds=10)
+    interval: timedelta = attrs.field(default=timedelta(seconds=10), validator=positive_duration)
     """How often a polled source is polled."""
 
 
@@ -114,7 +103,9 @@ class SinkCommon:
     """The keys every ``[sinks.NAME]`` table has, whatever its plugin."""
 
     plugin: str
-    flush_interval: timedelta = timedelta(seconds=1)
+    flush_interval: timedelta = attrs.field(
+        default=timedelta(seconds=1), validator=positive_duration
+    )
     """How often the outbox is drained (sooner when a full batch is waiting)."""
     max_queue: int = attrs.field(default=1_000_000, validator=attrs.validators.ge(1))
     """The outbox's bound in readings: sources pause when it is reached."""
@@ -122,8 +113,10 @@ class SinkCommon:
         default=None, validator=attrs.validators.optional(attrs.validators.ge(1))
     )
     """Readings per send; at most the sink's own limit."""
-    retry_initial: timedelta = timedelta(seconds=1)
-    retry_max: timedelta = timedelta(minutes=5)
+    retry_initial: timedelta = attrs.field(
+        default=timedelta(seconds=1), validator=positive_duration
+    )
+    retry_max: timedelta = attrs.field(default=timedelta(minutes=5), validator=positive_duration)
 
 
 @attrs.frozen
@@ -439,6 +432,7 @@ class _Loader:
         for key in table:
             if key not in field_names:
                 self.problem(where, key, f"unknown key{_suggest(key, field_names)}")
+        self.validate_each(cls, kwargs, where)
         if len(self.problems) > before:
             return None
         try:
@@ -447,9 +441,41 @@ class _Loader:
             self.problem(where, exc.key, exc.message)
             return None
         except (ValueError, TypeError) as exc:
-            # attrs validators name the attribute in their messages; keep them whole.
+            # Only checks across fields (__attrs_post_init__) get here, every field's own
+            # validator having passed; a third-party plugin's plain ValueError names no
+            # key, so the key is read off the message where it starts with one.
             self.problem(where, _key_in(str(exc), field_names), str(exc))
             return None
+
+    def validate_each(self, cls: type, kwargs: dict[str, Any], where: Sequence[str | int]) -> None:
+        """Run every field's validator on its own, recording each refusal under its key.
+
+        attrs stops at the first validator that raises, which made a new user fix a
+        file one mistake per run; here every refused value is reported at once. The
+        validators see a stand-in instance holding the other fields' values.
+        """
+        values: dict[str, Any] = {}
+        for field in attrs.fields(cls):
+            if field.name in kwargs:
+                values[field.name] = kwargs[field.name]
+            elif isinstance(field.default, attrs.Factory):  # type: ignore[arg-type]
+                if not field.default.takes_self:
+                    values[field.name] = field.default.factory()
+            elif field.default is not attrs.NOTHING:
+                values[field.name] = field.default
+        stand_in = types.SimpleNamespace(**values)
+        for field in attrs.fields(cls):
+            if field.validator is None or field.name not in values:
+                continue
+            value = values[field.name]
+            try:
+                if callable(field.converter):
+                    value = field.converter(value)
+                field.validator(stand_in, field, value)
+            except ConfigValueError as exc:
+                self.problem(where, exc.key, exc.message)
+            except (ValueError, TypeError) as exc:
+                self.problem(where, field.name, str(exc))
 
     def convert(self, value: Any, hint: Any, where: Sequence[str | int]) -> Any:
         origin = typing.get_origin(hint)

@@ -30,3 +30,16 @@ class CommandFailed(WattbridgeError):
     def __init__(self, message: str, code: int) -> None:
         super().__init__(message)
         self.code = code
+
+
+class ConfigValueError(ValueError):
+    """A value a plugin's config class refuses; raise it from a validator or converter.
+
+    ``key`` names the key whose value is wrong (as the user wrote it in the TOML file),
+    and ``message`` says what is wrong, so ``wattbridge check`` can point at the line.
+    """
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(f"{key}: {message}")
+        self.key = key
+        self.message = message

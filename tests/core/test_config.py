@@ -1,6 +1,7 @@
 """The config: every mistake at once, each with file, line, table and key."""
 
 import os
+import re
 import stat
 from datetime import timedelta
 from pathlib import Path
@@ -340,3 +341,108 @@ def test_a_config_value_error_names_its_key_and_line(tmp_path):
         load_config(path, registry)
     (problem,) = caught.value.problems
     assert (problem.key, problem.line, problem.message) == ("pair_size", 4, "must be even, not 3")
+
+
+# -- one pass, URLs, intervals ------------------------------------------------------
+
+TEN_MISTAKES = """\
+[wattbridge]
+state_dir = "state"
+log_levle = "info"
+
+[sources.files]
+plugin = "csv-folder"
+inbox = "in"
+delimiter = ";;"
+quotechar = "ab"
+chunk = 0
+timezone = "Mars/Olympus"
+
+[sources.meter]
+plugin = "modbuss"
+
+[sinks.energinet]
+plugin = "energinet"
+url = "energinet.net/apiImport"
+request_interval = "0s"
+[sinks.energinet.senders.home]
+token = "t"
+meters = { "house/kwh" = "5" }
+
+[sinks.edk]
+plugin = "energydata-batch"
+url = "http://admin.example.dk"
+token = "t"
+datastreams = { "house/kwh" = "double" }
+flush_interval = "0s"
+
+[[routes]]
+from = "files"
+to = "nowhere"
+"""
+
+EXPECTED = {
+    (3, "log_levle"),
+    (8, "delimiter"),
+    (9, "quotechar"),
+    (10, "chunk"),
+    (11, "timezone"),
+    (14, "plugin"),
+    (18, "url"),
+    (19, "request_interval"),
+    (26, "url"),
+    (29, "flush_interval"),
+    (33, "to"),
+}
+
+
+def test_a_file_with_ten_mistakes_is_reported_whole_in_one_pass(wattbridge_registry, tmp_path):
+    # A new user's first file: every mistake, each at its line and key, in one run.
+    path = tmp_path / "wattbridge.toml"
+    path.write_text(TEN_MISTAKES)
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, wattbridge_registry)
+    found = {(p.line, p.key) for p in caught.value.problems}
+    assert found == EXPECTED, "\n".join(map(str, caught.value.problems))
+
+
+@pytest.mark.parametrize(
+    ("url", "fragment"),
+    [
+        ("energinet.net/apiImport", "is not an http(s) URL"),
+        ("ftp://energinet.net/x", "is not an http(s) URL"),
+        ("https://host:port/x", "is not a URL"),
+        ("http://energinet.net/apiImport/data", "plain http to energinet.net"),
+        ("http://192.168.1.20/import", "plain http to 192.168.1.20"),
+    ],
+)
+def test_urls_that_are_not_or_would_leak_the_token_are_refused(
+    wattbridge_registry, tmp_path, url, fragment
+):
+    text = f'[sinks.e]\nplugin = "energinet"\nurl = "{url}"\n[sinks.e.senders.a]\ntoken = "t"\n'
+    text += 'meters = { "m" = "5" }\n'
+    with pytest.raises(ConfigError, match=re.escape(fragment)) as caught:
+        parse_config(text, tmp_path / "w.toml", wattbridge_registry)
+    assert [(p.line, p.key) for p in caught.value.problems] == [(3, "url")]
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:8080/x", "http://localhost/x", "http://[::1]/"])
+def test_plain_http_to_this_machine_is_allowed(wattbridge_registry, tmp_path, url):
+    text = f'[sinks.e]\nplugin = "energinet"\nurl = "{url}"\n[sinks.e.senders.a]\ntoken = "t"\n'
+    text += 'meters = { "m" = "5" }\n'
+    config = parse_config(text, tmp_path / "w.toml", wattbridge_registry)
+    assert config.sinks["e"].config.url == url
+
+
+@pytest.mark.parametrize(
+    ("table", "key"),
+    [
+        ('[sources.s]\nplugin = "modbus"\ninterval = "0s"\n', "interval"),
+        ('[sinks.s]\nplugin = "jsonl"\nflush_interval = "0ms"\n', "flush_interval"),
+        ('[sinks.s]\nplugin = "jsonl"\nretry_initial = "0s"\n', "retry_initial"),
+    ],
+)
+def test_a_zero_interval_is_refused(wattbridge_registry, tmp_path, table, key):
+    with pytest.raises(ConfigError) as caught:
+        parse_config(table, tmp_path / "w.toml", wattbridge_registry)
+    assert any(p.key == key and "longer than 0s" in p.message for p in caught.value.problems)

@@ -20,8 +20,7 @@ import attrs
 import requests
 import requests.auth
 
-from wattbridge import Secret
-from wattbridge_plugins.sinks.energinet.config import is_loopback_url
+from wattbridge import Secret, is_loopback_url
 
 
 class BadResponse(ValueError):

@@ -8,16 +8,14 @@ minutes (shorter only towards a loopback sandbox), a payload bound of at most 0.
 
 from __future__ import annotations
 
-import ipaddress
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import attrs
 
-from wattbridge import Secret
+from wattbridge import Secret, http_url, is_loopback_url, positive_duration
 
 DEFAULT_URL = "https://www.energinet.net/apiImport/data"
 MAX_SENDERS = 50
@@ -30,26 +28,6 @@ the stricter of 500,000 and 524,288, so a payload within it passes either readin
 MAX_METER_ID = 200
 
 TimeStyle = Literal["minutes", "seconds", "offset"]
-
-
-def is_loopback_url(url: str) -> bool:
-    """True when ``url``'s host is this machine (127.0.0.0/8, ::1 or localhost)."""
-    host = urlsplit(url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def _check_url(_instance: Any, _attribute: Any, url: str) -> None:
-    parts = urlsplit(url)
-    if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise ValueError(f"url must be an http(s) URL, not {url!r}")
-    if parts.scheme == "http" and not is_loopback_url(url):
-        # Bearer tokens must not cross a network in clear text.
-        raise ValueError("url must use https (plain http only towards a loopback sandbox)")
 
 
 def _check_meters(_instance: Any, _attribute: Any, meters: dict[str, str]) -> None:
@@ -111,9 +89,8 @@ def _check_payload(_instance: Any, _attribute: Any, size: int) -> None:
         )
 
 
-def _check_interval(instance: Any, _attribute: Any, interval: timedelta) -> None:
-    if interval <= timedelta(0):
-        raise ValueError("request_interval must be positive")
+def _check_interval(instance: Any, attribute: Any, interval: timedelta) -> None:
+    positive_duration(instance, attribute, interval)
     if interval < PLATFORM_INTERVAL and not is_loopback_url(instance.url):
         raise ValueError(
             "request_interval must be at least 10m: energinet.net allows one request per "
@@ -127,7 +104,7 @@ class EnerginetConfig:
 
     senders: dict[str, SenderProfile] = attrs.field(validator=_check_senders)
     """Sender profile name -> its token and meters (1 to 50 profiles)."""
-    url: str = attrs.field(default=DEFAULT_URL, validator=_check_url)
+    url: str = attrs.field(default=DEFAULT_URL, validator=http_url())
     """The import endpoint."""
     timezone: str = attrs.field(default="UTC", validator=_check_timezone)
     """The zone timestamps are written in (the platform's example has no offset)."""

@@ -53,7 +53,7 @@ def test_fifty_senders_pass_and_fifty_one_are_refused(tmp_path, capsys):
         ({"request_interval": '"9m"'}, "request_interval must be at least 10m"),
         (
             {"url": '"http://energinet.example/apiImport/data"'},
-            "url must use https",
+            "would send the token in clear text: use https",
         ),
         ({"max_payload_bytes": "524288"}, "max_payload_bytes must be between 1000 and 500000"),
         ({"timezone": '"Mars/Olympus"'}, "not a known IANA zone"),

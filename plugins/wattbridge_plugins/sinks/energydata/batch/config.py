@@ -8,7 +8,7 @@ from typing import Any
 
 import attrs
 
-from wattbridge import Secret
+from wattbridge import Secret, http_url, positive_duration
 from wattbridge_plugins.sinks.energydata.batch.csvformat import STREAM_TYPES, StreamType
 
 
@@ -25,11 +25,6 @@ def _check_datastreams(_instance: Any, _attribute: Any, value: dict[str, StreamT
             raise ValueError(f"datastreams: {name}: type must be one of {', '.join(STREAM_TYPES)}")
 
 
-def _positive(_instance: Any, attribute: Any, value: timedelta) -> None:
-    if value <= timedelta(0):
-        raise ValueError(f"{attribute.name} must be longer than 0s")
-
-
 @attrs.frozen
 class EnergyDataBatchConfig:
     """Keys of a ``plugin = "energydata-batch"`` sink table (see the plugin's README)."""
@@ -38,7 +33,7 @@ class EnergyDataBatchConfig:
     """A token with write rights to the datasets: a string, {env = "VAR"} or {file = "path"}."""
     datastreams: dict[str, StreamType] = attrs.field(validator=_check_datastreams)
     """Each datastream's id or topic (the stream name after routing) and its type."""
-    url: str = "https://admin.energydata.dk"
+    url: str = attrs.field(default="https://admin.energydata.dk", validator=http_url())
     """The platform; the sandbox's URL for trying a config offline."""
     import_size: int = attrs.field(default=100_000, validator=attrs.validators.ge(1))
     """Readings in one import at most; a larger backlog becomes several imports."""
@@ -46,10 +41,10 @@ class EnergyDataBatchConfig:
     """Bad lines the platform may skip before it fails the whole import."""
     import_name: str = "wattbridge"
     """Prefix of each import's name (the rest names the queue position and part)."""
-    poll_initial: timedelta = attrs.field(default=timedelta(seconds=1), validator=_positive)
+    poll_initial: timedelta = attrs.field(default=timedelta(seconds=1), validator=positive_duration)
     """First wait before asking an import's status; doubles up to poll_max."""
-    poll_max: timedelta = attrs.field(default=timedelta(seconds=30), validator=_positive)
-    timeout: timedelta = attrs.field(default=timedelta(seconds=60), validator=_positive)
+    poll_max: timedelta = attrs.field(default=timedelta(seconds=30), validator=positive_duration)
+    timeout: timedelta = attrs.field(default=timedelta(seconds=60), validator=positive_duration)
     """How long one HTTP request may take (uploads of big files included)."""
     verify: bool = True
     """Check the platform's TLS certificate. Turn off only for a test server."""
