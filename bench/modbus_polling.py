@@ -29,9 +29,9 @@ import attrs
 
 from wattbridge import SourceContext
 from wattbridge_plugins.sources.modbus.client import BusClient
+from wattbridge_plugins.sources.modbus.config import DeviceConfig, ModbusConfig, resolve
 from wattbridge_plugins.sources.modbus.planner import one_per_value
 from wattbridge_plugins.sources.modbus.poller import DeviceReader, DeviceState
-from wattbridge_plugins.sources.modbus.settings import DeviceConfig, ModbusConfig, resolve
 from wattbridge_plugins.sources.modbus.simulator import MeterServer, SimulatedMeter
 from wattbridge_plugins.sources.modbus.source import ModbusSource
 

@@ -1,10 +1,10 @@
 """The ``homeassistant`` source: state changes of Home Assistant entities as readings."""
 
+from __future__ import annotations
+
+from wattbridge import SourceRegister, hookimpl
 from wattbridge_plugins.sources.homeassistant.config import HomeAssistantConfig
-from wattbridge_plugins.sources.homeassistant.source import (
-    HomeAssistantSource,
-    wattbridge_register_sources,
-)
+from wattbridge_plugins.sources.homeassistant.source import HomeAssistantSource
 from wattbridge_plugins.sources.homeassistant.states import EntitySelection, StateConverter
 
 __all__ = [
@@ -14,3 +14,9 @@ __all__ = [
     "StateConverter",
     "wattbridge_register_sources",
 ]
+
+
+@hookimpl
+def wattbridge_register_sources(register: SourceRegister) -> None:
+    """Register the ``homeassistant`` source."""
+    register("homeassistant", HomeAssistantSource, HomeAssistantConfig)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import attrs
 
-from wattbridge import Secret
+from wattbridge import Secret, positive_duration
 
 
 def _websocket_url(url: str) -> str:
@@ -46,9 +46,15 @@ class HomeAssistantConfig:
     """A CA bundle for a wss:// HA with a private certificate; the system's otherwise."""
     verify_tls: bool = True
     """Check wss:// certificates. Turn off only for a test box: the token goes over it."""
-    connect_timeout: timedelta = timedelta(seconds=10)
-    heartbeat: timedelta = timedelta(seconds=30)
+    connect_timeout: timedelta = attrs.field(
+        default=timedelta(seconds=10), validator=positive_duration
+    )
+    heartbeat: timedelta = attrs.field(default=timedelta(seconds=30), validator=positive_duration)
     """Ping HA when it was quiet this long, to notice a dead connection."""
-    reconnect_initial: timedelta = timedelta(seconds=1)
-    reconnect_max: timedelta = timedelta(minutes=1)
+    reconnect_initial: timedelta = attrs.field(
+        default=timedelta(seconds=1), validator=positive_duration
+    )
+    reconnect_max: timedelta = attrs.field(
+        default=timedelta(minutes=1), validator=positive_duration
+    )
     """Reconnect backoff: doubles from ``reconnect_initial`` up to this."""

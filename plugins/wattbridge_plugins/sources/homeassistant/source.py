@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from wattbridge import Emit, Reading, SourceContext, hookimpl
+from wattbridge import Emit, Reading, SourceContext
 from wattbridge_plugins.sources.homeassistant.client import (
     CONNECTION_ERRORS,
     HomeAssistantClient,
@@ -193,9 +193,3 @@ class HomeAssistantSource:
 
 def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-
-
-@hookimpl
-def wattbridge_register_sources(register: Any) -> None:
-    """Register the ``homeassistant`` source."""
-    register("homeassistant", HomeAssistantSource, HomeAssistantConfig)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from wattbridge import hookimpl
-from wattbridge_plugins.sources.modbus.settings import DeviceConfig, ModbusConfig, RegisterConfig
+from wattbridge_plugins.sources.modbus.config import DeviceConfig, ModbusConfig, RegisterConfig
 from wattbridge_plugins.sources.modbus.source import ModbusSource
 
 

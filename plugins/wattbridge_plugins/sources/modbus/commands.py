@@ -18,9 +18,9 @@ from typing import Any
 from wattbridge import parse_duration
 from wattbridge_plugins.sources.modbus import profiles
 from wattbridge_plugins.sources.modbus.client import BusClient
+from wattbridge_plugins.sources.modbus.config import ModbusConfig, resolve
 from wattbridge_plugins.sources.modbus.poller import DeviceReader, DeviceState
 from wattbridge_plugins.sources.modbus.registers import format_register
-from wattbridge_plugins.sources.modbus.settings import ModbusConfig, resolve
 
 HELP = "read a Modbus device once and print its values; list the shipped meter profiles"
 

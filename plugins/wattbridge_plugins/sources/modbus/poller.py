@@ -20,6 +20,7 @@ import attrs
 
 from wattbridge import Reading, Stopping
 from wattbridge_plugins.sources.modbus.client import BusClient, NoAnswer, Refused
+from wattbridge_plugins.sources.modbus.config import BusPlan, Device, Register
 from wattbridge_plugins.sources.modbus.planner import Read, one_per_value
 from wattbridge_plugins.sources.modbus.registers import (
     BIT_KINDS,
@@ -27,7 +28,6 @@ from wattbridge_plugins.sources.modbus.registers import (
     is_float,
     shortest_float32,
 )
-from wattbridge_plugins.sources.modbus.settings import BusPlan, Device, Register
 
 Value = int | float
 

@@ -21,8 +21,8 @@ from pymodbus.constants import ExcCodes
 from pymodbus.server import ModbusSerialServer, ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
+from wattbridge_plugins.sources.modbus.config import Register
 from wattbridge_plugins.sources.modbus.registers import BIT_KINDS, encode
-from wattbridge_plugins.sources.modbus.settings import Register
 
 _FUNCTION_KINDS = {1: "coil", 2: "discrete", 3: "holding", 4: "input"}
 # pymodbus needs every block to hold something; park an unused entry at the top.

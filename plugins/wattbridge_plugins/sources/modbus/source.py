@@ -13,8 +13,8 @@ import threading
 from collections import Counter
 
 from wattbridge import Emit, SourceContext
+from wattbridge_plugins.sources.modbus.config import BusPlan, ModbusConfig, resolve
 from wattbridge_plugins.sources.modbus.poller import BusPoller
-from wattbridge_plugins.sources.modbus.settings import BusPlan, ModbusConfig, resolve
 
 RESTART_DELAY = 5.0
 """Seconds before a bus thread that failed unexpectedly starts again."""

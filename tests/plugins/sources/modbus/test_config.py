@@ -10,7 +10,7 @@ import pytest
 from wattbridge._cli import main
 from wattbridge._config import Config, ConfigError
 from wattbridge_plugins.sources.modbus import profiles
-from wattbridge_plugins.sources.modbus.settings import Device, resolve
+from wattbridge_plugins.sources.modbus.config import Device, resolve
 
 SAMPLE = Path(__file__).parents[4] / "plugins/wattbridge_plugins/sources/modbus/sample.toml"
 

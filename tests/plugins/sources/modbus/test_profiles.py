@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from wattbridge_plugins.sources.modbus import profiles
-from wattbridge_plugins.sources.modbus.settings import ModbusConfig, resolve
+from wattbridge_plugins.sources.modbus.config import ModbusConfig, resolve
 from wattbridge_plugins.sources.modbus.simulator import MeterServer, SimulatedMeter
 
 

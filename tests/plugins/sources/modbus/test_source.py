@@ -22,9 +22,9 @@ from hypothesis import strategies as st
 
 from wattbridge.testing import SourceHarness, wait_until
 from wattbridge_plugins.sources.modbus.client import BusClient
+from wattbridge_plugins.sources.modbus.config import ModbusConfig, RegisterConfig, resolve
 from wattbridge_plugins.sources.modbus.poller import BusPoller, DeviceReader, DeviceState
 from wattbridge_plugins.sources.modbus.registers import BYTE_ORDERS, REGISTER_TYPES
-from wattbridge_plugins.sources.modbus.settings import ModbusConfig, RegisterConfig, resolve
 from wattbridge_plugins.sources.modbus.simulator import MeterServer, SimulatedMeter
 
 Server = Callable[..., MeterServer]
