@@ -35,6 +35,7 @@ import attrs
 import pytest
 
 from wattbridge._config import Config, config_from_data, load_config
+from wattbridge._errors import CommandFailed
 from wattbridge._opensink import OpenedSink, build_sink
 from wattbridge._outbox import DeadLetter
 from wattbridge._plugins import Registry, load_plugins
@@ -197,18 +198,10 @@ class SinkHarness:
         (and, for rate-limited sinks, a test clock) to keep tests fast.
         """
         self.queue(readings)
-        deadline = time.monotonic() + timeout
-        while self.opened.depth:
-            self.flush()
-            if not self.opened.depth:
-                break
-            if time.monotonic() > deadline:
-                status = self.opened.status()
-                pytest.fail(
-                    f"{status.depth} readings still queued after {timeout}s; "
-                    f"last error: {status.last_error}; halted: {status.halted}"
-                )
-            time.sleep(0.02)
+        try:
+            self.opened.drain(timeout=timeout)
+        except CommandFailed as exc:  # halted, or still queued after the timeout
+            pytest.fail(f"{exc}; last error: {self.opened.status().last_error}")
         return self.opened.dead_letters()
 
     def close(self) -> None:
