@@ -226,6 +226,15 @@ def _suggest(word: str, candidates: typing.Iterable[str]) -> str:
     return f"; did you mean {match!r}?" if match else ""
 
 
+def _unknown_key(cls: type, key: str, names: typing.Iterable[str], owner: str = "") -> str:
+    # A config class may list keys it had in earlier versions as a ClassVar
+    # ``renamed_keys`` (old -> new), so an old config is told what to write instead.
+    renamed: Mapping[str, str] = getattr(cls, "renamed_keys", {})
+    if key in renamed:
+        return f"renamed to {renamed[key]!r}"
+    return f"unknown key{owner}{_suggest(key, names)}"
+
+
 def _table_name(path: Sequence[str | int]) -> str:
     if path and isinstance(path[-1], int):
         return f"[[{'.'.join(str(p) for p in path[:-1])}]] #{path[-1] + 1}"
@@ -342,8 +351,12 @@ class _Loader:
                     self.problem(
                         where,
                         key,
-                        f"unknown key for plugin {plugin_name!r}"
-                        f"{_suggest(key, common_keys | plugin_keys)}",
+                        _unknown_key(
+                            plugin_type.config_class,
+                            key,
+                            common_keys | plugin_keys,
+                            f" for plugin {plugin_name!r}",
+                        ),
                     )
             common = self.structure(
                 common_class, {k: v for k, v in table.items() if k in common_keys}, where
@@ -431,7 +444,7 @@ class _Loader:
                 self.problem(where, field.name, "missing (required)")
         for key in table:
             if key not in field_names:
-                self.problem(where, key, f"unknown key{_suggest(key, field_names)}")
+                self.problem(where, key, _unknown_key(cls, key, field_names))
         self.validate_each(cls, kwargs, where)
         if len(self.problems) > before:
             return None
@@ -566,7 +579,7 @@ class _Loader:
         kwargs = {}
         for key in value:
             if key not in names:
-                messages.append(f"unknown key {key!r}{_suggest(key, names)}")
+                messages.append(f"{key}: {_unknown_key(cls, key, names)}")
         for field in attrs.fields(cls):
             if field.name in value:
                 try:

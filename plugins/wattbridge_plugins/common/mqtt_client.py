@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import ssl
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import attrs
@@ -123,20 +122,6 @@ def make_client(
 
         client.on_message = _on_message
     return client
-
-
-def tls_context(
-    ca_file: Path | None = None, cert_file: Path | None = None, key_file: Path | None = None
-) -> ssl.SSLContext:
-    """A client TLS context that verifies the broker's certificate and host name.
-
-    ``ca_file`` replaces the system's trusted CAs (for a private broker); without it the
-    system store is used, which is what a public broker such as EnergyData.dk's needs.
-    """
-    context = ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
-    if cert_file is not None:
-        context.load_cert_chain(str(cert_file), str(key_file) if key_file else None)
-    return context
 
 
 def set_tls(client: mqtt.Client, context: ssl.SSLContext) -> None:

@@ -14,13 +14,13 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from email.utils import parsedate_to_datetime
-from pathlib import Path
 
 import attrs
 import requests
 import requests.auth
 
 from wattbridge import Secret, is_loopback_url
+from wattbridge_plugins.common.tls import TlsKeys
 
 
 class BadResponse(ValueError):
@@ -105,12 +105,12 @@ class _Bearer(requests.auth.AuthBase):
 class Client:
     """Posts bodies to the import endpoint with one sender's token at a time."""
 
-    def __init__(
-        self, url: str, *, timeout: float, verify_tls: bool = True, ca_bundle: Path | None = None
-    ) -> None:
+    def __init__(self, url: str, *, timeout: float, tls: TlsKeys | None = None) -> None:
         self.url = url
         self.timeout = timeout
-        self.verify: bool | str = str(ca_bundle) if ca_bundle is not None else verify_tls
+        tls = tls or TlsKeys()
+        self.verify = tls.requests_verify()
+        self.cert = tls.requests_cert()
         # The environment's proxy settings apply (HTTPS_PROXY, as a company network may
         # need); the token goes as an auth object, which .netrc cannot replace.
         self.session = requests.Session()
@@ -128,6 +128,7 @@ class Client:
                 auth=_Bearer(token),
                 timeout=self.timeout,
                 verify=self.verify,
+                cert=self.cert,
             )
         except requests.Timeout:
             raise TransportError(f"no answer within {self.timeout:g}s") from None

@@ -9,13 +9,13 @@ minutes (shorter only towards a loopback sandbox), a payload bound of at most 0.
 from __future__ import annotations
 
 from datetime import timedelta
-from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import attrs
 
 from wattbridge import Secret, http_url, is_loopback_url, positive_duration
+from wattbridge_plugins.common.tls import TlsKeys
 
 DEFAULT_URL = "https://www.energinet.net/apiImport/data"
 MAX_SENDERS = 50
@@ -99,8 +99,8 @@ def _check_interval(instance: Any, attribute: Any, interval: timedelta) -> None:
 
 
 @attrs.frozen
-class EnerginetConfig:
-    """Keys of a ``plugin = "energinet"`` sink table."""
+class EnerginetConfig(TlsKeys):
+    """Keys of a ``plugin = "energinet"`` sink table (and the TLS keys)."""
 
     senders: dict[str, SenderProfile] = attrs.field(validator=_check_senders)
     """Sender profile name -> its token and meters (1 to 50 profiles)."""
@@ -127,7 +127,3 @@ class EnerginetConfig:
         default=timedelta(seconds=60), validator=attrs.validators.gt(timedelta(0))
     )
     """How long one request may take before it counts as failed (and is retried)."""
-    verify_tls: bool = True
-    """Verify the server's certificate. Leave on."""
-    ca_bundle: Path | None = None
-    """A CA bundle to verify against instead of the system's (e.g. a company proxy's CA)."""

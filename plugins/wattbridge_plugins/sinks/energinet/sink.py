@@ -88,12 +88,7 @@ class EnerginetSink:
             self.log.warning(
                 "verify_tls is off: the sender tokens go to whoever answers at %s", config.url
             )
-        self.client = Client(
-            config.url,
-            timeout=config.timeout.total_seconds(),
-            verify_tls=config.verify_tls,
-            ca_bundle=config.ca_bundle,
-        )
+        self.client = Client(config.url, timeout=config.timeout.total_seconds(), tls=config)
 
     def _limit(self, profile: str) -> int:
         limit = self.payload_limit.get(profile)

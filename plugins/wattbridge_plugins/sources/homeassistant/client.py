@@ -9,16 +9,15 @@ dependencies and implements RFC 6455 in full (ping/pong, fragmentation, TLS).
 from __future__ import annotations
 
 import json
-import ssl
 from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 from websockets.sync.client import ClientConnection, connect
 
 from wattbridge import Secret
+from wattbridge_plugins.common.tls import TlsKeys
 
 # get_states of a big installation is several MB in one message.
 MAX_MESSAGE = 64 * 1024 * 1024
@@ -35,17 +34,6 @@ class ProtocolError(Exception):
     """HA answered something the websocket API does not document."""
 
 
-def tls_context(url: str, ca_file: Path | None, verify: bool) -> ssl.SSLContext | None:
-    """The TLS context for a wss:// URL: verification on unless switched off."""
-    if not url.startswith("wss://"):
-        return None
-    context = ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
-    if not verify:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    return context
-
-
 class HomeAssistantClient:
     """One authenticated websocket connection to HA."""
 
@@ -59,15 +47,18 @@ class HomeAssistantClient:
         url: str,
         token: Secret,
         *,
-        ca_file: Path | None = None,
-        verify_tls: bool = True,
+        tls: TlsKeys | None = None,
         timeout: timedelta = timedelta(seconds=10),
     ) -> HomeAssistantClient:
-        """Connect and authenticate; raises :class:`AuthError` for a refused token."""
+        """Connect and authenticate; raises :class:`AuthError` for a refused token.
+
+        A wss:// URL's certificate is checked as ``tls`` says (the system's CAs by
+        default); a ws:// URL ignores it."""
+        context = (tls or TlsKeys()).ssl_context() if url.startswith("wss://") else None
         try:
             connection = connect(
                 url,
-                ssl=tls_context(url, ca_file, verify_tls),
+                ssl=context,
                 open_timeout=timeout.total_seconds(),
                 max_size=MAX_MESSAGE,
                 # HA answers pings; websockets' own keepalive notices dead peers.

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from pathlib import Path
 
 import attrs
 
 from wattbridge import Secret, positive_duration
+from wattbridge_plugins.common.tls import TlsKeys
 
 
 def _websocket_url(url: str) -> str:
@@ -24,8 +24,8 @@ def _websocket_url(url: str) -> str:
 
 
 @attrs.frozen
-class HomeAssistantConfig:
-    """Keys of a ``plugin = "homeassistant"`` source table."""
+class HomeAssistantConfig(TlsKeys):
+    """Keys of a ``plugin = "homeassistant"`` source table; the TLS keys apply to wss://."""
 
     url: str = attrs.field(converter=_websocket_url)
     """HA's address: ``http://homeassistant.local:8123`` or its websocket URL
@@ -42,10 +42,6 @@ class HomeAssistantConfig:
     """Entity ids or globs never to read (an exclude beats an include)."""
     exclude_domains: list[str] = attrs.field(factory=list)
     exclude_device_classes: list[str] = attrs.field(factory=list)
-    ca_file: Path | None = None
-    """A CA bundle for a wss:// HA with a private certificate; the system's otherwise."""
-    verify_tls: bool = True
-    """Check wss:// certificates. Turn off only for a test box: the token goes over it."""
     connect_timeout: timedelta = attrs.field(
         default=timedelta(seconds=10), validator=positive_duration
     )

@@ -68,8 +68,7 @@ class HomeAssistantSource:
                 client = HomeAssistantClient.connect(
                     self.config.url,
                     self.config.token,
-                    ca_file=self.config.ca_file,
-                    verify_tls=self.config.verify_tls,
+                    tls=self.config,
                     timeout=self.config.connect_timeout,
                 )
             except CONNECTION_ERRORS as exc:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import attrs
 
 from wattbridge import Secret
+from wattbridge_plugins.common.tls import TlsKeys
 from wattbridge_plugins.sources.mqtt import jsonpath
 
 TimestampFormat = Literal["auto", "epoch_s", "epoch_ms", "iso"]
@@ -68,8 +68,8 @@ class Subscription:
 
 
 @attrs.frozen
-class MqttSourceConfig:
-    """Keys of a ``plugin = "mqtt"`` source table."""
+class MqttSourceConfig(TlsKeys):
+    """Keys of a ``plugin = "mqtt"`` source table (and the TLS keys)."""
 
     subscriptions: list[Subscription] = attrs.field(validator=attrs.validators.min_len(1))
     host: str = "localhost"
@@ -78,9 +78,7 @@ class MqttSourceConfig:
     username: str | None = None
     password: Secret | None = None
     tls: bool = False
-    ca_file: Path | None = None
-    cert_file: Path | None = None
-    key_file: Path | None = None
+    """Connect with TLS; the TLS keys (verify_tls, ca_file, ...) say how."""
     qos: int = attrs.field(default=1, validator=attrs.validators.in_((0, 1, 2)))
     client_id: str = ""
     """Default: ``wattbridge-<source name>``: stable, so the broker keeps the session."""

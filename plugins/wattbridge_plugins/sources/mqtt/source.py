@@ -144,8 +144,7 @@ class MqttSource:
             password = config.password.reveal() if config.password is not None else None
             client.username_pw_set(config.username, password)
         if config.tls:
-            context = mqtt_client.tls_context(config.ca_file, config.cert_file, config.key_file)
-            mqtt_client.set_tls(client, context)
+            mqtt_client.set_tls(client, config.ssl_context())
         client.reconnect_delay_set(
             max(1, int(config.reconnect_min.total_seconds())),
             max(1, int(config.reconnect_max.total_seconds())),

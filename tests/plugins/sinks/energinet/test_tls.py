@@ -1,5 +1,5 @@
 """Certificates are checked by default: a self-signed server is refused until its CA is
-given with ``ca_bundle``. The server is the sandbox behind real TLS on loopback, with
+given with ``ca_file``. The server is the sandbox behind real TLS on loopback, with
 a certificate signed by a test CA."""
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def test_an_unknown_certificate_is_refused_and_a_given_ca_accepted(tls_sandbox, 
     assert server.requests() == []  # the token never left: the handshake failed first
 
     trusting = make_sink(
-        time.time, outbox="trusting", url=server.url, senders=senders, ca_bundle=str(cert)
+        time.time, outbox="trusting", url=server.url, senders=senders, ca_file=str(cert)
     )
     trusting.queue([reading])
     trusting.worker.flush()

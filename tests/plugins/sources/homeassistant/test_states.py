@@ -215,19 +215,6 @@ def test_any_message_at_all_never_raises(message: Any) -> None:
     )
 
 
-def test_wss_verifies_certificates_unless_switched_off() -> None:
-    import ssl
-
-    from wattbridge_plugins.sources.homeassistant.client import tls_context
-
-    assert tls_context("ws://127.0.0.1:8123/api/websocket", None, True) is None
-    strict = tls_context("wss://ha.example/api/websocket", None, True)
-    assert strict is not None
-    assert strict.verify_mode == ssl.CERT_REQUIRED and strict.check_hostname
-    loose = tls_context("wss://ha.example/api/websocket", None, False)
-    assert loose is not None and loose.verify_mode == ssl.CERT_NONE
-
-
 def test_the_token_never_shows_in_the_config_repr() -> None:
     from wattbridge import Secret
 

@@ -17,6 +17,7 @@ from typing import Any, Literal
 import requests
 
 from wattbridge import Secret, redact
+from wattbridge_plugins.common.tls import TlsKeys
 
 ErrorKind = Literal["retry", "halt", "gone", "conflict", "expired", "invalid"]
 
@@ -86,20 +87,18 @@ def classify(response: requests.Response, what: str) -> PlatformError:
 
 
 class Client:
-    """EnergyData.dk's REST API at ``url`` with a bearer ``token``.
-
-    ``verify`` is requests' own: True (the system CAs), False (no TLS checks: only for
-    a test server), or the path of a CA bundle.
-    """
+    """EnergyData.dk's REST API at ``url`` with a bearer ``token``, its certificate
+    checked as ``tls`` says (the system's CAs by default)."""
 
     def __init__(
-        self, url: str, token: Secret, timeout: float = 30.0, verify: bool | str = True
+        self, url: str, token: Secret, timeout: float = 30.0, tls: TlsKeys | None = None
     ) -> None:
         self.api = url.rstrip("/") + "/api/v1"
         self.timeout = timeout
         self.session = requests.Session()
-        # Passed with every request: a session's own verify loses to REQUESTS_CA_BUNDLE.
-        self.verify = verify
+        tls = tls or TlsKeys()
+        self.verify = tls.requests_verify()
+        self.cert = tls.requests_cert()
         self._auth = {"Authorization": f"Bearer {token.reveal()}", "Accept": "application/json"}
 
     def close(self) -> None:
@@ -116,7 +115,7 @@ class Client:
         ``detail=False`` leaves the exception's text (which may hold the URL) out."""
         try:
             response = self.session.request(
-                method, url, timeout=self.timeout, verify=self.verify, **kwargs
+                method, url, timeout=self.timeout, verify=self.verify, cert=self.cert, **kwargs
             )
         except requests.Timeout:
             raise PlatformError("retry", f"{what}: no answer within {self.timeout:g}s") from None

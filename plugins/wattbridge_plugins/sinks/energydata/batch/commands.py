@@ -16,7 +16,9 @@ from typing import Any
 
 from wattbridge import DataError, Secret, exitcodes
 from wattbridge.commands import CommandFailed, add_config_argument, open_sink, read_config
+from wattbridge_plugins.common.tls import tls_from_arguments
 from wattbridge_plugins.sinks.energydata.batch.client import Client, PlatformError
+from wattbridge_plugins.sinks.energydata.batch.config import EnergyDataBatchConfig
 from wattbridge_plugins.sinks.energydata.batch.csvformat import format_ms, parse_instant
 from wattbridge_plugins.sinks.energydata.batch.importer import FileProgress, file_hash, read_chunks
 
@@ -186,20 +188,18 @@ def _fetch_client(args: argparse.Namespace) -> Client:
             args.config = Path("wattbridge.toml")
         config = read_config(args)
         spec = config.sinks.get(args.sink)
-        if spec is None or not hasattr(spec.config, "token") or not hasattr(spec.config, "url"):
+        if spec is None or not isinstance(spec.config, EnergyDataBatchConfig):
             raise CommandFailed(
-                f"no sink {args.sink!r} with a url and token in {config.path}",
-                exitcodes.NOT_FOUND,
+                f"no energydata-batch sink {args.sink!r} in {config.path}", exitcodes.NOT_FOUND
             )
-        verify = spec.config.tls_verify() if hasattr(spec.config, "tls_verify") else True
-        return Client(spec.config.url, spec.config.token, args.timeout, verify)
+        return Client(spec.config.url, spec.config.token, args.timeout, spec.config)
     if not args.token_env:
         raise CommandFailed("give --sink NAME (with -c) or --token-env VAR", exitcodes.USAGE)
     token = os.environ.get(args.token_env)
     if not token:
         raise CommandFailed(f"environment variable {args.token_env} is not set", exitcodes.USAGE)
-    ca: bool | str = str(args.ca_file) if args.ca_file else True
-    return Client(args.url, Secret(token, origin=f"env:{args.token_env}"), args.timeout, ca)
+    secret = Secret(token, origin=f"env:{args.token_env}")
+    return Client(args.url, secret, args.timeout, tls_from_arguments(args))
 
 
 def run_fetch(args: argparse.Namespace) -> int:

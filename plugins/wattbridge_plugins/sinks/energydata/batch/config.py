@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import attrs
 
 from wattbridge import Secret, http_url, positive_duration
+from wattbridge_plugins.common.tls import TlsKeys
 from wattbridge_plugins.sinks.energydata.batch.csvformat import STREAM_TYPES, StreamType
 
 
@@ -26,8 +26,9 @@ def _check_datastreams(_instance: Any, _attribute: Any, value: dict[str, StreamT
 
 
 @attrs.frozen
-class EnergyDataBatchConfig:
-    """Keys of a ``plugin = "energydata-batch"`` sink table (see the plugin's README)."""
+class EnergyDataBatchConfig(TlsKeys):
+    """Keys of a ``plugin = "energydata-batch"`` sink table and the TLS keys (see the
+    plugin's README)."""
 
     token: Secret
     """A token with write rights to the datasets: a string, {env = "VAR"} or {file = "path"}."""
@@ -46,13 +47,3 @@ class EnergyDataBatchConfig:
     poll_max: timedelta = attrs.field(default=timedelta(seconds=30), validator=positive_duration)
     timeout: timedelta = attrs.field(default=timedelta(seconds=60), validator=positive_duration)
     """How long one HTTP request may take (uploads of big files included)."""
-    verify: bool = True
-    """Check the platform's TLS certificate. Turn off only for a test server."""
-    ca_file: Path | None = None
-    """A CA bundle to check the certificate against instead of the system's."""
-
-    def tls_verify(self) -> bool | str:
-        """What requests' ``verify`` should be."""
-        if not self.verify:
-            return False
-        return str(self.ca_file) if self.ca_file is not None else True

@@ -76,9 +76,7 @@ class EnergyDataBatchSink:
         self.context = context
         self.log = context.logger
         self.limits = SinkLimits(max_batch=config.import_size)
-        self.client = Client(
-            config.url, config.token, config.timeout.total_seconds(), config.tls_verify()
-        )
+        self.client = Client(config.url, config.token, config.timeout.total_seconds(), config)
         self.lifecycle = Lifecycle(
             self.client,
             errors_limit=config.errors_limit,

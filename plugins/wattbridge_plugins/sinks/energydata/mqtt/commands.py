@@ -20,6 +20,7 @@ import attrs
 from wattbridge import exitcodes
 from wattbridge.commands import CommandFailed, add_config_argument, read_config
 from wattbridge_plugins.common import mqtt_client
+from wattbridge_plugins.common.tls import TlsKeys, tls_from_arguments
 from wattbridge_plugins.sinks.energydata.mqtt.config import EnergyDataMqttConfig
 
 PLUGIN = "energydata-mqtt"
@@ -34,8 +35,8 @@ class Target:
     topics: list[str]
     username: str | None
     password: str | None
-    tls: bool
-    ca_file: Path | None
+    tls: TlsKeys | None
+    """How to check the broker; None: plain MQTT."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -87,20 +88,17 @@ def target(args: argparse.Namespace) -> Target:
             topics=topics,
             username=sink.token.reveal(),
             password=sink.password.reveal() if sink.password else None,
-            tls=sink.tls and not args.no_tls,
-            ca_file=args.ca_file or sink.ca_file,
+            tls=None if args.no_tls or not sink.tls else tls_from_arguments(args, sink),
         )
     if not args.host or not args.topic:
         raise CommandFailed("give --sink NAME, or --host and --topic", exitcodes.USAGE)
-    tls = not args.no_tls
     return Target(
         host=args.host,
-        port=args.port or (8883 if tls else 1883),
+        port=args.port or (1883 if args.no_tls else 8883),
         topics=args.topic,
         username=_env(args.token_env),
         password=_env(args.password_env),
-        tls=tls,
-        ca_file=args.ca_file,
+        tls=None if args.no_tls else tls_from_arguments(args),
     )
 
 
@@ -151,8 +149,8 @@ def run(args: argparse.Namespace) -> int:
     )
     if where.username is not None:
         client.username_pw_set(where.username, where.password)
-    if where.tls:
-        mqtt_client.set_tls(client, mqtt_client.tls_context(where.ca_file))
+    if where.tls is not None:
+        mqtt_client.set_tls(client, where.tls.ssl_context())
     try:
         client.connect(where.host, where.port, 30)
     except OSError as exc:

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import attrs
 
 from wattbridge import Secret
+from wattbridge_plugins.common.tls import TlsKeys
 from wattbridge_plugins.sinks.energydata.mqtt.payload import DatastreamType
 
+PLATFORM_HOST = "mqtts.energydata.dk"
 MAX_WINDOW = 900
 """The broker queues at most 1000 messages a client and drops the rest: stay well under."""
 
@@ -46,9 +47,16 @@ def _check_window(_instance: object, _attribute: object, value: int) -> None:
         )
 
 
+def _platform_needs_tls(instance: Any, _attribute: Any, tls: bool) -> None:
+    if instance.host.lower().rstrip(".") == PLATFORM_HOST and not (tls and instance.verify_tls):
+        raise ValueError(
+            f"{PLATFORM_HOST} takes the token as the user name: tls and verify_tls stay on"
+        )
+
+
 @attrs.frozen
-class EnergyDataMqttConfig:
-    """Keys of a ``plugin = "energydata-mqtt"`` sink table."""
+class EnergyDataMqttConfig(TlsKeys):
+    """Keys of a ``plugin = "energydata-mqtt"`` sink table (and the TLS keys)."""
 
     token: Secret
     """The dataset's (deploy) token; sent as the MQTT user name."""
@@ -59,13 +67,11 @@ class EnergyDataMqttConfig:
     ("double", "integer", "string", "any"). Only these topics are ever published."""
     password: Secret | None = None
     """The MQTT password. Default: none, as the platform's own example sends only the token."""
-    host: str = "mqtts.energydata.dk"
+    host: str = PLATFORM_HOST
     port: int = attrs.field(default=8883, validator=attrs.validators.in_(range(1, 65536)))
-    tls: bool = True
-    """TLS with certificate and host name verification (cannot be turned off for the
-    platform's host; ``tls = false`` is for a local broker)."""
-    ca_file: Path | None = None
-    """CA certificates to trust instead of the system's (for a private broker)."""
+    tls: bool = attrs.field(default=True, validator=_platform_needs_tls)
+    """Connect with TLS, checked as the TLS keys say (TLS cannot be turned off, nor its
+    checks, for the platform's host; ``tls = false`` is for a local broker)."""
     separator: str = "/"
     """What joins the prefix and a suffix into a topic."""
     multi_value: bool = False

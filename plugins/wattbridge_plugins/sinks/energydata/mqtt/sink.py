@@ -143,7 +143,7 @@ class _Connection:
         password = config.password.reveal() if config.password is not None else None
         self.client.username_pw_set(config.token.reveal(), password)
         if config.tls:
-            mqtt_client.set_tls(self.client, mqtt_client.tls_context(config.ca_file))
+            mqtt_client.set_tls(self.client, config.ssl_context())
         # paho holds back messages beyond its own in-flight limit (20 by default); the
         # window is ours to keep, so let paho send whatever we hand it.
         self.client.max_inflight_messages_set(config.window)

@@ -198,7 +198,7 @@ def test_tls_is_verified_by_default(sandbox: Any) -> None:
 
     config = EnergyDataBatchConfig(token=__import__("wattbridge").Secret("x" * 8),
                                    datastreams={"a": "double"})  # fmt: skip
-    assert config.tls_verify() is True and config.url.startswith("https://")
+    assert config.requests_verify() is True and config.url.startswith("https://")
 
 
 # -- what goes in comes back -------------------------------------------------------
