@@ -29,11 +29,10 @@ from wattbridge import Batch, Reading, Secret
 from wattbridge._delivery import SinkWorker
 from wattbridge._outbox import Outbox, OutboxState
 from wattbridge._sinks import SinkContext
-from wattbridge.testing import TlsFiles, make_certificates
+from wattbridge.testing import Mosquitto, TlsFiles, make_certificates
 from wattbridge_plugins.common import mqtt_client
 from wattbridge_plugins.sinks.energydata.mqtt.config import EnergyDataMqttConfig
 from wattbridge_plugins.sinks.energydata.mqtt.sink import EnergyDataMqttSink, plan_batch
-from wattbridge_plugins.sinks.energydata.mqtt.testbroker import Mosquitto
 
 TOKEN, PASSWORD, PREFIX = "bench-token-1a2b", "bench-password-3c4d", "bench"
 STREAMS = ["meter/import", "meter/export", "meter/power"]
@@ -83,7 +82,7 @@ def baseline(cfg: EnergyDataMqttConfig, items: list[Reading]) -> float:
     )
     client.username_pw_set(TOKEN, PASSWORD)
     if cfg.tls:
-        mqtt_client.set_tls(client, mqtt_client.tls_context(cfg.ca_file))
+        mqtt_client.set_tls(client, cfg.ssl_context())
     client.max_inflight_messages_set(cfg.window)
     client.max_queued_messages_set(0)
     client.connect(cfg.host, cfg.port, 30)

@@ -14,6 +14,12 @@ Fixtures:
 - ``run_sink``: ``run_sink("jsonl", path=...)`` gives a :class:`SinkHarness`.
 - ``wattbridge_sandbox``: ``wattbridge_sandbox("energinet")`` starts a registered sandbox
   on a free loopback port; it is stopped after the test.
+- ``mosquitto``: ``mosquitto(users={"token": "pw"}, acl=[...], tls=make_certificates(...))``
+  starts a private Mosquitto broker (the real program) on free loopback ports; it is
+  stopped after the test.
+
+Helpers: :func:`free_port`, :func:`wait_until`, :func:`plugin_config`,
+:func:`make_certificates` (a throw-away CA and server certificate, with ``openssl``).
 """
 
 from __future__ import annotations
@@ -21,9 +27,6 @@ from __future__ import annotations
 import contextlib
 import itertools
 import logging
-import shutil
-import socket
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -42,14 +45,25 @@ from wattbridge._plugins import Registry, load_plugins
 from wattbridge._readings import Reading
 from wattbridge._runtime import Runtime
 from wattbridge._sources import SourceAdapter, SourceContext
+from wattbridge._testpeers import Mosquitto, TlsFiles, free_port, make_certificates
 
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port that was free a moment ago on ``host``."""
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
+__all__ = [
+    "Mosquitto",
+    "SinkHarness",
+    "SourceHarness",
+    "TlsFiles",
+    "free_port",
+    "make_certificates",
+    "mosquitto",
+    "plugin_config",
+    "run_sink",
+    "run_source",
+    "wait_until",
+    "wattbridge_config",
+    "wattbridge_registry",
+    "wattbridge_runtime",
+    "wattbridge_sandbox",
+]
 
 
 def wait_until(
@@ -76,45 +90,6 @@ def plugin_config(registry: Registry, kind: str, plugin: str, base_dir: Path, **
     config = config_from_data(data, base_dir / "test.toml", registry)
     specs: Any = config.sources if kind == "sources" else config.sinks
     return specs["under_test"].config
-
-
-@attrs.frozen
-class TlsFiles:
-    """A CA certificate and a server certificate and key it signed (for 127.0.0.1)."""
-
-    ca: Path
-    cert: Path
-    key: Path
-
-
-def make_certificates(folder: Path, name: str = "ca") -> TlsFiles:
-    """A new CA, and a server certificate for localhost and 127.0.0.1 that it signed, in
-    ``folder`` (made with the ``openssl`` command; fails with the install hint without it).
-    Files: ``{name}.crt`` (the CA), ``{name}-server.crt`` and ``{name}-server.key``."""
-    if shutil.which("openssl") is None:
-        raise RuntimeError("openssl is not installed: apt-get install openssl")
-    folder.mkdir(parents=True, exist_ok=True)
-    ca_key, ca = folder / f"{name}.key", folder / f"{name}.crt"
-    key, csr, cert = (
-        folder / f"{name}-server.key",
-        folder / "server.csr",
-        folder / f"{name}-server.crt",
-    )
-    ext = folder / "san.ext"
-    ext.write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n", encoding="utf-8")
-    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
-
-    def run(*args: str) -> None:
-        subprocess.run(["openssl", *args], check=True, capture_output=True)
-
-    run("req", "-x509", *ec, "-keyout", str(ca_key), "-out", str(ca), "-days", "2",
-        "-subj", f"/CN=wattbridge test {name}")  # fmt: skip
-    run("req", *ec, "-keyout", str(key), "-out", str(csr), "-subj", "/CN=localhost")
-    run("x509", "-req", "-in", str(csr), "-CA", str(ca), "-CAkey", str(ca_key),
-        "-CAcreateserial", "-out", str(cert), "-days", "2", "-extfile", str(ext))  # fmt: skip
-    for path in (key, cert, ca):
-        path.chmod(0o644)  # mosquitto may run as another user
-    return TlsFiles(ca, cert, key)
 
 
 @attrs.define
@@ -309,3 +284,35 @@ def wattbridge_sandbox(
             return server
 
         yield start
+
+
+@pytest.fixture
+def mosquitto(tmp_path: Path) -> Iterator[Callable[..., Mosquitto]]:
+    """``mosquitto(users=None, acl=None, tls=None, persistence=False)``: a started
+    private broker; ``users`` name -> password, ``acl`` lines of mosquitto's ACL file,
+    ``tls`` the :class:`TlsFiles` of a TLS listener on ``broker.tls_port``. Fails the
+    test with the install hint when mosquitto is missing."""
+    started: list[Mosquitto] = []
+
+    def start(
+        users: dict[str, str] | None = None,
+        acl: list[str] | None = None,
+        tls: TlsFiles | None = None,
+        persistence: bool = False,
+    ) -> Mosquitto:
+        try:
+            broker = Mosquitto(
+                tmp_path / f"mosquitto-{len(started)}",
+                users=users,
+                acl=acl,
+                tls=tls,
+                persistence=persistence,
+            )
+        except RuntimeError as exc:  # mosquitto missing: fail with the install hint
+            pytest.fail(str(exc))
+        started.append(broker)
+        return broker.start()
+
+    yield start
+    for broker in started:
+        broker.stop()

@@ -96,7 +96,7 @@ PASSWORD = "edk-password-0b7e"
 
 @pytest.fixture
 def broker(socket_enabled: Any, tmp_path: Path) -> Any:
-    from wattbridge_plugins.sinks.energydata.mqtt.testbroker import Mosquitto
+    from wattbridge.testing import Mosquitto
 
     server = Mosquitto(tmp_path / "broker", users={TOKEN: PASSWORD}).start()
     yield server

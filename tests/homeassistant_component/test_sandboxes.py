@@ -119,7 +119,7 @@ PASSWORD = "edk-password-44d0"
 
 @pytest.fixture
 def broker(socket_enabled: Any, tmp_path: Path) -> Iterator[Any]:
-    from wattbridge_plugins.sinks.energydata.mqtt.testbroker import Mosquitto
+    from wattbridge.testing import Mosquitto
 
     server = Mosquitto(tmp_path / "broker", users={TOKEN: PASSWORD}).start()
     yield server
@@ -129,7 +129,7 @@ def broker(socket_enabled: Any, tmp_path: Path) -> Iterator[Any]:
 async def test_states_reach_energydata_over_mqtt_and_diagnostics_redact(
     hass: HomeAssistant, hass_client: ClientSessionGenerator, broker: Any
 ) -> None:
-    from wattbridge_plugins.sinks.energydata.mqtt.testbroker import Subscriber
+    from wattbridge_plugins.common.mqtt_subscriber import Subscriber
 
     subscriber = await hass.async_add_executor_job(Subscriber, broker, TOKEN, PASSWORD)
     try:
@@ -213,7 +213,7 @@ async def test_a_refused_token_starts_reauth_and_the_queued_readings_follow(
 ) -> None:
     from wb_helpers import add_entry
 
-    from wattbridge_plugins.sinks.energydata.mqtt.testbroker import Subscriber
+    from wattbridge_plugins.common.mqtt_subscriber import Subscriber
 
     keys = {
         "token": "revoked-token-77",

@@ -4,14 +4,12 @@ wattbridge reads as ``wattbridge``; a TLS listener with a CA made here."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from wattbridge.testing import TlsFiles, make_certificates, wait_until
+from wattbridge.testing import Mosquitto, TlsFiles, make_certificates, wait_until
 from wattbridge_plugins.common import mqtt_client
-from wattbridge_plugins.sinks.energydata.mqtt.testbroker import Mosquitto
 
 USERS = {"device": "device-pw-81f", "wattbridge": "wb-pw-4c0e"}
 
@@ -23,21 +21,14 @@ def source_ca(tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:
 
 
 @pytest.fixture
-def broker(tmp_path: Path, source_ca: TlsFiles) -> Iterator[Mosquitto]:
+def broker(mosquitto: Callable[..., Mosquitto], source_ca: TlsFiles) -> Mosquitto:
     """Mosquitto with passwords, an ACL and TLS; persistent across a restart."""
-    try:
-        server = Mosquitto(
-            tmp_path / "mosquitto",
-            users=USERS,
-            acl=["user device", "topic write #", "user wattbridge", "topic read #"],
-            tls=source_ca,
-            persistence=True,
-        )
-    except RuntimeError as exc:  # mosquitto missing: fail with the install hint, never skip
-        pytest.fail(str(exc))
-    server.start()
-    yield server
-    server.stop()
+    return mosquitto(
+        users=USERS,
+        acl=["user device", "topic write #", "user wattbridge", "topic read #"],
+        tls=source_ca,
+        persistence=True,
+    )
 
 
 @pytest.fixture

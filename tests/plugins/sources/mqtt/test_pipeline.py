@@ -6,16 +6,16 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from wattbridge.testing import wait_until
+from wattbridge.testing import Mosquitto, wait_until
 from wattbridge_plugins.common import mqtt_client
-from wattbridge_plugins.sinks.energydata.mqtt.testbroker import Mosquitto, Subscriber
+from wattbridge_plugins.common.mqtt_subscriber import Subscriber
 
 USERS = {"device": "dev-pw-0a1", "wattbridge": "wb-pw-9f2", "edk-token-55aa": "edk-pw-7e3"}
 ACL = [
@@ -69,14 +69,8 @@ to = "edk"
 
 
 @pytest.fixture
-def broker(tmp_path: Path) -> Iterator[Mosquitto]:
-    try:
-        server = Mosquitto(tmp_path / "mosquitto", users=USERS, acl=ACL)
-    except RuntimeError as exc:  # mosquitto missing: fail with the install hint
-        pytest.fail(str(exc))
-    server.start()
-    yield server
-    server.stop()
+def broker(mosquitto: Callable[..., Mosquitto]) -> Mosquitto:
+    return mosquitto(users=USERS, acl=ACL)
 
 
 def test_tasmota_to_the_platform_topics(wattbridge_runtime: Any, broker: Mosquitto) -> None:

@@ -12,8 +12,7 @@ from typing import Any
 
 import pytest
 
-from wattbridge.testing import TlsFiles, wait_until
-from wattbridge_plugins.sinks.energydata.mqtt.testbroker import Mosquitto
+from wattbridge.testing import Mosquitto, TlsFiles, wait_until
 
 USER = {"username": "wattbridge", "password": "wb-pw-4c0e"}
 

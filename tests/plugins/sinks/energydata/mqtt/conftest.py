@@ -3,14 +3,13 @@ token is the user name, and the ACL lets it write only below its dataset's prefi
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable, Iterator
 
 import attrs
 import pytest
 
-from wattbridge.testing import TlsFiles, make_certificates
-from wattbridge_plugins.sinks.energydata.mqtt.testbroker import Mosquitto, Subscriber
+from wattbridge.testing import Mosquitto, TlsFiles, make_certificates
+from wattbridge_plugins.common.mqtt_subscriber import Subscriber
 
 
 @attrs.frozen
@@ -42,27 +41,20 @@ def other_ca(tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:
 
 
 @pytest.fixture
-def broker(tmp_path: Path, test_ca: TlsFiles, edk: Edk) -> Iterator[Mosquitto]:
+def broker(mosquitto: Callable[..., Mosquitto], test_ca: TlsFiles, edk: Edk) -> Mosquitto:
     """Mosquitto with a password file, an ACL (the token may write only below its
     prefix) and a TLS listener; persistent, so a subscriber's session survives a restart."""
-    try:
-        server = Mosquitto(
-            tmp_path / "mosquitto",
-            users={edk.token: edk.password, edk.reader: edk.reader},
-            acl=[
-                f"user {edk.token}",
-                f"topic write {edk.prefix}/#",
-                f"user {edk.reader}",
-                "topic read #",
-            ],
-            tls=test_ca,
-            persistence=True,
-        )
-    except RuntimeError as exc:  # mosquitto missing: fail with the install hint, never skip
-        pytest.fail(str(exc))
-    server.start()
-    yield server
-    server.stop()
+    return mosquitto(
+        users={edk.token: edk.password, edk.reader: edk.reader},
+        acl=[
+            f"user {edk.token}",
+            f"topic write {edk.prefix}/#",
+            f"user {edk.reader}",
+            "topic read #",
+        ],
+        tls=test_ca,
+        persistence=True,
+    )
 
 
 @pytest.fixture

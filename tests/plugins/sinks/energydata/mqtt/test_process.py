@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from wattbridge.testing import TlsFiles, wait_until
+from wattbridge.testing import Mosquitto, TlsFiles, wait_until
+from wattbridge_plugins.common.mqtt_subscriber import Subscriber
 from wattbridge_plugins.sinks.energydata.mqtt.payload import epoch_ms
-from wattbridge_plugins.sinks.energydata.mqtt.testbroker import Mosquitto, Subscriber
 
 COUNT = 6000
 START = datetime(2026, 1, 1, tzinfo=UTC)

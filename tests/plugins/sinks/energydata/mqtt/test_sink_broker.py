@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from wattbridge import Reading
-from wattbridge.testing import TlsFiles, free_port, wait_until
+from wattbridge.testing import Mosquitto, TlsFiles, free_port, wait_until
+from wattbridge_plugins.common.mqtt_subscriber import Subscriber
 from wattbridge_plugins.sinks.energydata.mqtt.payload import epoch_ms
-from wattbridge_plugins.sinks.energydata.mqtt.testbroker import Mosquitto, Subscriber
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 STREAMS = ["meter/import", "meter/power"]

@@ -1,34 +1,71 @@
-"""A private Mosquitto broker for tests and benchmarks (not used at run time).
+"""Real peers for tests: free loopback ports, throw-away certificates, a private Mosquitto.
 
-Starts ``mosquitto`` on free loopback ports with a password file, an ACL and, if asked,
-a TLS listener whose certificate a throw-away CA (made with the ``openssl`` command)
-signed. The MQTT tests of the sink and the source, and the benchmark, share it.
+Public through :mod:`wattbridge.testing`; nothing here runs in production. The broker
+is the real ``mosquitto`` program (Debian's package), configured per test with a
+password file, an ACL and a TLS listener, as EnergyData.dk's broker and a household's
+own are; a missing program fails with the install hint, never a skip.
 """
 
 from __future__ import annotations
 
 import getpass
-import json
 import shutil
 import socket
 import subprocess
-import threading
 import time
 from pathlib import Path
-from typing import Any
 
-from wattbridge.testing import TlsFiles
-from wattbridge_plugins.common import mqtt_client
-
-INSTALL_HINT = "mosquitto is not installed: apt-get install mosquitto (Debian/Ubuntu)"
+import attrs
 
 
 def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port that was free a moment ago."""
+    """A TCP port that was free a moment ago on ``host``."""
     with socket.socket() as sock:
         sock.bind((host, 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+@attrs.frozen
+class TlsFiles:
+    """A CA certificate and a server certificate and key it signed (for 127.0.0.1)."""
+
+    ca: Path
+    cert: Path
+    key: Path
+
+
+def make_certificates(folder: Path, name: str = "ca") -> TlsFiles:
+    """A new CA, and a server certificate for localhost and 127.0.0.1 that it signed, in
+    ``folder`` (made with the ``openssl`` command; fails with the install hint without it).
+    Files: ``{name}.crt`` (the CA), ``{name}-server.crt`` and ``{name}-server.key``."""
+    if shutil.which("openssl") is None:
+        raise RuntimeError("openssl is not installed: apt-get install openssl")
+    folder.mkdir(parents=True, exist_ok=True)
+    ca_key, ca = folder / f"{name}.key", folder / f"{name}.crt"
+    key, csr, cert = (
+        folder / f"{name}-server.key",
+        folder / "server.csr",
+        folder / f"{name}-server.crt",
+    )
+    ext = folder / "san.ext"
+    ext.write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n", encoding="utf-8")
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+
+    def run(*args: str) -> None:
+        subprocess.run(["openssl", *args], check=True, capture_output=True)
+
+    run("req", "-x509", *ec, "-keyout", str(ca_key), "-out", str(ca), "-days", "2",
+        "-subj", f"/CN=wattbridge test {name}")  # fmt: skip
+    run("req", *ec, "-keyout", str(key), "-out", str(csr), "-subj", "/CN=localhost")
+    run("x509", "-req", "-in", str(csr), "-CA", str(ca), "-CAkey", str(ca_key),
+        "-CAcreateserial", "-out", str(cert), "-days", "2", "-extfile", str(ext))  # fmt: skip
+    for path in (key, cert, ca):
+        path.chmod(0o644)  # mosquitto may run as another user
+    return TlsFiles(ca, cert, key)
+
+
+INSTALL_HINT = "mosquitto is not installed: apt-get install mosquitto (Debian/Ubuntu)"
 
 
 def mosquitto_binary() -> str:
@@ -191,54 +228,3 @@ class Mosquitto:
         if self.process is not None and self.process.poll() is not None and self.process.stderr:
             text += self.process.stderr.read().decode(errors="replace")
         return text[-4000:]
-
-
-class Subscriber:
-    """A QoS 1 subscriber with a persistent session (it survives a broker restart);
-    collects every (topic, payload) that arrives."""
-
-    def __init__(self, broker: Mosquitto, username: str, password: str, topic: str = "#") -> None:
-        self.messages: list[tuple[str, bytes]] = []
-        self.lock = threading.Lock()
-        self.subscribed = threading.Event()
-
-        def on_connect(result: mqtt_client.ConnectResult) -> None:
-            if result.ok:
-                self.client.subscribe(topic, qos=1)
-                self.subscribed.set()
-
-        def on_message(message: Any) -> None:
-            with self.lock:
-                self.messages.append((message.topic, bytes(message.payload)))
-
-        self.client = mqtt_client.make_client(
-            f"test-subscriber-{free_port()}",
-            clean_session=False,
-            reconnect=True,
-            on_connect=on_connect,
-            on_message=on_message,
-        )
-        self.client.username_pw_set(username, password)
-        self.client.reconnect_delay_set(1, 1)
-        self.client.connect("127.0.0.1", broker.port, 30)
-        self.client.loop_start()
-        if not self.subscribed.wait(10):
-            raise RuntimeError(f"subscriber could not connect: {broker.diagnostics()}")
-
-    def values(self, prefix: str) -> list[tuple[str, int, Any]]:
-        """Every (suffix, epoch ms, value) received; multi-value messages unpacked."""
-        with self.lock:
-            messages = list(self.messages)
-        out: list[tuple[str, int, Any]] = []
-        for topic, payload in messages:
-            data = json.loads(payload)
-            if isinstance(data["value"], dict):
-                out += [(k, data["timestamp"], v) for k, v in data["value"].items()]
-            else:
-                out.append((topic.removeprefix(prefix + "/"), data["timestamp"], data["value"]))
-        return out
-
-    def close(self) -> None:
-        """Disconnect."""
-        self.client.disconnect()
-        self.client.loop_stop()
