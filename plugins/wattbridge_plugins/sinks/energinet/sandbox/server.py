@@ -24,18 +24,13 @@ import ssl
 import threading
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
 
-from wattbridge_plugins.sinks.energinet.sandbox.store import (
-    LoggedRequest,
-    SandboxClock,
-    Store,
-)
+from wattbridge_plugins.common.sandbox import HttpSandbox, LoggedRequest, SandboxHandler
+from wattbridge_plugins.sinks.energinet.sandbox.store import Store
 
 IMPORT_PATH = "/apiImport/data"
 MAX_BYTES = 500_000
@@ -52,14 +47,17 @@ def five_years_before(now: datetime) -> datetime:
         return now.replace(year=now.year - 5, day=28)
 
 
-class EnerginetSandbox:
-    """A running sandbox: ``url``, ``tokens`` (sender -> token), ``stop()`` and test hooks."""
+class EnerginetSandbox(HttpSandbox):
+    """A running sandbox: ``url`` (the import endpoint), ``tokens`` (sender -> token),
+    ``stop()`` and test hooks; ``clock``, ``faults`` and ``log`` are the shared ones."""
+
+    name = "energinet-sandbox"
 
     def __init__(
         self, host: str, port: int, state_dir: Path, ssl_context: ssl.SSLContext | None = None
     ) -> None:
+        super().__init__()
         state_dir.mkdir(parents=True, exist_ok=True)
-        self.clock = SandboxClock()
         self.store = Store(state_dir / "energinet-sandbox.sqlite")
         self.window = 600.0
         self.max_bytes = MAX_BYTES
@@ -67,24 +65,12 @@ class EnerginetSandbox:
         self.tokens: dict[str, str] = {}
         self.meters: set[str] = set(DEFAULT_METERS)
         self.forced: dict[str, int] = {}
-        self._faults: list[tuple[str, float]] = []
         self._last: dict[str, float] = {}
         self._lock = threading.Lock()
-        self._stopping = threading.Event()
         self._load_tokens(state_dir / "tokens.json")
-        self._server = ThreadingHTTPServer((host, port), _handler(self))
-        self._server.daemon_threads = True
-        scheme = "http"
-        if ssl_context is not None:  # for tests of certificate checks
-            self._server.socket = ssl_context.wrap_socket(self._server.socket, server_side=True)
-            scheme = "https"
-        bound_host, bound_port = str(self._server.server_address[0]), self._server.server_port
-        self.base_url = f"{scheme}://{bound_host}:{bound_port}"
+        self.serve(host, port, _Handler, ssl_context)
+        self.base_url = self.url
         self.url = self.base_url + IMPORT_PATH
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="energinet-sandbox", daemon=True
-        )
-        self._thread.start()
 
     # -- set-up ------------------------------------------------------------------
 
@@ -117,11 +103,14 @@ class EnerginetSandbox:
                 self.forced[meter_id] = status
 
     def fail_next(self, count: int, mode: str = "500", seconds: float = 30.0) -> None:
-        """The next ``count`` authorised requests answer 500, or hang ``seconds`` first."""
-        if mode not in ("500", "hang"):
+        """The next ``count`` authorised requests answer 500, or hang ``seconds`` first
+        (a shorthand for ``faults.fail`` and ``faults.hang`` on the import path)."""
+        if mode == "500":
+            self.faults.fail(count, 500, "POST", IMPORT_PATH)
+        elif mode == "hang":
+            self.faults.hang(seconds, count, "POST", IMPORT_PATH)
+        else:
             raise ValueError(f"mode must be '500' or 'hang', not {mode!r}")
-        with self._lock:
-            self._faults.extend([(mode, seconds)] * count)
 
     # -- what happened -------------------------------------------------------------
 
@@ -130,16 +119,17 @@ class EnerginetSandbox:
         return self.store.values(meter_id)
 
     def requests(self) -> list[LoggedRequest]:
-        """The request log: time (sandbox clock), sender, body size and status."""
-        return self.store.requests()
+        """The import requests answered: time (sandbox clock), sender, body
+        size and status."""
+        return self.log.answered(IMPORT_PATH)
 
     def stop(self) -> None:
         """Stop serving (hanging requests end at once) and close the store."""
-        self._stopping.set()
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(5)
+        super().stop()
         self.store.close()
+
+    def _logged(self, at: float, sender: str | None, size: int, status: int) -> None:
+        self.log.answer(LoggedRequest(at, "POST", IMPORT_PATH, status, size, sender))
 
     # -- the import endpoint ---------------------------------------------------------
 
@@ -154,34 +144,33 @@ class EnerginetSandbox:
                 wait = math.ceil(last + self.window - at)
             elif sender is not None:
                 self._last[sender] = at
-            fault = (
-                self._faults.pop(0) if sender is not None and not wait and self._faults else None
-            )
+        # Faults meet a request once it is authorised and inside its window, as a
+        # platform's own failure would: it used the window up all the same.
+        fault = self.faults.take("POST", IMPORT_PATH) if sender is not None and not wait else None
         body = read()  # outside the lock: other senders' requests go on meanwhile
         if sender is None:
-            self.store.log(at, None, body_size, 401)
+            self._logged(at, None, body_size, 401)
             return 401, {"error": "unknown or missing bearer token"}
         if wait:
-            self.store.log(at, sender, body_size, 429)
+            self._logged(at, sender, body_size, 429)
             return 429, {"error": "one request per sender every window", "retry_after": wait}
         if fault is not None:
-            mode, seconds = fault
             # Logged on arrival, so the log stays in arrival order while it hangs.
-            self.store.log(at, sender, body_size, 500)
-            if mode == "hang":
-                self._stopping.wait(seconds)
-            return 500, {"error": f"injected fault ({mode})"}
+            self._logged(at, sender, body_size, fault.status)
+            if fault.action == "hang":
+                self.faults.wait(fault.seconds)
+            return fault.status, {"error": f"injected fault ({fault.action})"}
         if body_size > self.max_bytes:
-            self.store.log(at, sender, body_size, 413)
+            self._logged(at, sender, body_size, 413)
             return 413, {"error": f"payload over {self.max_bytes} bytes"}
         try:
             items = _parse_payload(body)
         except ValueError as exc:
-            self.store.log(at, sender, body_size, 400)
+            self._logged(at, sender, body_size, 400)
             return 400, {"error": str(exc)}
         oldest = five_years_before(datetime.fromtimestamp(at, UTC))
         answer = [self._meter(sender, meter, values, oldest) for meter, values in items]
-        self.store.log(at, sender, body_size, 200)
+        self._logged(at, sender, body_size, 200)
         return 200, answer
 
     def _meter(
@@ -296,61 +285,31 @@ def _parse_payload(body: bytes) -> list[tuple[str, list[Any]]]:
     return items
 
 
-def _handler(sandbox: EnerginetSandbox) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        server_version = "energinet-sandbox"
+class _Handler(SandboxHandler):
+    sandbox: EnerginetSandbox
+    server_version = "energinet-sandbox"
 
-        def handle(self) -> None:
-            try:
-                super().handle()
-            except (ConnectionResetError, BrokenPipeError):
-                pass  # a client killed mid-request (the crash tests do that on purpose)
+    def _answer(self, status: int, data: Any, headers: dict[str, str] | None = None) -> None:
+        self.send_body(status, json.dumps(data).encode(), headers=headers)
 
-        def log_message(self, format: str, *args: Any) -> None:
-            pass  # the request log is in the store; stderr stays quiet
+    def do_POST(self) -> None:
+        path = urlsplit(self.path)
+        if path.path == IMPORT_PATH:
+            status, data = self.sandbox.handle_import(
+                self.bearer_token(), self.content_length(), self.read_body
+            )
+            extra = {"Retry-After": str(data["retry_after"])} if status == 429 else None
+            self._answer(status, data, extra)
+        elif path.path.startswith("/_sandbox/"):
+            body = self.read_body()
+            self._answer(*self.sandbox.handle_control("POST", path.path, path.query, body))
+        else:
+            self.read_body()
+            self._answer(404, {"error": "not found"})
 
-        def _length(self) -> int:
-            try:
-                return max(0, int(self.headers.get("Content-Length", "0")))
-            except ValueError:
-                return 0
-
-        def _read(self) -> bytes:
-            return self.rfile.read(self._length())
-
-        def _answer(self, status: int, data: Any, headers: dict[str, str] | None = None) -> None:
-            body = json.dumps(data).encode()
-            self.send_response(status, HTTPStatus(status).phrase)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            for name, value in (headers or {}).items():
-                self.send_header(name, value)
-            self.end_headers()
-            try:
-                self.wfile.write(body)
-            except (BrokenPipeError, ConnectionResetError):
-                pass  # the client gave up waiting (a hang test): nothing to tell it
-
-        def do_POST(self) -> None:
-            path = urlsplit(self.path)
-            if path.path == IMPORT_PATH:
-                auth = self.headers.get("Authorization", "")
-                token = auth[7:].strip() if auth.startswith("Bearer ") else None
-                status, data = sandbox.handle_import(token, self._length(), self._read)
-                extra = {"Retry-After": str(data["retry_after"])} if status == 429 else None
-                self._answer(status, data, extra)
-            elif path.path.startswith("/_sandbox/"):
-                self._answer(*sandbox.handle_control("POST", path.path, path.query, self._read()))
-            else:
-                self._read()
-                self._answer(404, {"error": "not found"})
-
-        def do_GET(self) -> None:
-            path = urlsplit(self.path)
-            if path.path == IMPORT_PATH:
-                self._answer(405, {"error": "POST only"})
-            else:
-                self._answer(*sandbox.handle_control("GET", path.path, path.query, b""))
-
-    return Handler
+    def do_GET(self) -> None:
+        path = urlsplit(self.path)
+        if path.path == IMPORT_PATH:
+            self._answer(405, {"error": "POST only"})
+        else:
+            self._answer(*self.sandbox.handle_control("GET", path.path, path.query, b""))

@@ -1,53 +1,15 @@
-"""The sandbox's memory: a settable clock, and SQLite tables of stored values (one per
-meter and timestamp) and of every request (its time, sender, size and status)."""
+"""The sandbox's memory: the stored values in SQLite, one per meter and timestamp, so a
+restarted sandbox still has what it was sent."""
 
 from __future__ import annotations
 
 import sqlite3
 import threading
-import time
 from pathlib import Path
-
-import attrs
-
-
-class SandboxClock:
-    """Real time plus an offset that tests move forward (or set outright)."""
-
-    def __init__(self) -> None:
-        self._offset = 0.0
-        self._lock = threading.Lock()
-
-    def now(self) -> float:
-        """The sandbox's time, in epoch seconds."""
-        with self._lock:
-            return time.time() + self._offset
-
-    def advance(self, seconds: float) -> float:
-        """Move the clock ``seconds`` forward; returns the new time."""
-        with self._lock:
-            self._offset += seconds
-        return self.now()
-
-    def set(self, epoch: float) -> float:
-        """Make the clock read ``epoch`` now (it runs on from there)."""
-        with self._lock:
-            self._offset = epoch - time.time()
-        return self.now()
-
-
-@attrs.frozen
-class LoggedRequest:
-    """One request the sandbox answered."""
-
-    at: float
-    sender: str | None
-    size: int
-    status: int
 
 
 class Store:
-    """Stored values and the request log, in ``path`` (thread-safe)."""
+    """The stored values, in ``path`` (thread-safe)."""
 
     def __init__(self, path: Path) -> None:
         self._lock = threading.Lock()
@@ -59,9 +21,6 @@ class Store:
             CREATE TABLE IF NOT EXISTS value (
                 meter TEXT NOT NULL, ts TEXT NOT NULL, value REAL NOT NULL,
                 sender TEXT NOT NULL, PRIMARY KEY (meter, ts));
-            CREATE TABLE IF NOT EXISTS request (
-                id INTEGER PRIMARY KEY, at REAL NOT NULL, sender TEXT,
-                size INTEGER NOT NULL, status INTEGER NOT NULL);
             """
         )
 
@@ -96,20 +55,6 @@ class Store:
         with self._lock:
             (count,) = self._db.execute("SELECT COUNT(*) FROM value").fetchone()
         return int(count)
-
-    def log(self, at: float, sender: str | None, size: int, status: int) -> None:
-        """Record one request."""
-        with self._lock:
-            self._db.execute(
-                "INSERT INTO request (at, sender, size, status) VALUES (?, ?, ?, ?)",
-                (at, sender, size, status),
-            )
-
-    def requests(self) -> list[LoggedRequest]:
-        """Every request answered, in order."""
-        with self._lock:
-            rows = self._db.execute("SELECT at, sender, size, status FROM request ORDER BY id")
-            return [LoggedRequest(*row) for row in rows.fetchall()]
 
     def close(self) -> None:
         """Close the database."""

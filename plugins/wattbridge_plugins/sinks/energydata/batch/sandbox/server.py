@@ -14,15 +14,19 @@ import hmac
 import json
 import logging
 import re
-import ssl
 import threading
 import uuid
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
+from wattbridge_plugins.common.sandbox import (
+    HttpSandbox,
+    LoggedRequest,
+    SandboxHandler,
+    server_context,
+)
 from wattbridge_plugins.sinks.energydata.batch.csvformat import (
     StreamType,
     format_ms,
@@ -32,7 +36,6 @@ from wattbridge_plugins.sinks.energydata.batch.csvformat import (
     quote as quote_field,
 )
 from wattbridge_plugins.sinks.energydata.batch.sandbox import validation
-from wattbridge_plugins.sinks.energydata.batch.sandbox.faults import Faults
 from wattbridge_plugins.sinks.energydata.batch.sandbox.store import Store, TokenInfo
 
 log = logging.getLogger("wattbridge.sandbox.energydata")
@@ -64,47 +67,32 @@ def escaped_json(data: Any) -> bytes:
     return json.dumps(data, separators=(",", ":")).replace("/", "\\/").encode()
 
 
-class SandboxServer:
+class SandboxServer(HttpSandbox):
     """A running sandbox: ``url``, ``tokens``, ``stop()``, and handles for tests.
 
     Tests may declare datastreams and tokens (:meth:`add_datastream`, :meth:`add_token`),
-    inject faults (``faults.fail``, ``faults.hang``, ``faults.hold``), make the next
-    upload URLs expired (:meth:`expire_next_urls`), and read what was stored
-    (:meth:`stored`, :meth:`imports`, ``requests``).
+    inject faults (``faults.fail``, ``faults.hang``, ``faults.hold``), make upload URLs
+    expire (:meth:`expire_next_urls`, or move ``clock``), and read what was stored
+    (:meth:`stored`, :meth:`imports`, ``log``).
     """
 
+    name = "energydata-sandbox"
+
     def __init__(self, host: str, port: int, state_dir: Path, upload_lifetime: int = 7200):
+        super().__init__()
         self.state_dir = state_dir
         state_dir.mkdir(parents=True, exist_ok=True)
         (state_dir / "uploads").mkdir(exist_ok=True)
         self.store = Store(state_dir / "energydata.sqlite")
         self._key = self.store.secret_key()
-        self.faults = Faults()
         self.upload_lifetime = upload_lifetime
-        self.requests: list[tuple[str, str, int]] = []  # (method, path, status) answered
-        self.arrivals: list[tuple[str, str]] = []  # (method, path) as each request arrives
-        self._requests_lock = threading.Lock()
         self._expired_urls = 0
-        self._stopping = threading.Event()
         self._workers: list[threading.Thread] = []
         self._load_declarations()
-        handler = type("Handler", (_Handler,), {"sandbox": self})
-        self._httpd = ThreadingHTTPServer((host, port), handler)
-        self._httpd.daemon_threads = True
-        scheme = "http"
         cert, key = state_dir / "cert.pem", state_dir / "key.pem"
-        if cert.exists() and key.exists():
-            # HTTPS when given a certificate, so clients' TLS checks can be tested too.
-            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-            context.load_cert_chain(cert, key)
-            self._httpd.socket = context.wrap_socket(self._httpd.socket, server_side=True)
-            scheme = "https"
-        bound_host, bound_port = self._httpd.server_address[:2]
-        self.url = f"{scheme}://{bound_host!s}:{bound_port}"
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, name="energydata-sandbox", daemon=True
-        )
-        self._thread.start()
+        # HTTPS when given a certificate, so clients' TLS checks can be tested too.
+        context = server_context(cert, key) if cert.exists() and key.exists() else None
+        self.serve(host, port, _Handler, context)
 
     # -- set-up for tests and users -------------------------------------------
 
@@ -155,19 +143,18 @@ class SandboxServer:
     def arrived(self, method: str, pattern: str) -> int:
         """How many requests of ``method`` whose path matches ``pattern`` arrived (whether
         or not they were answered yet)."""
-        regex = re.compile(pattern)
-        with self._requests_lock:
-            return sum(1 for m, p in self.arrivals if m == method and regex.search(p))
+        return self.log.arrived(method, pattern)
 
     def stop(self) -> None:
         """Stop serving, release hung requests, and close the database."""
-        self._stopping.set()
-        self.faults.clear()
-        self._httpd.shutdown()
-        self._httpd.server_close()
+        super().stop()
         for worker in self._workers:
             worker.join(10)
         self.store.close()
+
+    def now(self) -> datetime:
+        """The sandbox's clock as a datetime (UTC)."""
+        return datetime.fromtimestamp(self.clock.now(), UTC)
 
     # -- upload URLs -----------------------------------------------------------
 
@@ -177,7 +164,7 @@ class SandboxServer:
 
     def upload_url(self, import_id: int, user_id: int) -> str:
         """A presigned-style URL to PUT the import's file to."""
-        issued = datetime.now(UTC)
+        issued = self.now()
         if self._expired_urls > 0:
             self._expired_urls -= 1
             issued -= timedelta(seconds=self.upload_lifetime + 60)
@@ -200,7 +187,7 @@ class SandboxServer:
         if not hmac.compare_digest(signature, self._sign(path, amz_date, expires)):
             raise HttpError(403, "SignatureDoesNotMatch")
         issued = datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
-        if datetime.now(UTC) > issued + timedelta(seconds=int(expires)):
+        if self.now() > issued + timedelta(seconds=int(expires)):
             raise HttpError(403, "AccessDenied: Request has expired")
         match = re.search(r"/(\d+)-[0-9a-f-]+\.csv$", path)
         assert match is not None  # the signature covers the path we built
@@ -225,7 +212,7 @@ class SandboxServer:
             log.exception("validation of import %d failed", import_id)
             self.store.update_import(import_id, status="failed", errors=[{"message": str(exc)}])
             return
-        self.faults.wait_for_release("validating", self._stopping)
+        self.faults.wait_for_release("validating", self.stopping)
         self.store.update_import(
             import_id,
             status="ready" if outcome.ok else "failed",
@@ -234,7 +221,7 @@ class SandboxServer:
             validated_lines=outcome.validated_lines,
             min_ts=outcome.min_ts,
             max_ts=outcome.max_ts,
-            validated_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            validated_at=self.now().strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
         )
 
     def ingest(self, import_id: int, info: TokenInfo) -> None:
@@ -242,7 +229,7 @@ class SandboxServer:
         found = self.store.get_import(import_id)
         assert found is not None
         record = found[0]
-        self.faults.wait_for_release("ingesting", self._stopping)
+        self.faults.wait_for_release("ingesting", self.stopping)
         skip = {e["line"] for e in record.get("errors") or [] if "line" in e}
         try:
             lines = validation.ingest(Path(record["_file"]), self.store, info, skip)
@@ -254,19 +241,15 @@ class SandboxServer:
             import_id,
             status="done",
             ingested_lines=lines,
-            ingested_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            ingested_at=self.now().strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
         )
 
 
-class _Handler(BaseHTTPRequestHandler):
-    """One request. ``sandbox`` is set on a subclass per server."""
+class _Handler(SandboxHandler):
+    """One request, meeting the fault rules on arrival."""
 
     sandbox: SandboxServer
-    protocol_version = "HTTP/1.1"
     _pending: bytes | None = None
-
-    def log_message(self, format: str, *args: Any) -> None:
-        log.debug("%s %s", self.address_string(), format % args)
 
     # -- plumbing ------------------------------------------------------------
 
@@ -274,8 +257,8 @@ class _Handler(BaseHTTPRequestHandler):
         split = urlsplit(self.path)
         path = split.path
         status = 200
-        with self.sandbox._requests_lock:
-            self.sandbox.arrivals.append((method, path))
+        at = self.sandbox.clock.now()
+        self.sandbox.log.arrive(method, path)
         try:
             rule = self.sandbox.faults.take(method, path)
             if rule is not None and rule.action == "hang" and not rule.after:
@@ -285,7 +268,7 @@ class _Handler(BaseHTTPRequestHandler):
                     self.close_connection = True
                     return
             if rule is not None and rule.action == "fail":
-                self._drain()
+                self.read_body()
                 raise HttpError(rule.status, "Server Error")
             status = self._route(method, path, parse_qs(split.query, keep_blank_values=True))
             if rule is not None and rule.action == "hang" and rule.after:
@@ -301,8 +284,8 @@ class _Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             status = 499
         finally:
-            with self.sandbox._requests_lock:
-                self.sandbox.requests.append((method, path, status))
+            size = self.content_length()
+            self.sandbox.log.answer(LoggedRequest(at, method, path, status, size))
 
     def _flush_response(self) -> None:
         pending = getattr(self, "_pending", None)
@@ -319,10 +302,6 @@ class _Handler(BaseHTTPRequestHandler):
     def do_PUT(self) -> None:
         self._dispatch("PUT")
 
-    def _drain(self) -> bytes:
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length else b""
-
     def _send(self, status: int, body: bytes, content_type: str = "application/json") -> int:
         # Headers go now; the body waits, so a "hang after" fault can withhold it.
         self.send_response(status)
@@ -333,8 +312,7 @@ class _Handler(BaseHTTPRequestHandler):
         return status
 
     def _auth(self) -> TokenInfo:
-        header = self.headers.get("Authorization", "")
-        token = header[7:].strip() if header.lower().startswith("bearer ") else ""
+        token = self.bearer_token()
         info = self.sandbox.store.token_info(token) if token else None
         if info is None:
             raise HttpError(401, "Unauthenticated.")
@@ -369,7 +347,7 @@ class _Handler(BaseHTTPRequestHandler):
         if action == "/validate" and method == "PUT":
             return self._validate(import_id, record, info, query)
         if action == "/ingest" and method == "PUT":
-            self._drain()
+            self.read_body()
             if record["status"] != "ready":
                 raise HttpError(409, f"import is {record['status']}; only a ready one is ingested")
             record = self.sandbox.store.update_import(import_id, status="ingesting")
@@ -379,7 +357,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _create(self, query: dict[str, list[str]]) -> int:
         info = self._auth()
-        body = self._drain().decode("utf-8", "replace")
+        body = self.read_body().decode("utf-8", "replace")
         form = parse_qs(body, keep_blank_values=True)
         name = (query.get("importname") or form.get("importname") or [""])[0]
         if not info.writes_anything:
@@ -396,7 +374,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _upload(self, path: str, query: dict[str, list[str]]) -> int:
         if self.headers.get("Authorization"):
             # S3 refuses a presigned request that also carries another credential.
-            self._drain()
+            self.read_body()
             raise HttpError(400, "InvalidArgument: Only one auth mechanism allowed")
         import_id = self.sandbox.check_upload(path, query)
         length = self.headers.get("Content-Length")
@@ -419,7 +397,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _validate(
         self, import_id: int, record: dict[str, Any], info: TokenInfo, query: dict[str, list[str]]
     ) -> int:
-        body = self._drain()
+        body = self.read_body()
         limit_text = (query.get("errors_limit") or [""])[0]
         if body.strip():
             try:
