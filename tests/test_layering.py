@@ -21,18 +21,6 @@ CHECKED = ("plugins", "examples", "homeassistant_component")
 
 KNOWN: set[tuple[str, str]] = {
     ("plugins/wattbridge_plugins/sinks/energydata/batch/importer.py", "wattbridge._readings"),
-    (
-        "plugins/wattbridge_plugins/sinks/energydata/batch/sandbox/server.py",
-        "wattbridge_plugins.sinks.energydata.batch.csvformat",
-    ),
-    (
-        "plugins/wattbridge_plugins/sinks/energydata/batch/sandbox/store.py",
-        "wattbridge_plugins.sinks.energydata.batch.csvformat",
-    ),
-    (
-        "plugins/wattbridge_plugins/sinks/energydata/batch/sandbox/validation.py",
-        "wattbridge_plugins.sinks.energydata.batch.csvformat",
-    ),
     ("plugins/wattbridge_plugins/sinks/energydata/mqtt/payload.py", "wattbridge._readings"),
 }
 

@@ -27,15 +27,13 @@ from wattbridge_plugins.common.sandbox import (
     SandboxHandler,
     server_context,
 )
-from wattbridge_plugins.sinks.energydata.batch.csvformat import (
+from wattbridge_plugins.sinks.energydata.batch.sandbox import validation
+from wattbridge_plugins.sinks.energydata.batch.sandbox.csvrules import (
     StreamType,
     format_ms,
-    parse_instant,
+    instant,
+    quoted_field,
 )
-from wattbridge_plugins.sinks.energydata.batch.csvformat import (
-    quote as quote_field,
-)
-from wattbridge_plugins.sinks.energydata.batch.sandbox import validation
 from wattbridge_plugins.sinks.energydata.batch.sandbox.store import Store, TokenInfo
 
 log = logging.getLogger("wattbridge.sandbox.energydata")
@@ -442,7 +440,7 @@ class _Handler(SandboxHandler):
                 if not text:
                     raise HttpError(422, f"The {key} field is required unless latest=True.")
                 try:
-                    bounds.append(parse_instant(text))
+                    bounds.append(instant(text))
                 except ValueError as exc:
                     raise HttpError(422, f"{key}: {exc}") from None
             rows = self.sandbox.store.values([s.id for s in streams], bounds[0], bounds[1])
@@ -457,7 +455,7 @@ class _Handler(SandboxHandler):
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
         position = {ds: i for i, ds in enumerate(ids)}
-        out = [";" + ";".join(quote_field(n) for n in names) + "\r\n"]
+        out = [";" + ";".join(quoted_field(n) for n in names) + "\r\n"]
         current: int | None = None
         fields = [""] * len(ids)
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import attrs
 
-from wattbridge_plugins.sinks.energydata.batch.csvformat import STREAM_TYPES, StreamType
+from wattbridge_plugins.sinks.energydata.batch.sandbox.csvrules import STREAM_TYPES, StreamType
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS datastreams (

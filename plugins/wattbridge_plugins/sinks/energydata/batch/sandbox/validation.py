@@ -18,13 +18,13 @@ from typing import Any
 
 import attrs
 
-from wattbridge import DataError
-from wattbridge_plugins.sinks.energydata.batch.csvformat import (
+from wattbridge_plugins.sinks.energydata.batch.sandbox.csvrules import (
+    FileError,
     format_ms,
-    iter_records,
-    parse_header,
-    parse_timestamp,
-    parse_value,
+    header,
+    records,
+    timestamp,
+    value,
 )
 from wattbridge_plugins.sinks.energydata.batch.sandbox.store import Datastream, Store, TokenInfo
 
@@ -50,23 +50,22 @@ def _lines(path: Path) -> Iterator[str]:
             try:
                 yield raw.decode("utf-8")
             except UnicodeDecodeError as exc:
-                raise DataError(f"{path.name}:{number}", f"not UTF-8: {exc.reason}") from None
+                raise FileError(number, f"not UTF-8: {exc.reason}") from None
 
 
 def _header(
     path: Path, store: Store, info: TokenInfo
 ) -> tuple[list[Datastream], list[dict[str, Any]]]:
-    records = iter_records(_lines(path), path.name)
     try:
-        first = next(records, None)
-    except DataError as exc:
-        return [], [{"line": 1, "message": exc.reason}]
+        first = next(records(_lines(path)), None)
+    except FileError as exc:
+        return [], [{"line": 1, "message": exc.message}]
     if first is None:
         return [], [{"line": 1, "message": "the file is empty; it needs a header"}]
     try:
-        names = parse_header(first[1], "header")
-    except DataError as exc:
-        return [], [{"line": 1, "message": exc.reason}]
+        names = header(first.fields)
+    except ValueError as exc:
+        return [], [{"line": 1, "message": str(exc)}]
     columns: list[Datastream] = []
     errors: list[dict[str, Any]] = []
     for name in names:
@@ -92,17 +91,18 @@ def _header(
 
 def _rows(path: Path, columns: list[Datastream]) -> Iterator[tuple[int, Any, str | None]]:
     """(line, (epoch ms, [(ds, value)]) or None, error or None) for each data record."""
-    records = iter_records(_lines(path), path.name)
+    rows = records(_lines(path))
     try:
-        next(records)
+        next(rows)
         previous = -(2**63)
         width = len(columns) + 1
-        for line, fields, quoted in records:
+        for record in rows:
+            line, fields = record.line, record.fields
             if len(fields) != width:
                 yield line, None, f"expected {width} fields, found {len(fields)}"
                 continue
             try:
-                epoch_ms = parse_timestamp(fields[0])
+                epoch_ms = timestamp(fields[0])
             except ValueError as exc:
                 yield line, None, str(exc)
                 continue
@@ -117,13 +117,15 @@ def _rows(path: Path, columns: list[Datastream]) -> Iterator[tuple[int, Any, str
             previous = epoch_ms
             values: list[tuple[int, Any]] = []
             bad = None
-            for column, text, was_quoted in zip(columns, fields[1:], quoted[1:], strict=True):
+            for column, text, was_quoted in zip(
+                columns, fields[1:], record.quoted[1:], strict=True
+            ):
                 if text == "" and not was_quoted:
                     if column.type == "string":
                         values.append((column.id, ""))
                     continue
                 try:
-                    values.append((column.id, parse_value(text, column.type)))
+                    values.append((column.id, value(text, column.type)))
                 except ValueError as exc:
                     bad = f"datastream {column.topic} ({column.type}): {exc}"
                     break
@@ -131,8 +133,8 @@ def _rows(path: Path, columns: list[Datastream]) -> Iterator[tuple[int, Any, str
                 yield line, None, bad
             else:
                 yield line, (epoch_ms, values), None
-    except DataError as exc:
-        yield int(exc.where.rsplit(":", 1)[-1]), None, exc.reason
+    except FileError as exc:
+        yield exc.line, None, exc.message
     except UnicodeDecodeError as exc:
         yield -1, None, f"not UTF-8: {exc.reason}"
 
