@@ -24,7 +24,7 @@ from wattbridge._hookspecs import (
     SourceRegister,
     StartupView,
 )
-from wattbridge._readings import InvalidReading, Reading, Value, to_value
+from wattbridge._readings import InvalidReading, Reading, Value, to_value, trusted_reading
 from wattbridge._secret import Secret, redact
 from wattbridge._sinks import (
     Batch,
@@ -86,4 +86,5 @@ __all__ = [
     "positive_duration",
     "redact",
     "to_value",
+    "trusted_reading",
 ]

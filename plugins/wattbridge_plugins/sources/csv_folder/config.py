@@ -42,6 +42,15 @@ def _timezone(_instance: Any, _attribute: Any, value: str) -> None:
         ) from None
 
 
+def _platform_numbers(instance: Any, attribute: Any, value: str) -> None:
+    default = "." if attribute.name == "decimal" else ""
+    if instance.format == "energydata" and value != default:
+        raise ValueError(
+            f"{attribute.name} {value!r}: the energydata format's numbers are the platform's "
+            '(a decimal point, no thousands separator); use format = "wide" or "long"'
+        )
+
+
 def _timestamp_format(_instance: Any, _attribute: Any, value: str) -> None:
     if value not in NAMED_TIMESTAMP_FORMATS and "%" not in value:
         raise ConfigValueError(
@@ -76,10 +85,11 @@ class CsvFolderConfig:
     """Which layout the files have; see the README."""
     delimiter: str = attrs.field(default=";", validator=_one_char)
     quotechar: str = attrs.field(default='"', validator=_one_char)
-    decimal: Literal[".", ","] = "."
-    """The decimal mark of numbers; "," for Danish exports."""
-    thousands: str = ""
-    """A thousands separator to drop from numbers ("" for none), e.g. "." with decimal ","."""
+    decimal: Literal[".", ","] = attrs.field(default=".", validator=_platform_numbers)
+    """The decimal mark of numbers; "," for Danish exports (wide and long formats)."""
+    thousands: str = attrs.field(default="", validator=_platform_numbers)
+    """A thousands separator to drop from numbers ("" for none), e.g. "." with decimal ","
+    (wide and long formats)."""
 
     timestamp_column: str = "timestamp"
     """Header of the timestamp column (wide and long formats)."""

@@ -16,11 +16,11 @@ from typing import Any
 
 from wattbridge import DataError, Secret, exitcodes
 from wattbridge.commands import CommandFailed, add_config_argument, open_sink, read_config
+from wattbridge_plugins.common.energydata_csv import StreamType, format_ms, parse_instant
 from wattbridge_plugins.common.tls import tls_from_arguments
-from wattbridge_plugins.sinks.energydata.batch.client import Client, PlatformError
 from wattbridge_plugins.sinks.energydata.batch.config import EnergyDataBatchConfig
-from wattbridge_plugins.sinks.energydata.batch.csvformat import format_ms, parse_instant
 from wattbridge_plugins.sinks.energydata.batch.importer import FileProgress, file_hash, read_chunks
+from wattbridge_plugins.sinks.energydata.client import Client, PlatformError
 
 IMPORT_HELP = "queue EnergyData CSV files into a sink and deliver them, resumably"
 FETCH_HELP = "download values from EnergyData.dk's fetch API to a CSV file"
@@ -71,6 +71,18 @@ def add_import_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
+def column_types(config: Any) -> dict[str, StreamType | None] | None:
+    """Each datastream's type, as an EnergyData sink's ``datastreams`` key declares it:
+    a table of types (batch, or MQTT's typed form), or a list of names (MQTT: no types,
+    so each value's type is read off its text, as for any other sink: None)."""
+    datastreams = getattr(config, "datastreams", None)
+    if isinstance(datastreams, dict):
+        return {name: None if kind == "any" else kind for name, kind in datastreams.items()}
+    if isinstance(datastreams, list):
+        return dict.fromkeys(datastreams)
+    return None
+
+
 def run_import(args: argparse.Namespace) -> int:
     """``wattbridge import``: see :data:`IMPORT_HELP`."""
     for path in args.files:
@@ -80,7 +92,7 @@ def run_import(args: argparse.Namespace) -> int:
         raise CommandFailed("--chunk must be at least 1", exitcodes.USAGE)
     config = read_config(args)
     target = open_sink(config, args.sink)
-    types = getattr(target.config, "datastreams", None)
+    types = column_types(target.config)
     # Queue a few imports ahead while earlier ones validate, but no more: memory and
     # disk stay bounded whatever the file's size.
     ahead = max(3 * target.worker.batch_size, args.chunk * 3)

@@ -8,8 +8,8 @@ from typing import Any
 import attrs
 
 from wattbridge import Secret, http_url, positive_duration
+from wattbridge_plugins.common.energydata_csv import STREAM_TYPES, StreamType
 from wattbridge_plugins.common.tls import TlsKeys
-from wattbridge_plugins.sinks.energydata.batch.csvformat import STREAM_TYPES, StreamType
 
 
 def _check_datastreams(_instance: Any, _attribute: Any, value: dict[str, StreamType]) -> None:

@@ -9,19 +9,18 @@ so after a crash the queue itself says whether that chunk made it in.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
-from wattbridge import DataError, Reading
-from wattbridge._readings import trusted_reading
+from wattbridge import DataError, Reading, trusted_reading
 from wattbridge.commands import OpenedSink
-from wattbridge_plugins.sinks.energydata.batch.csvformat import (
+from wattbridge_plugins.common.energydata_csv import (
     DOUBLE_RE,
     INTEGER_RE,
     StreamType,
+    iter_records,
     parse_header,
     parse_timestamp,
     parse_value,
@@ -69,7 +68,7 @@ def _decoded(path: Path, counter: ByteCounter | None) -> Iterator[str]:
 
 def read_chunks(
     path: Path,
-    types: Mapping[str, StreamType] | None,
+    types: Mapping[str, StreamType | None] | None,
     *,
     skip_rows: int = 0,
     chunk_rows: int = 20_000,
@@ -84,59 +83,64 @@ def read_chunks(
     read; a column it does not name is refused. Without ``types``, each value's type
     is guessed from its text.
     """
-    reader = csv.reader(_decoded(path, counter), delimiter=";", quotechar='"', strict=True)
-    try:
-        header = next(reader, None)
-        if header is None:
-            raise DataError(f"{path}:1", "the file is empty; it needs a header ;<id>;...")
-        columns = parse_header(header, f"{path}:1")
-        if types is not None:
-            unknown = [c for c in columns if c not in types]
-            if unknown:
-                raise DataError(
-                    f"{path}:1",
-                    f"column(s) {', '.join(unknown)} not in the sink's datastreams table",
-                )
-        kinds = [types[c] if types is not None else None for c in columns]
-        width = len(columns) + 1
-        rows = 0
-        items: list[tuple[str, int, int | float | str]] = []
-        append = items.append
-        for row in reader:
-            if not row:
-                continue
-            rows += 1
-            if rows <= skip_rows:
-                continue
-            mark = len(items)
-            try:
-                if len(row) != width:
-                    raise ValueError(f"expected {width} fields, found {len(row)}")
-                epoch_us = parse_timestamp(row[0]) * 1000
-                for column, kind, text in zip(columns, kinds, row[1:], strict=True):
-                    if text == "":
-                        # The platform's rule: empty is "" for a string, nothing for a number.
-                        if kind == "string":
-                            append((column, epoch_us, ""))
-                        continue
-                    append((column, epoch_us, parse_value(text, kind or guess_type(text))))
-            except ValueError as exc:
-                del items[mark:]  # none of a bad row's values, not some
-                error = DataError(f"{path}:{reader.line_num}", str(exc))
-                if on_bad is None:
-                    # The good rows before it are queued first, as the message says.
-                    if items:
-                        yield rows - 1, items
-                    raise error from None
-                on_bad(error)
-                continue
-            if rows % chunk_rows == 0:
-                yield rows, items
-                items = []
-                append = items.append
-        yield rows, items
-    except csv.Error as exc:
-        raise DataError(f"{path}:{reader.line_num}", f"broken CSV: {exc}") from None
+    records = iter_records(_decoded(path, counter), str(path))
+    first = next(records, None)
+    if first is None:
+        raise DataError(f"{path}:1", "the file is empty; it needs a header ;<id>;...")
+    columns = parse_header(first[1], f"{path}:1")
+    if types is not None:
+        unknown = [c for c in columns if c not in types]
+        if unknown:
+            raise DataError(
+                f"{path}:1",
+                f"column(s) {', '.join(unknown)} not in the sink's datastreams table",
+            )
+    kinds = [types[c] if types is not None else None for c in columns]
+    width = len(columns) + 1
+    rows = 0
+    items: list[tuple[str, int, int | float | str]] = []
+    append = items.append
+    while True:
+        try:
+            record = next(records, None)
+        except DataError:
+            if items:
+                yield rows, items  # the good rows before broken quoting are queued first
+            raise
+        if record is None:
+            break
+        line, row, _quoted = record
+        rows += 1
+        if rows <= skip_rows:
+            continue
+        mark = len(items)
+        try:
+            if len(row) != width:
+                raise ValueError(f"expected {width} fields, found {len(row)}")
+            epoch_us = parse_timestamp(row[0]) * 1000
+            for column, kind, text in zip(columns, kinds, row[1:], strict=True):
+                if text == "":
+                    # The platform's rule: empty is "" for a string, nothing for a number
+                    # (quoted or not: its own example client writes a missing number "").
+                    if kind == "string":
+                        append((column, epoch_us, ""))
+                    continue
+                append((column, epoch_us, parse_value(text, kind or guess_type(text))))
+        except ValueError as exc:
+            del items[mark:]  # none of a bad row's values, not some
+            error = DataError(f"{path}:{line}", str(exc))
+            if on_bad is None:
+                # The good rows before it are queued first, as the message says.
+                if items:
+                    yield rows - 1, items
+                raise error from None
+            on_bad(error)
+            continue
+        if rows % chunk_rows == 0:
+            yield rows, items
+            items = []
+            append = items.append
+    yield rows, items
 
 
 class FileProgress:

@@ -22,7 +22,7 @@ from typing import Any
 
 import attrs
 
-from wattbridge_plugins.sinks.energydata.batch.client import Client, PlatformError
+from wattbridge_plugins.sinks.energydata.client import Client, PlatformError
 
 WAITING_STATUSES = ("validating", "ingesting")
 

@@ -25,7 +25,7 @@ from pathlib import Path
 import attrs
 
 from wattbridge import Reading
-from wattbridge_plugins.sinks.energydata.batch.csvformat import (
+from wattbridge_plugins.common.energydata_csv import (
     StreamType,
     ValueMismatch,
     check_value,

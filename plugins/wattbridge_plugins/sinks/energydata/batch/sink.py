@@ -29,11 +29,11 @@ from pathlib import Path
 import attrs
 
 from wattbridge import Batch, SendResult, SinkContext, SinkLimits
-from wattbridge_plugins.sinks.energydata.batch.client import Client, PlatformError
+from wattbridge_plugins.common.energydata_csv import iter_records, parse_timestamp
 from wattbridge_plugins.sinks.energydata.batch.config import EnergyDataBatchConfig
-from wattbridge_plugins.sinks.energydata.batch.csvformat import iter_records, parse_timestamp
 from wattbridge_plugins.sinks.energydata.batch.lifecycle import Lifecycle, Part
 from wattbridge_plugins.sinks.energydata.batch.plan import Layout, lay_out, write_part
+from wattbridge_plugins.sinks.energydata.client import Client, PlatformError
 
 STATE_KEY = "inflight"
 

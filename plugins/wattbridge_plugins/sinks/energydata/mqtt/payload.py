@@ -15,17 +15,16 @@ from typing import Literal
 
 import attrs
 
-from wattbridge import Reading
-from wattbridge._readings import EPOCH, Value
+from wattbridge import Reading, Value
+from wattbridge_plugins.common.energydata_csv import EPOCH, StreamType, ValueMismatch, check_value
 
-DatastreamType = Literal["any", "double", "integer", "string"]
+DatastreamType = StreamType | Literal["any"]
 """What a datastream stores: the platform checks values against it; "any": sent as is."""
 
+UnfitValue = ValueMismatch
+"""A reading's value does not fit its datastream's type (the batch sink's check too)."""
+
 _ONE_MS = timedelta(milliseconds=1)
-
-
-class UnfitValue(ValueError):
-    """A reading's value does not fit its datastream's type; the message says why."""
 
 
 def epoch_ms(timestamp: datetime) -> int:
@@ -37,24 +36,13 @@ def value_json(value: Value, kind: DatastreamType = "any") -> str:
     """The JSON text of ``value`` for a datastream of type ``kind``.
 
     Raises :class:`UnfitValue` when the value cannot be stored there without changing
-    its meaning (a fraction in an integer datastream, a number in a string one).
+    its meaning (a fraction in an integer datastream, a number in a string one), by the
+    same check as the batch sink's.
     """
-    if kind == "double":
-        if isinstance(value, str):
-            raise UnfitValue(f"value {value!r} is text, the datastream stores doubles")
-        return repr(float(value))
-    if kind == "integer":
-        if isinstance(value, float):
-            if not value.is_integer():
-                raise UnfitValue(f"value {value!r} is not whole, the datastream stores integers")
-            return str(int(value))
-        if isinstance(value, str):
-            raise UnfitValue(f"value {value!r} is text, the datastream stores integers")
-        return str(value)
-    if kind == "string":
-        if not isinstance(value, str):
-            raise UnfitValue(f"value {value!r} is a number, the datastream stores strings")
-        return json.dumps(value, ensure_ascii=False)
+    if kind != "any":
+        value = check_value(value, kind)
+        if kind == "double":
+            return repr(float(value))
     if isinstance(value, str):
         return json.dumps(value, ensure_ascii=False)
     # repr() of an int or a finite float is valid JSON (and keeps 1.0 a double).

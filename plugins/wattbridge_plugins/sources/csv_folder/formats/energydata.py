@@ -1,24 +1,59 @@
 """EnergyData.dk's import format: header ``;<id or topic>;...`` (the first cell empty),
 then one row an instant: a UTC timestamp (``2021-03-10T20:24:30.139Z``) and a value for
 each datastream. An empty cell is "" for a text stream and no value for a number one.
+
+Timestamps and values are read by ``common/energydata_csv``, the reading that
+``wattbridge import`` uses too, so a file this format takes is one the import takes
+and the platform's rules allow: ``Z`` timestamps only (an offset such as ``+01:00`` is
+refused, as the platform does), numbers as the platform writes them (no blanks, no
+decimal comma). A file in another shape belongs to the ``wide`` or ``long`` format.
 """
 
 from __future__ import annotations
 
-from wattbridge_plugins.sources.csv_folder.config import CsvFolderConfig
-from wattbridge_plugins.sources.csv_folder.formats.cells import (
-    ValueReader,
-    check_headers,
-    check_width,
+from datetime import datetime, timedelta
+
+from wattbridge_plugins.common.energydata_csv import (
+    EPOCH,
+    INTEGER_RE,
+    parse_timestamp,
+    parse_value,
 )
-from wattbridge_plugins.sources.csv_folder.formats.values import utc_timestamp
+from wattbridge_plugins.sources.csv_folder.config import CsvFolderConfig
+from wattbridge_plugins.sources.csv_folder.formats.cells import check_headers, check_width
+from wattbridge_plugins.sources.csv_folder.formats.values import RowProblem
 from wattbridge_plugins.sources.csv_folder.lines import FileProblem
 from wattbridge_plugins.sources.csv_folder.rowtypes import Cell, HeaderParser, RowParser
+
+_MS = timedelta(milliseconds=1)
+
+
+def timestamp(text: str) -> datetime:
+    """The UTC time of an import-format timestamp; RowProblem says what is wrong."""
+    try:
+        return EPOCH + parse_timestamp(text) * _MS
+    except ValueError as exc:
+        raise RowProblem(str(exc)) from None
+
+
+def value(text: str, is_text: bool, stream: str) -> int | float | str | None:
+    """A cell's value: text for a ``strings`` stream; for a number stream an integer
+    or a double as the platform reads them, None for an empty cell."""
+    if is_text:
+        return text
+    if text == "":
+        return None
+    try:
+        return parse_value(text, "integer" if INTEGER_RE.fullmatch(text) else "double")
+    except ValueError as exc:
+        raise RowProblem(
+            f"{stream}: {exc} (list the stream in `strings` if it holds text)"
+        ) from None
 
 
 def header_parser(config: CsvFolderConfig) -> HeaderParser:
     """Parse the ``;id;topic;...`` header into a row parser."""
-    values = ValueReader(config)
+    strings = frozenset(config.strings)
     units = config.units
 
     def parse_header(fields: list[str], line: int) -> RowParser:
@@ -36,18 +71,19 @@ def header_parser(config: CsvFolderConfig) -> HeaderParser:
             if not stream:
                 raise FileProblem(line, f"header: column {position} has no datastream id or topic")
         columns = [
-            (index, stream, units.get(stream, "")) for index, stream in enumerate(streams, 1)
+            (index, stream, stream in strings, units.get(stream, ""))
+            for index, stream in enumerate(streams, 1)
         ]
         width = len(fields)
 
         def parse_row(row: list[str]) -> list[Cell]:
             check_width(row, width)
-            timestamp = utc_timestamp(row[0])
+            moment = timestamp(row[0])
             readings: list[Cell] = []
-            for index, stream, unit in columns:
-                value = values(stream, row[index])
-                if value is not None:
-                    readings.append((stream, timestamp, value, unit))
+            for index, stream, is_text, unit in columns:
+                cell = value(row[index], is_text, stream)
+                if cell is not None:
+                    readings.append((stream, moment, cell, unit))
             return readings
 
         return parse_row

@@ -165,14 +165,3 @@ def timestamp_parser(config: CsvFolderConfig) -> Callable[[str], datetime]:
         return aware(moment, text)
 
     return parse_pattern
-
-
-def utc_timestamp(text: str) -> datetime:
-    """An EnergyData import timestamp (``2021-03-10T20:24:30.139Z``): ISO 8601 in UTC."""
-    try:
-        moment = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise RowProblem(f"timestamp {text!r} is not ISO 8601 (YYYY-MM-DDTHH:mm:ss.SSSZ)") from None
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        raise RowProblem(f"timestamp {text!r} has no time zone; the import format is UTC (...Z)")
-    return to_utc(moment, text)

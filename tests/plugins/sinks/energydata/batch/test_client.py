@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from wattbridge import Secret
-from wattbridge_plugins.sinks.energydata.batch.client import Client, PlatformError, classify
+from wattbridge_plugins.sinks.energydata.client import Client, PlatformError, classify
 
 SCALARS = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text()
 JSON = st.recursive(

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from wattbridge.testing import wait_until
-from wattbridge_plugins.sinks.energydata.batch.csvformat import to_ms
+from wattbridge_plugins.common.energydata_csv import to_ms
 
 COUNT = 300
 START = datetime(2024, 1, 1, tzinfo=UTC)

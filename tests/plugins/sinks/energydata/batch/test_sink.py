@@ -14,13 +14,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from wattbridge import InProgress, Reading, Settled
-from wattbridge_plugins.sinks.energydata.batch.client import Client
-from wattbridge_plugins.sinks.energydata.batch.csvformat import (
+from wattbridge_plugins.common.energydata_csv import (
     iter_records,
     parse_timestamp,
     parse_value,
     to_ms,
 )
+from wattbridge_plugins.sinks.energydata.client import Client
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 

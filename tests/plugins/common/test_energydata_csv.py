@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from wattbridge import DataError
-from wattbridge_plugins.sinks.energydata.batch.csvformat import (
+from wattbridge_plugins.common.energydata_csv import (
     ValueMismatch,
     check_value,
     format_ms,
@@ -33,14 +33,30 @@ def test_timestamps_are_written_and_read_as_documented() -> None:
     assert format_ms(-1) == "1969-12-31T23:59:59.999Z"
 
 
+def test_any_zoned_instant_is_read_as_the_same_moment() -> None:
+    # Files from other tools: whole seconds, an offset; all unambiguous, all one moment.
+    same = {
+        parse_timestamp(text)
+        for text in (
+            "2021-05-01T10:12:44.000Z",
+            "2021-05-01T10:12:44Z",
+            "2021-05-01T12:12:44+02:00",
+            "2021-05-01 10:12:44.000000+00:00",
+        )
+    }
+    assert same == {parse_timestamp("2021-05-01T10:12:44.000Z")}
+
+
 @pytest.mark.parametrize(
     ("text", "words"),
     [
         ("2021-05-01T10:12:44.432", "no time zone"),
         ("2021-05-01 10:12:44", "no time zone"),
-        ("2021-05-01T10:12:44Z", "not YYYY"),
+        ("2021-05-01T10:12:44+0200", "not ISO 8601"),
         ("2021-02-30T10:12:44.432Z", "not a real date"),
-        ("yesterday", "not YYYY"),
+        ("2021-02-30T10:12:44+01:00", "not a real date"),
+        (" 2021-05-01T10:12:44.432Z", "not ISO 8601"),
+        ("yesterday", "not ISO 8601"),
     ],
 )
 def test_bad_timestamps_are_refused_with_the_reason(text: str, words: str) -> None:
@@ -123,7 +139,7 @@ def test_written_strings_read_back_equal(rows: list[list[str]]) -> None:
 @given(st.text(alphabet="0123456789.-+eE_ naif", max_size=8))
 def test_double_parsing_takes_exactly_the_documented_number_form(text: str) -> None:
     # The fast path (float() and a character check) against the plain regular expression.
-    from wattbridge_plugins.sinks.energydata.batch.csvformat import DOUBLE_RE
+    from wattbridge_plugins.common.energydata_csv import DOUBLE_RE
 
     expected = float(text) if DOUBLE_RE.fullmatch(text) else None
     if expected is not None and math.isinf(expected):

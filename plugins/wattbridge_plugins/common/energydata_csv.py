@@ -6,7 +6,11 @@ strictly increasing. An empty field is an empty string for a string datastream a
 "no value" for an integer or double one.
 
 This module only converts: writing rows, reading rows, parsing and formatting
-timestamps and values. It knows nothing of HTTP or of the outbox.
+timestamps and values. It knows nothing of HTTP or of the outbox. It is the one
+reading of the format: the energydata-batch sink and ``wattbridge import``, the
+csv-folder source's ``energydata`` format and the demo accept and refuse the same
+cells, and the energydata-mqtt sink checks values against the same datastream types.
+(The sandbox has a reading of its own, so that it can catch this one's mistakes.)
 """
 
 from __future__ import annotations
@@ -29,6 +33,9 @@ INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
 
 TIMESTAMP_RE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z")
+_CLOCK = r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d{1,6})?"
+_ZONED_RE = re.compile(_CLOCK + r"(Z|[+-]\d{2}:\d{2})", re.ASCII)
+_NAIVE_RE = re.compile(_CLOCK, re.ASCII)
 INTEGER_RE = re.compile(r"[-+]?\d+")
 _NUMBER_CHARS = "0123456789.-+eE"
 # What the platform's own example shows for doubles (23.4121, -1.33e-16); no nan/inf,
@@ -57,20 +64,27 @@ def to_ms(moment: datetime) -> int:
 
 
 def parse_timestamp(text: str) -> int:
-    """Milliseconds since the epoch for ``YYYY-MM-DDTHH:mm:ss.SSSZ``; ValueError otherwise.
+    """Milliseconds since the epoch of a file's timestamp; ValueError otherwise.
 
-    Only the documented form is accepted: a timestamp without the ``Z`` has no time
-    zone and is refused rather than guessed.
+    The platform's own form, ``YYYY-MM-DDTHH:mm:ss.SSSZ``, is read fastest; any other
+    instant that names its zone (``Z`` or an offset such as ``+01:00``, with or without
+    fractions of a second) is read too, since what is sent is written anew in the
+    platform's form. A time without a zone is refused rather than guessed.
     """
-    if not TIMESTAMP_RE.fullmatch(text):
-        if re.fullmatch(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d+)?", text):
-            raise ValueError(f"timestamp {text!r} has no time zone; write it in UTC ending in Z")
-        raise ValueError(f"timestamp {text!r} is not YYYY-MM-DDTHH:mm:ss.SSSZ")
-    try:
-        moment = datetime.fromisoformat(text[:-1])
-    except ValueError as exc:
-        raise ValueError(f"timestamp {text!r} is not a real date and time: {exc}") from None
-    return (moment - _EPOCH_NAIVE) // _MS
+    if TIMESTAMP_RE.fullmatch(text):
+        try:
+            moment = datetime.fromisoformat(text[:-1])
+        except ValueError as exc:
+            raise ValueError(f"timestamp {text!r} is not a real date and time: {exc}") from None
+        return (moment - _EPOCH_NAIVE) // _MS
+    if _ZONED_RE.fullmatch(text):
+        try:
+            return to_ms(datetime.fromisoformat(text))
+        except (ValueError, OverflowError) as exc:
+            raise ValueError(f"timestamp {text!r} is not a real date and time: {exc}") from None
+    if _NAIVE_RE.fullmatch(text):
+        raise ValueError(f"timestamp {text!r} has no time zone; the import format is UTC (...Z)")
+    raise ValueError(f"timestamp {text!r} is not ISO 8601 (YYYY-MM-DDTHH:mm:ss.SSSZ)")
 
 
 def parse_instant(text: str) -> int:
@@ -194,6 +208,8 @@ def iter_records(text: Iterable[str], where: str) -> Iterator[tuple[int, list[st
     """
     line_number = 0
     lines = iter(text)
+    # One shared all-False list per width: most lines quote nothing (callers only read it).
+    none_quoted: dict[int, list[bool]] = {}
     for line in lines:
         line_number += 1
         start = line_number
@@ -201,7 +217,10 @@ def iter_records(text: Iterable[str], where: str) -> Iterator[tuple[int, list[st
             # The common case, and the fast one: no quoting anywhere on the line.
             plain = line.rstrip("\r\n").split(";")
             if plain != [""]:
-                yield start, plain, [False] * len(plain)
+                unquoted = none_quoted.get(len(plain))
+                if unquoted is None:
+                    unquoted = none_quoted[len(plain)] = [False] * len(plain)
+                yield start, plain, unquoted
             continue
         fields: list[str] = []
         quoted: list[bool] = []
