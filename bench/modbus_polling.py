@@ -29,7 +29,7 @@ import attrs
 
 from wattbridge import SourceContext
 from wattbridge_plugins.sources.modbus.client import BusClient
-from wattbridge_plugins.sources.modbus.config import DeviceConfig, ModbusConfig, resolve
+from wattbridge_plugins.sources.modbus.config import DeviceConfig, ModbusConfig
 from wattbridge_plugins.sources.modbus.planner import one_per_value
 from wattbridge_plugins.sources.modbus.poller import DeviceReader, DeviceState
 from wattbridge_plugins.sources.modbus.simulator import MeterServer, SimulatedMeter
@@ -40,7 +40,7 @@ PROFILE = "eastron-sdm630"
 
 def sdm630(unit: int = 1) -> SimulatedMeter:
     """A simulated SDM630 holding a value in every register of the profile."""
-    (plan,) = resolve(ModbusConfig(host="x", profile=PROFILE))
+    (plan,) = ModbusConfig(host="x", profile=PROFILE).plans
     meter = SimulatedMeter(unit)
     for index, register in enumerate(plan.devices[0].registers):
         meter.set_value(register, 100.0 + index)
@@ -59,7 +59,7 @@ def serve(count: int) -> None:
 def requests_per_poll(polls: int = 20) -> None:
     server = MeterServer([sdm630()]).start()
     try:
-        (plan,) = resolve(ModbusConfig(host="127.0.0.1", port=server.port, profile=PROFILE))
+        (plan,) = ModbusConfig(host="127.0.0.1", port=server.port, profile=PROFILE).plans
         device = plan.devices[0]
         rows = []
         for label, reads in (
@@ -88,7 +88,7 @@ def requests_per_poll(polls: int = 20) -> None:
         )
         spans = []
         for gap in (4, 16, 64):
-            (wide,) = resolve(ModbusConfig(host="x", profile=PROFILE, max_gap=gap))
+            (wide,) = ModbusConfig(host="x", profile=PROFILE, max_gap=gap).plans
             spans.append(f"max_gap {gap}: {len(wide.devices[0].reads)}")
         print(f"  requests/poll if the meter allowed reading over gaps: {', '.join(spans)}")
     finally:

@@ -226,6 +226,12 @@ def _suggest(word: str, candidates: typing.Iterable[str]) -> str:
     return f"; did you mean {match!r}?" if match else ""
 
 
+def config_keys(cls: type) -> list[Any]:
+    """The fields of a config class that are keys: all but ``init=False`` ones, which
+    the class computes itself (a modbus source's resolved buses, say)."""
+    return [field for field in attrs.fields(cls) if field.init]
+
+
 def _unknown_key(cls: type, key: str, names: typing.Iterable[str], owner: str = "") -> str:
     # A config class may list keys it had in earlier versions as a ClassVar
     # ``renamed_keys`` (old -> new), so an old config is told what to write instead.
@@ -337,8 +343,8 @@ class _Loader:
                     f"(installed: {', '.join(sorted(types_)) or 'none'})",
                 )
                 continue
-            common_keys = {f.name for f in attrs.fields(common_class)}
-            plugin_keys = {f.name for f in attrs.fields(plugin_type.config_class)}
+            common_keys = {f.name for f in config_keys(common_class)}
+            plugin_keys = {f.name for f in config_keys(plugin_type.config_class)}
             if (
                 kind == "sources"
                 and "interval" in table
@@ -433,8 +439,8 @@ class _Loader:
         hints = typing.get_type_hints(cls)
         kwargs: dict[str, Any] = {}
         before = len(self.problems)
-        field_names = {f.name for f in attrs.fields(cls)}
-        for field in attrs.fields(cls):
+        field_names = {f.name for f in config_keys(cls)}
+        for field in config_keys(cls):
             if field.name in table:
                 try:
                     kwargs[field.name] = self.convert(table[field.name], hints[field.name], where)
@@ -468,7 +474,7 @@ class _Loader:
         validators see a stand-in instance holding the other fields' values.
         """
         values: dict[str, Any] = {}
-        for field in attrs.fields(cls):
+        for field in config_keys(cls):
             if field.name in kwargs:
                 values[field.name] = kwargs[field.name]
             elif isinstance(field.default, attrs.Factory):  # type: ignore[arg-type]
@@ -477,7 +483,7 @@ class _Loader:
             elif field.default is not attrs.NOTHING:
                 values[field.name] = field.default
         stand_in = types.SimpleNamespace(**values)
-        for field in attrs.fields(cls):
+        for field in config_keys(cls):
             if field.validator is None or field.name not in values:
                 continue
             value = values[field.name]
@@ -574,13 +580,13 @@ class _Loader:
         if not isinstance(value, dict):
             raise _Invalid(f"must be a table, not {value!r}")
         hints = typing.get_type_hints(cls)
-        names = {f.name for f in attrs.fields(cls)}
+        names = {f.name for f in config_keys(cls)}
         messages = []
         kwargs = {}
         for key in value:
             if key not in names:
                 messages.append(f"{key}: {_unknown_key(cls, key, names)}")
-        for field in attrs.fields(cls):
+        for field in config_keys(cls):
             if field.name in value:
                 try:
                     kwargs[field.name] = self.convert(value[field.name], hints[field.name], where)

@@ -45,6 +45,8 @@ def nested_classes(cls: type, seen: set[type] | None = None) -> list[type]:
     found = [cls]
     hints = typing.get_type_hints(cls)
     for field in attrs.fields(cls):
+        if not field.init:
+            continue  # computed by the class, not a key
         for inner in _types_in(hints.get(field.name)):
             found += nested_classes(inner, seen)
     return found

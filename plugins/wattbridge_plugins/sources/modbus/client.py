@@ -17,7 +17,7 @@ from pymodbus import FramerType
 from pymodbus.client import ModbusSerialClient, ModbusTcpClient
 from pymodbus.exceptions import ConnectionException, ModbusException
 
-from wattbridge_plugins.sources.modbus.config import Link
+from wattbridge_plugins.sources.modbus.model import Link
 
 # pymodbus logs every failed connect and every timeout at ERROR; the source logs a device
 # going down once and coming back once, so keep pymodbus quiet unless the user set a level.

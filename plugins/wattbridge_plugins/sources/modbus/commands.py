@@ -18,7 +18,7 @@ from typing import Any
 from wattbridge import parse_duration
 from wattbridge_plugins.sources.modbus import profiles
 from wattbridge_plugins.sources.modbus.client import BusClient
-from wattbridge_plugins.sources.modbus.config import ModbusConfig, resolve
+from wattbridge_plugins.sources.modbus.config import ModbusConfig
 from wattbridge_plugins.sources.modbus.poller import DeviceReader, DeviceState
 from wattbridge_plugins.sources.modbus.registers import format_register
 
@@ -105,7 +105,7 @@ def _read(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return USAGE
-    (plan,) = resolve(config)
+    (plan,) = config.plans
     device = plan.devices[0]
     client = BusClient(plan.link)
     reader = DeviceReader(client, logging.getLogger("wattbridge.modbus.read"), Counter())

@@ -18,9 +18,9 @@ from datetime import UTC, datetime
 
 import attrs
 
-from wattbridge import Reading, Stopping
+from wattbridge import Backoff, Reading, Stopping
 from wattbridge_plugins.sources.modbus.client import BusClient, NoAnswer, Refused
-from wattbridge_plugins.sources.modbus.config import BusPlan, Device, Register
+from wattbridge_plugins.sources.modbus.model import BusPlan, Device, Register
 from wattbridge_plugins.sources.modbus.planner import Read, one_per_value
 from wattbridge_plugins.sources.modbus.registers import (
     BIT_KINDS,
@@ -266,8 +266,10 @@ class BusPoller:
                     outcome.error,
                     device.backoff_max,
                 )
-            backoff = min(device.backoff_max, device.interval * 2 ** (state.failures - 1))
-            state.due = time.monotonic() + backoff
+            # The core's Backoff caps the exponent: a meter down for days (thousands of
+            # failures) must not overflow the float the formula makes.
+            backoff = Backoff(device.interval, device.backoff_max, jitter=False)
+            state.due = time.monotonic() + backoff.delay(state.failures)
         if outcome.readings:
             self.emit(outcome.readings)
             self.counters["readings"] += len(outcome.readings)

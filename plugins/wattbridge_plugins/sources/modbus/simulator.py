@@ -21,7 +21,7 @@ from pymodbus.constants import ExcCodes
 from pymodbus.server import ModbusSerialServer, ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
-from wattbridge_plugins.sources.modbus.config import Register
+from wattbridge_plugins.sources.modbus.model import Register
 from wattbridge_plugins.sources.modbus.registers import BIT_KINDS, encode
 
 _FUNCTION_KINDS = {1: "coil", 2: "discrete", 3: "holding", 4: "input"}

@@ -13,7 +13,8 @@ import threading
 from collections import Counter
 
 from wattbridge import Emit, SourceContext
-from wattbridge_plugins.sources.modbus.config import BusPlan, ModbusConfig, resolve
+from wattbridge_plugins.sources.modbus.config import ModbusConfig
+from wattbridge_plugins.sources.modbus.model import BusPlan
 from wattbridge_plugins.sources.modbus.poller import BusPoller
 
 RESTART_DELAY = 5.0
@@ -26,7 +27,7 @@ class ModbusSource:
     def __init__(self, config: ModbusConfig, context: SourceContext) -> None:
         self.config = config
         self.context = context
-        self.plans: list[BusPlan] = resolve(config)
+        self.plans: list[BusPlan] = config.plans
         self.pollers: list[BusPoller] = []
         self._stop = threading.Event()
 

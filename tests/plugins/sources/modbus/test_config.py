@@ -10,7 +10,7 @@ import pytest
 from wattbridge._cli import main
 from wattbridge._config import Config, ConfigError
 from wattbridge_plugins.sources.modbus import profiles
-from wattbridge_plugins.sources.modbus.config import Device, resolve
+from wattbridge_plugins.sources.modbus.model import Device
 
 SAMPLE = Path(__file__).parents[4] / "plugins/wattbridge_plugins/sources/modbus/sample.toml"
 
@@ -18,7 +18,7 @@ Load = Callable[[str], Config]
 
 
 def devices(config: Config, source: str = "m") -> list[Device]:
-    return [d for plan in resolve(config.sources[source].config) for d in plan.devices]
+    return [d for plan in config.sources[source].config.plans for d in plan.devices]
 
 
 def test_the_sample_config_passes_check(capsys: pytest.CaptureFixture[str]) -> None:
@@ -71,7 +71,7 @@ def test_devices_on_one_line_share_a_bus_and_get_prefixes(wattbridge_config: Loa
         ]
         """
     )
-    plans = resolve(config.sources["m"].config)
+    plans = config.sources["m"].config.plans
     assert [[d.name for d in p.devices] for p in plans] == [["a", "b"], ["c"]]
     assert plans[0].link.pause == 0.02 and plans[1].link.pause == 0.0
     assert [r.stream for r in plans[0].devices[1].registers] == ["b/power_w"]

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from wattbridge_plugins.sources.modbus import profiles
-from wattbridge_plugins.sources.modbus.config import ModbusConfig, resolve
+from wattbridge_plugins.sources.modbus.config import ModbusConfig
 from wattbridge_plugins.sources.modbus.simulator import MeterServer, SimulatedMeter
 
 
@@ -83,7 +83,7 @@ def test_every_shipped_profile_is_checked_here() -> None:
 def test_a_profile_reads_what_the_meter_holds_at_the_makers_addresses(
     name: str, meter_server: Callable[..., MeterServer], run_source: Callable[..., Any]
 ) -> None:
-    (plan,) = resolve(ModbusConfig(host="127.0.0.1", profile=name))
+    (plan,) = ModbusConfig(host="127.0.0.1", profile=name).plans
     (device,) = plan.devices
     meter = SimulatedMeter(7)
     for register in device.registers:  # everything else in the map holds zero

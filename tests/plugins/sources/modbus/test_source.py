@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from wattbridge.testing import SourceHarness, wait_until
 from wattbridge_plugins.sources.modbus.client import BusClient
-from wattbridge_plugins.sources.modbus.config import ModbusConfig, RegisterConfig, resolve
+from wattbridge_plugins.sources.modbus.config import ModbusConfig, RegisterConfig
 from wattbridge_plugins.sources.modbus.poller import BusPoller, DeviceReader, DeviceState
 from wattbridge_plugins.sources.modbus.registers import BYTE_ORDERS, REGISTER_TYPES
 from wattbridge_plugins.sources.modbus.simulator import MeterServer, SimulatedMeter
@@ -128,7 +128,7 @@ def _reader(server: MeterServer, registers: list[dict[str, Any]], **keys: Any) -
         registers=[RegisterConfig(**r) for r in registers],
         **keys,
     )
-    (plan,) = resolve(config)
+    (plan,) = config.plans
     client = BusClient(plan.link)
     counters: Counter[str] = Counter()
     reader = DeviceReader(client, logging.getLogger("test.modbus"), counters)
@@ -439,14 +439,12 @@ def test_a_full_outbox_skips_polls_and_counts_them(meter_server: Server) -> None
     meter = SimulatedMeter(1)
     meter.set_words("input", 0, [5])
     server = meter_server([meter])
-    (plan,) = resolve(
-        ModbusConfig(
-            host="127.0.0.1",
-            port=server.port,
-            interval=timedelta(milliseconds=20),
-            registers=[RegisterConfig(stream="x", register=30001)],
-        )
-    )
+    (plan,) = ModbusConfig(
+        host="127.0.0.1",
+        port=server.port,
+        interval=timedelta(milliseconds=20),
+        registers=[RegisterConfig(stream="x", register=30001)],
+    ).plans
     room = threading.Event()
     emitted: list[Any] = []
     stop = threading.Event()
@@ -487,3 +485,34 @@ def test_requests_on_one_bus_are_serialised_with_the_pause(
     assert len(times) == 6
     gaps = [b - a for a, b in itertools.pairwise(times)]
     assert min(gaps) >= 0.075, gaps  # one at a time, 80 ms apart (less timer slack)
+
+
+def test_a_meter_down_for_days_keeps_being_retried_at_backoff_max(
+    meter_server: Server, run_source: Run
+) -> None:
+    # After thousands of failures in a row (a meter gone for days at a 5-minute
+    # backoff_max) the delay formula must not overflow: the poller thread would die.
+    meter = SimulatedMeter(1)
+    meter.set_words("input", 0, [1])
+    server = meter_server([meter])
+    harness = run_source(
+        "modbus",
+        host="127.0.0.1",
+        port=server.port,
+        interval="50ms",
+        timeout="100ms",
+        retries=0,
+        backoff_max="150ms",
+        registers=[{"stream": "unit", "register": 30001}],
+    )
+    harness.start()
+    wait_until(lambda: harness.source.counters["readings"] >= 1, message="a first reading")
+    (poller,) = harness.source.pollers
+    poller.states[0].failures = 5000
+    meter.muted = True
+    before = harness.source.counters["no_answer"]
+    wait_until(lambda: harness.source.counters["no_answer"] >= before + 3, timeout=10)
+    meter.muted = False
+    readings = harness.source.counters["readings"]
+    wait_until(lambda: harness.source.counters["readings"] > readings, message="back up")
+    harness.stop()
