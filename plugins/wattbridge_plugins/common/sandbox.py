@@ -22,10 +22,12 @@ from __future__ import annotations
 
 import logging
 import re
+import sqlite3
 import ssl
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any, Literal
 
 import attrs
@@ -326,3 +328,14 @@ def server_context(cert: Any, key: Any) -> ssl.SSLContext:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert, key)
     return context
+
+
+def open_database(path: Path, schema: str) -> sqlite3.Connection:
+    """A sandbox's SQLite database at ``path`` with ``schema`` applied: one connection
+    shared by the server's threads (the sandbox holds a lock around it), autocommit,
+    WAL so a test may read it while the sandbox writes."""
+    db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")
+    db.executescript(schema)
+    return db

@@ -26,6 +26,8 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+import attrs
+
 from wattbridge import Emit, Reading
 from wattbridge_plugins.sources.csv_folder.config import CsvFolderConfig
 from wattbridge_plugins.sources.csv_folder.files import free_name, move
@@ -42,7 +44,7 @@ from wattbridge_plugins.sources.csv_folder.lines import (
     records,
 )
 from wattbridge_plugins.sources.csv_folder.report import BadLines, now_text, write_report
-from wattbridge_plugins.sources.csv_folder.rowtypes import RowParser
+from wattbridge_plugins.sources.csv_folder.rowtypes import HeaderParser, RowParser
 
 REPORT_SUFFIX = ".error.txt"
 DUPLICATE_SUFFIX = ".duplicate.txt"
@@ -60,25 +62,20 @@ class Outcome(enum.Enum):
     """Wattbridge is stopping; progress is saved."""
 
 
+@attrs.define
 class Importer:
     """Imports files one at a time for a csv-folder source."""
 
-    def __init__(
-        self,
-        config: CsvFolderConfig,
-        ledger: Ledger,
-        spool_dir: Path,
-        logger: logging.Logger,
-        source_name: str,
-        stop: threading.Event,
-    ) -> None:
-        self.config = config
-        self.ledger = ledger
-        self.spool_dir = spool_dir
-        self.log = logger
-        self.source_name = source_name
-        self.stop = stop
-        self._parse_header = header_parser(config)
+    config: CsvFolderConfig
+    ledger: Ledger
+    spool_dir: Path
+    log: logging.Logger
+    source_name: str
+    stop: threading.Event
+    _parse_header: HeaderParser = attrs.field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        self._parse_header = header_parser(self.config)
 
     # -- the steps ---------------------------------------------------------------
 

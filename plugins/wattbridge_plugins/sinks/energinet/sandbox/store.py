@@ -3,9 +3,16 @@ restarted sandbox still has what it was sent."""
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from pathlib import Path
+
+from wattbridge_plugins.common.sandbox import open_database
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS value (
+    meter TEXT NOT NULL, ts TEXT NOT NULL, value REAL NOT NULL,
+    sender TEXT NOT NULL, PRIMARY KEY (meter, ts));
+"""
 
 
 class Store:
@@ -13,16 +20,7 @@ class Store:
 
     def __init__(self, path: Path) -> None:
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(
-            """
-            CREATE TABLE IF NOT EXISTS value (
-                meter TEXT NOT NULL, ts TEXT NOT NULL, value REAL NOT NULL,
-                sender TEXT NOT NULL, PRIMARY KEY (meter, ts));
-            """
-        )
+        self._db = open_database(path, _SCHEMA)
 
     def store(self, sender: str, meter: str, values: list[tuple[str, float]]) -> None:
         """Keep ``values`` of ``meter``: one value per timestamp, the last one winning."""

@@ -71,30 +71,21 @@ class Part:
         self.reason = reason
 
 
+@attrs.define
 class Lifecycle:
     """Moves parts through the import steps with ``client``; ``save()`` persists them."""
 
-    def __init__(
-        self,
-        client: Client,
-        *,
-        errors_limit: int,
-        poll_initial: float,
-        poll_max: float,
-        logger: logging.Logger,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self.client = client
-        self.errors_limit = errors_limit
-        self.poll_initial = poll_initial
-        self.poll_max = poll_max
-        self.log = logger
-        self.clock = clock
-        # Seconds a row took to validate and to ingest on the last import: the first
-        # status poll of the next import is timed by it, so a big import is not polled
-        # in vain (each poll costs the core a re-read of the batch from the outbox).
-        self._per_row: dict[str, float] = {}
-        self._entered: dict[int, tuple[str, float]] = {}
+    client: Client
+    errors_limit: int = attrs.field(kw_only=True)
+    poll_initial: float = attrs.field(kw_only=True)
+    poll_max: float = attrs.field(kw_only=True)
+    log: logging.Logger = attrs.field(kw_only=True, alias="logger")
+    clock: Callable[[], float] = attrs.field(default=time.time, kw_only=True)
+    # Seconds a row took to validate and to ingest on the last import: the first
+    # status poll of the next import is timed by it, so a big import is not polled
+    # in vain (each poll costs the core a re-read of the batch from the outbox).
+    _per_row: dict[str, float] = attrs.field(factory=dict, init=False)
+    _entered: dict[int, tuple[str, float]] = attrs.field(factory=dict, init=False)
 
     def advance(self, part: Part, save: Callable[[], None]) -> None:
         """Take ``part`` as far as it goes without waiting. Raises PlatformError for a

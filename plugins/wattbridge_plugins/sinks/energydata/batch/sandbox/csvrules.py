@@ -32,6 +32,9 @@ _NAIVE = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d+)?", re.ASCII)
 _INTEGER = re.compile(r"[-+]?[0-9]+", re.ASCII)
 _DOUBLE = re.compile(r"[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?", re.ASCII)
 _INT64 = 2**63
+_INSTANT = re.compile(
+    r"(\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?)(Z|z|[+-]\d{2}:\d{2})?", re.ASCII
+)
 _LINE_ENDS = ("", "\n", "\r\n", "\r")
 
 
@@ -168,12 +171,16 @@ def format_ms(epoch_ms: int) -> str:
 
 def instant(text: str) -> int:
     """Milliseconds of the fetch API's ``from`` and ``to``: ISO 8601 with a zone."""
+    match = _INSTANT.fullmatch(text)
+    if match is None:
+        raise ValueError(f"{text!r} is not an ISO 8601 time")
+    clock, zone = match.groups()
+    if zone is None:
+        raise ValueError(f"{text!r} has no time zone; add Z for UTC")
     try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+        moment = datetime.fromisoformat(clock + ("+00:00" if zone in "Zz" else zone))
     except ValueError:
         raise ValueError(f"{text!r} is not an ISO 8601 time") from None
-    if moment.utcoffset() is None:
-        raise ValueError(f"{text!r} has no time zone; add Z for UTC")
     return (moment - _EPOCH) // timedelta(milliseconds=1)
 
 

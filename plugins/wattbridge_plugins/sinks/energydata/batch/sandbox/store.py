@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
@@ -18,6 +17,7 @@ from typing import Any
 
 import attrs
 
+from wattbridge_plugins.common.sandbox import open_database
 from wattbridge_plugins.sinks.energydata.batch.sandbox.csvrules import STREAM_TYPES, StreamType
 
 _SCHEMA = """
@@ -99,10 +99,7 @@ class Store:
 
     def __init__(self, path: Path) -> None:
         self._lock = threading.RLock()
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
+        self._db = open_database(path, _SCHEMA)
         if self._db.execute("SELECT COUNT(*) FROM datastreams").fetchone()[0] == 0:
             for ds_id, topic, kind in DEFAULT_DATASTREAMS:
                 self.add_datastream(ds_id, topic, kind)
