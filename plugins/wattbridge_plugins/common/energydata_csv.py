@@ -67,9 +67,7 @@ def parse_timestamp(text: str) -> int:
     """Milliseconds since the epoch of a file's timestamp; ValueError otherwise.
 
     The platform's own form, ``YYYY-MM-DDTHH:mm:ss.SSSZ``, is read fastest; any other
-    instant that names its zone (``Z`` or an offset such as ``+01:00``, with or without
-    fractions of a second) is read too, since what is sent is written anew in the
-    platform's form. A time without a zone is refused rather than guessed.
+    instant :func:`parse_moment` takes is read too.
     """
     if TIMESTAMP_RE.fullmatch(text):
         try:
@@ -77,9 +75,21 @@ def parse_timestamp(text: str) -> int:
         except ValueError as exc:
             raise ValueError(f"timestamp {text!r} is not a real date and time: {exc}") from None
         return (moment - _EPOCH_NAIVE) // _MS
-    if _ZONED_RE.fullmatch(text):
+    return to_ms(parse_moment(text))
+
+
+def parse_moment(text: str) -> datetime:
+    """The UTC moment of a file's timestamp, to the microsecond; ValueError otherwise.
+
+    Any instant that names its zone is read: the platform's ``...SSSZ``, and ``Z`` or
+    an offset such as ``+01:00`` with or without fractions of a second, since what is
+    sent is written anew in the platform's form. A time without a zone is refused
+    rather than guessed.
+    """
+    if TIMESTAMP_RE.fullmatch(text) or _ZONED_RE.fullmatch(text):
         try:
-            return to_ms(datetime.fromisoformat(text))
+            moment = datetime.fromisoformat(text)
+            return moment if moment.tzinfo is UTC else moment.astimezone(UTC)
         except (ValueError, OverflowError) as exc:
             raise ValueError(f"timestamp {text!r} is not a real date and time: {exc}") from None
     if _NAIVE_RE.fullmatch(text):

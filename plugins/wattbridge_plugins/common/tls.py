@@ -56,7 +56,9 @@ class TlsKeys:
         """A client context that checks the server as these keys say."""
         context = ssl.create_default_context(cafile=str(self.ca_file) if self.ca_file else None)
         if self.cert_file is not None:
-            context.load_cert_chain(str(self.cert_file), str(self.key_file or self.cert_file))
+            # Without a key file, load_cert_chain reads the key from the certificate file.
+            key = str(self.key_file) if self.key_file is not None else None
+            context.load_cert_chain(str(self.cert_file), key)
         if not self.verify_tls:
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE

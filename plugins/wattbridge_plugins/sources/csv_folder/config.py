@@ -43,8 +43,7 @@ def _timezone(_instance: Any, _attribute: Any, value: str) -> None:
 
 
 def _platform_numbers(instance: Any, attribute: Any, value: str) -> None:
-    default = "." if attribute.name == "decimal" else ""
-    if instance.format == "energydata" and value != default:
+    if instance.format == "energydata" and value != attribute.default:
         raise ValueError(
             f"{attribute.name} {value!r}: the energydata format's numbers are the platform's "
             '(a decimal point, no thousands separator); use format = "wide" or "long"'

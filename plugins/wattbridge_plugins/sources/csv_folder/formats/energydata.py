@@ -11,27 +11,20 @@ decimal comma). A file in another shape belongs to the ``wide`` or ``long`` form
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from wattbridge_plugins.common.energydata_csv import (
-    EPOCH,
-    INTEGER_RE,
-    parse_timestamp,
-    parse_value,
-)
+from wattbridge_plugins.common.energydata_csv import INTEGER_RE, parse_moment, parse_value
 from wattbridge_plugins.sources.csv_folder.config import CsvFolderConfig
 from wattbridge_plugins.sources.csv_folder.formats.cells import check_headers, check_width
 from wattbridge_plugins.sources.csv_folder.formats.values import RowProblem
 from wattbridge_plugins.sources.csv_folder.lines import FileProblem
 from wattbridge_plugins.sources.csv_folder.rowtypes import Cell, HeaderParser, RowParser
 
-_MS = timedelta(milliseconds=1)
-
 
 def timestamp(text: str) -> datetime:
     """The UTC time of an import-format timestamp; RowProblem says what is wrong."""
     try:
-        return EPOCH + parse_timestamp(text) * _MS
+        return parse_moment(text)
     except ValueError as exc:
         raise RowProblem(str(exc)) from None
 
