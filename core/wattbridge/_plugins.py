@@ -23,6 +23,7 @@ from wattbridge._errors import PluginError
 DEFAULT_PLUGINS: tuple[str, ...] = (
     "wattbridge_plugins.sinks.jsonl",
     "wattbridge_plugins.sinks.energydata.batch",
+    "wattbridge_plugins.sinks.energydata.sandbox",
     "wattbridge_plugins.sinks.energinet",
     "wattbridge_plugins.sources.replay",
     "wattbridge_plugins.sources.modbus",

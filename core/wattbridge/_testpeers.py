@@ -9,13 +9,12 @@ own are; a missing program fails with the install hint, never a skip.
 from __future__ import annotations
 
 import getpass
-import shutil
 import socket
 import subprocess
 import time
 from pathlib import Path
 
-import attrs
+from wattbridge._programs import TlsFiles, mosquitto_binary
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -24,59 +23,6 @@ def free_port(host: str = "127.0.0.1") -> int:
         sock.bind((host, 0))
         port: int = sock.getsockname()[1]
         return port
-
-
-@attrs.frozen
-class TlsFiles:
-    """A CA certificate and a server certificate and key it signed (for 127.0.0.1)."""
-
-    ca: Path
-    cert: Path
-    key: Path
-
-
-def make_certificates(folder: Path, name: str = "ca") -> TlsFiles:
-    """A new CA, and a server certificate for localhost and 127.0.0.1 that it signed, in
-    ``folder`` (made with the ``openssl`` command; fails with the install hint without it).
-    Files: ``{name}.crt`` (the CA), ``{name}-server.crt`` and ``{name}-server.key``."""
-    if shutil.which("openssl") is None:
-        raise RuntimeError("openssl is not installed: apt-get install openssl")
-    folder.mkdir(parents=True, exist_ok=True)
-    ca_key, ca = folder / f"{name}.key", folder / f"{name}.crt"
-    key, csr, cert = (
-        folder / f"{name}-server.key",
-        folder / "server.csr",
-        folder / f"{name}-server.crt",
-    )
-    ext = folder / "san.ext"
-    ext.write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n", encoding="utf-8")
-    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
-
-    def run(*args: str) -> None:
-        subprocess.run(["openssl", *args], check=True, capture_output=True)
-
-    run("req", "-x509", *ec, "-keyout", str(ca_key), "-out", str(ca), "-days", "2",
-        "-subj", f"/CN=wattbridge test {name}")  # fmt: skip
-    run("req", *ec, "-keyout", str(key), "-out", str(csr), "-subj", "/CN=localhost")
-    run("x509", "-req", "-in", str(csr), "-CA", str(ca), "-CAkey", str(ca_key),
-        "-CAcreateserial", "-out", str(cert), "-days", "2", "-extfile", str(ext))  # fmt: skip
-    for path in (key, cert, ca):
-        path.chmod(0o644)  # mosquitto may run as another user
-    return TlsFiles(ca, cert, key)
-
-
-INSTALL_HINT = "mosquitto is not installed: apt-get install mosquitto (Debian/Ubuntu)"
-
-
-def mosquitto_binary() -> str:
-    """The path of ``mosquitto``; raises RuntimeError with the install hint if missing."""
-    if shutil.which("mosquitto_passwd") is None:
-        raise RuntimeError(INSTALL_HINT)
-    for name in ("mosquitto", "/usr/sbin/mosquitto"):
-        found = shutil.which(name)
-        if found:
-            return found
-    raise RuntimeError(INSTALL_HINT)
 
 
 # CONNECT, MQTT 3.1.1, clean session, keep-alive 60 s, empty client id.

@@ -8,6 +8,9 @@ with these it reads the config the same way the built-in commands do, builds a s
 
 An embedder loads the plugins (:func:`load_plugins`), builds a config from data
 (:func:`config_from_data`) and runs it with :class:`Runtime`.
+
+A sandbox (``wattbridge_register_sandboxes``) makes its throw-away TLS certificates with
+:func:`make_certificates` and finds a broker with :func:`mosquitto_binary`.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from wattbridge._logs import setup_logging
 from wattbridge._opensink import OpenedSink, open_sink
 from wattbridge._outbox import DeadLetter, OutboxStatus
 from wattbridge._plugins import Registry, load_plugins
+from wattbridge._programs import TlsFiles, make_certificates, mosquitto_binary
 from wattbridge._runtime import Runtime
 from wattbridge._secret import RedactingFilter
 
@@ -31,11 +35,14 @@ __all__ = [
     "RedactingFilter",
     "Registry",
     "Runtime",
+    "TlsFiles",
     "add_config_argument",
     "config_from_data",
     "load_config",
     "load_plugins",
     "main",
+    "make_certificates",
+    "mosquitto_binary",
     "open_sink",
     "read_config",
     "setup_logging",

@@ -42,10 +42,11 @@ from wattbridge._errors import CommandFailed
 from wattbridge._opensink import OpenedSink, build_sink
 from wattbridge._outbox import DeadLetter
 from wattbridge._plugins import Registry, load_plugins
+from wattbridge._programs import TlsFiles, make_certificates
 from wattbridge._readings import Reading
 from wattbridge._runtime import Runtime
 from wattbridge._sources import SourceAdapter, SourceContext
-from wattbridge._testpeers import Mosquitto, TlsFiles, free_port, make_certificates
+from wattbridge._testpeers import Mosquitto, free_port
 
 __all__ = [
     "Mosquitto",
@@ -229,7 +230,7 @@ def run_source(
         def make(plugin: str, **keys: Any) -> SourceHarness:
             config = plugin_config(wattbridge_registry, "sources", plugin, tmp_path, **keys)
             state_dir = tmp_path / "source-state"
-            state_dir.mkdir(exist_ok=True)
+            state_dir.mkdir(parents=True, exist_ok=True)
             context = SourceContext("under_test", state_dir, logging.getLogger("test.source"))
             source = wattbridge_registry.sources[plugin].factory(config, context)
             harness = SourceHarness(source, context)
@@ -277,8 +278,8 @@ def wattbridge_sandbox(
             if name not in wattbridge_registry.sandboxes:
                 installed = sorted(wattbridge_registry.sandboxes)
                 pytest.fail(f"no sandbox {name!r}; installed: {installed}")
-            state_dir = tmp_path / f"sandbox-{name}"
-            state_dir.mkdir(exist_ok=True)
+            state_dir = tmp_path / "sandboxes" / name  # as `wattbridge sandbox` lays them out
+            state_dir.mkdir(parents=True, exist_ok=True)
             server = wattbridge_registry.sandboxes[name].start("127.0.0.1", 0, state_dir)
             cleanup.callback(server.stop)
             return server

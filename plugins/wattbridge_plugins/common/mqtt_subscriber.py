@@ -2,16 +2,18 @@
 
 It reads messages in EnergyData.dk's format (``{"timestamp": ms, "value": ...}``, a
 multi-value message's value a table), as the energydata-mqtt sink publishes them; the
-broker is :func:`wattbridge.testing.mosquitto`'s.
+broker is :func:`wattbridge.testing.mosquitto`'s, or the EnergyData sandbox's MQTT door
+(over TLS, with its CA).
 """
 
 from __future__ import annotations
 
 import json
 import threading
+from pathlib import Path
 from typing import Any
 
-from wattbridge.testing import Mosquitto, free_port
+from wattbridge.testing import free_port
 from wattbridge_plugins.common import mqtt_client
 
 
@@ -19,7 +21,15 @@ class Subscriber:
     """A QoS 1 subscriber with a persistent session (it survives a broker restart);
     collects every (topic, payload) that arrives."""
 
-    def __init__(self, broker: Mosquitto, username: str, password: str, topic: str = "#") -> None:
+    def __init__(
+        self,
+        port: int,
+        username: str,
+        password: str | None = None,
+        topic: str = "#",
+        ca_file: Path | None = None,
+        host: str = "127.0.0.1",
+    ) -> None:
         self.messages: list[tuple[str, bytes]] = []
         self.lock = threading.Lock()
         self.subscribed = threading.Event()
@@ -41,11 +51,14 @@ class Subscriber:
             on_message=on_message,
         )
         self.client.username_pw_set(username, password)
+        if ca_file is not None:
+            self.client.tls_set(ca_certs=str(ca_file))
         self.client.reconnect_delay_set(1, 1)
-        self.client.connect("127.0.0.1", broker.port, 30)
+        self.client.connect(host, port, 30)
         self.client.loop_start()
         if not self.subscribed.wait(10):
-            raise RuntimeError(f"subscriber could not connect: {broker.diagnostics()}")
+            self.close()
+            raise RuntimeError(f"subscriber could not connect and subscribe to {host}:{port}")
 
     def values(self, prefix: str) -> list[tuple[str, int, Any]]:
         """Every (suffix, epoch ms, value) received; multi-value messages unpacked."""

@@ -154,3 +154,18 @@ def test_double_parsing_takes_exactly_the_documented_number_form(text: str) -> N
 @given(st.integers(min_value=-62135596800000, max_value=253402300799999))
 def test_timestamps_round_trip(epoch_ms: int) -> None:
     assert parse_timestamp(format_ms(epoch_ms)) == epoch_ms
+
+
+@given(
+    st.datetimes(min_value=datetime(1970, 1, 1), max_value=datetime(9999, 12, 31)),
+    st.integers(min_value=1, max_value=6),
+)
+def test_one_to_six_fractional_digits_read_down_to_the_millisecond(
+    moment: datetime, digits: int
+) -> None:
+    # As the platform's own client writes them (strftime %f), cut to `digits`.
+    text = moment.strftime("%Y-%m-%dT%H:%M:%S.%f")[: 20 + digits] + "Z"
+    micros = int(f"{moment.microsecond:06d}"[:digits].ljust(6, "0"))
+    expected = to_ms(moment.replace(microsecond=micros, tzinfo=UTC))
+    assert parse_timestamp(text) == expected
+    assert format_ms(expected) == text[:19] + f".{micros // 1000:03d}Z"  # written .SSSZ

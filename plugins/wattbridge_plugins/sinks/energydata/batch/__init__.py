@@ -1,6 +1,6 @@
 """The ``energydata-batch`` sink: readings to EnergyData.dk through its batch-import API,
-with its sandbox (``wattbridge sandbox energydata``) and the ``wattbridge import`` and
-``wattbridge fetch`` commands. See README.md in this folder."""
+with the ``wattbridge import`` and ``wattbridge fetch`` commands (the platform's
+sandbox is ``wattbridge_plugins.sinks.energydata.sandbox``). See README.md in this folder."""
 
 from __future__ import annotations
 
@@ -15,14 +15,6 @@ from wattbridge_plugins.sinks.energydata.batch.sink import EnergyDataBatchSink
 def wattbridge_register_sinks(register: Callable[..., None]) -> None:
     """Register the ``energydata-batch`` sink."""
     register("energydata-batch", EnergyDataBatchSink, EnergyDataBatchConfig)
-
-
-@hookimpl
-def wattbridge_register_sandboxes(register: Callable[..., None]) -> None:
-    """Register the ``energydata`` sandbox (the import and fetch APIs)."""
-    from wattbridge_plugins.sinks.energydata.batch.sandbox import start
-
-    register("energydata", start)
 
 
 @hookimpl

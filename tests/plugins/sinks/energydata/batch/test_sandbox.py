@@ -197,7 +197,7 @@ def test_fault_injection_fails_and_hangs(api: Callable[..., Any], sandbox: Any) 
     )
 )
 def test_validation_never_crashes_on_any_upload(sandbox: Any, tmp_path: Path, body: bytes) -> None:
-    from wattbridge_plugins.sinks.energydata.batch.sandbox import validation
+    from wattbridge_plugins.sinks.energydata.sandbox import validation
 
     path = tmp_path / "upload.csv"
     path.write_bytes(body)

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from wattbridge_plugins.sinks.energydata.batch.sandbox.csvrules import (
+from wattbridge_plugins.sinks.energydata.sandbox.csvrules import (
     FileError,
     format_ms,
     header,
@@ -71,3 +72,28 @@ def test_broken_quoting_names_its_line(text: str, words: str) -> None:
     with pytest.raises(FileError, match=words) as refused:
         list(records(io.StringIO(";a\n" + text)))
     assert refused.value.line == 2
+
+
+@given(
+    st.datetimes(min_value=datetime(1970, 1, 1), max_value=datetime(9999, 12, 31)),
+    st.integers(min_value=1, max_value=6),
+)
+def test_timestamps_with_one_to_six_fractional_digits_keep_their_milliseconds(
+    moment: datetime, digits: int
+) -> None:
+    # Written by strftime's %f (the platform's own client) and cut to `digits`.
+    text = moment.strftime("%Y-%m-%dT%H:%M:%S.%f")[: 20 + digits] + "Z"
+    kept = int(f"{moment.microsecond:06d}"[:digits].ljust(6, "0")) // 1000
+    whole = moment.replace(microsecond=0, tzinfo=UTC)
+    assert (
+        timestamp(text)
+        == (whole - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(milliseconds=1) + kept
+    )
+
+
+@pytest.mark.parametrize(
+    "text", ["2021-03-10T20:24:30Z", "2021-03-10T20:24:30.1234567Z", "2021-03-10T20:24:30.139"]
+)
+def test_timestamps_without_a_fraction_seven_digits_or_no_zone_are_refused(text: str) -> None:
+    with pytest.raises(ValueError, match="timestamp"):
+        timestamp(text)

@@ -26,7 +26,9 @@ def make_sandbox_certificates(folder: Path) -> Path:
 
 @pytest.fixture
 def tls_sandbox(tmp_path: Path, wattbridge_sandbox: Callable[[str], Any]) -> tuple[Any, Path]:
-    ca = make_sandbox_certificates(tmp_path / "sandbox-energydata")  # the fixture's state folder
+    ca = make_sandbox_certificates(
+        tmp_path / "sandboxes" / "energydata"
+    )  # the fixture's state folder
     server = wattbridge_sandbox("energydata")
     assert server.url.startswith("https://")
     return server, ca

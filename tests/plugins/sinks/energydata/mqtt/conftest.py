@@ -1,65 +1,65 @@
-"""A private Mosquitto for the energydata-mqtt tests, set up as the platform is: the
-token is the user name, and the ACL lets it write only below its dataset's prefix."""
+"""The energydata-mqtt tests run against the EnergyData sandbox's MQTT door
+(``wattbridge sandbox energydata-mqtt``): Mosquitto behind a front that enforces the
+platform's documented rules, with the token as user name and no password."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import attrs
 import pytest
 
-from wattbridge.testing import Mosquitto, TlsFiles, make_certificates
+from wattbridge.testing import TlsFiles, make_certificates
 from wattbridge_plugins.common.mqtt_subscriber import Subscriber
+
+PREFIX = "myhouse"
+# The test dataset's datastreams (suffix, type), declared in the sandbox below PREFIX.
+DATASTREAMS: dict[str, str] = {
+    "meter/import": "double",
+    "meter/power": "double",
+    "meter/p": "double",
+    "meter/e": "double",
+    "meter/state": "string",
+    "count": "integer",
+    "power": "double",
+}
 
 
 @attrs.frozen
 class Edk:
-    """The dataset's credentials in the test broker."""
+    """The test dataset in the sandbox: its prefix and the tokens that write and read."""
 
-    token: str = "edk-token-3f9a1c"
-    password: str = "edk-password-77b2"
-    prefix: str = "myhouse"
-    reader: str = "reader-6c2d"
-
-
-@pytest.fixture(scope="session")
-def edk() -> Edk:
-    """Token, password and prefix the test broker knows."""
-    return Edk()
+    token: str
+    reader: str
+    prefix: str = PREFIX
 
 
-@pytest.fixture(scope="session")
-def test_ca(tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:
-    """The CA that signed the broker's certificate."""
-    return make_certificates(tmp_path_factory.mktemp("ca"), "ca")
+@pytest.fixture
+def sandbox(wattbridge_sandbox: Callable[[str], Any]) -> Any:
+    """The MQTT door, with the test dataset's datastreams declared."""
+    door = wattbridge_sandbox("energydata-mqtt")
+    for number, (suffix, kind) in enumerate(DATASTREAMS.items()):
+        door.store.add_datastream(9001 + number, f"{PREFIX}/{suffix}", kind)
+    return door
+
+
+@pytest.fixture
+def edk(sandbox: Any) -> Edk:
+    """The sandbox's tokens: ``token`` writes (and reads), ``reader`` only reads."""
+    return Edk(sandbox.tokens["write"], sandbox.tokens["read"])
 
 
 @pytest.fixture(scope="session")
 def other_ca(tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:
-    """A CA that did not sign the broker's certificate."""
+    """A CA that did not sign the sandbox's certificate."""
     return make_certificates(tmp_path_factory.mktemp("other-ca"), "other")
 
 
 @pytest.fixture
-def broker(mosquitto: Callable[..., Mosquitto], test_ca: TlsFiles, edk: Edk) -> Mosquitto:
-    """Mosquitto with a password file, an ACL (the token may write only below its
-    prefix) and a TLS listener; persistent, so a subscriber's session survives a restart."""
-    return mosquitto(
-        users={edk.token: edk.password, edk.reader: edk.reader},
-        acl=[
-            f"user {edk.token}",
-            f"topic write {edk.prefix}/#",
-            f"user {edk.reader}",
-            "topic read #",
-        ],
-        tls=test_ca,
-        persistence=True,
-    )
-
-
-@pytest.fixture
-def subscriber(broker: Mosquitto, edk: Edk) -> Iterator[Subscriber]:
-    """A subscriber to every topic of the broker, connected before the test publishes."""
-    sub = Subscriber(broker, edk.reader, edk.reader)
+def subscriber(sandbox: Any, edk: Edk) -> Iterator[Subscriber]:
+    """A subscriber to every topic, with the read token, connected before the test
+    publishes."""
+    sub = Subscriber(sandbox.port, edk.reader, topic="#", ca_file=sandbox.ca_file)
     yield sub
     sub.close()

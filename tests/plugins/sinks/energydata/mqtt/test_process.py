@@ -40,7 +40,6 @@ host = "127.0.0.1"
 port = {port}
 ca_file = "{ca}"
 token = {{ env = "EDK_TOKEN" }}
-password = {{ env = "EDK_PASSWORD" }}
 prefix = "{prefix}"
 datastreams = ["meter/p", "meter/e"]
 flush_interval = "50ms"
@@ -56,17 +55,19 @@ streams = {{ "p" = "meter/p", "e" = "meter/e" }}
 """
 
 
-def write_config(tmp_path: Path, broker: Mosquitto, ca: TlsFiles, prefix: str) -> Path:
+def write_config(tmp_path: Path, sandbox: Any, prefix: str, ca: Path | None = None) -> Path:
+    """The config a user writes for the sandbox's MQTT door (``ca``: another CA)."""
     path = tmp_path / "run.toml"
+    ca_file = ca if ca is not None else sandbox.ca_file
     path.write_text(
-        CONFIG.format(count=COUNT, port=broker.tls_port, ca=ca.ca, prefix=prefix),
+        CONFIG.format(count=COUNT, port=sandbox.port, ca=ca_file, prefix=prefix),
         encoding="utf-8",
     )
     return path
 
 
 def environment(edk: Any) -> dict[str, str]:
-    return {**os.environ, "EDK_TOKEN": edk.token, "EDK_PASSWORD": edk.password}
+    return {**os.environ, "EDK_TOKEN": edk.token}
 
 
 def wattbridge(*args: str, env: dict[str, str], cwd: Path) -> subprocess.Popen[bytes]:
@@ -81,9 +82,9 @@ def wattbridge(*args: str, env: dict[str, str], cwd: Path) -> subprocess.Popen[b
 
 @pytest.mark.slow
 def test_sigkill_mid_stream_then_restart_loses_nothing(
-    tmp_path: Path, broker: Mosquitto, test_ca: TlsFiles, subscriber: Subscriber, edk: Any
+    tmp_path: Path, sandbox: Any, subscriber: Subscriber, edk: Any
 ) -> None:
-    config = write_config(tmp_path, broker, test_ca, edk.prefix)
+    config = write_config(tmp_path, sandbox, edk.prefix)
     env = environment(edk)
     expected = {
         (("meter/p", "meter/e")[n % 2], epoch_ms(START + timedelta(seconds=n)))
@@ -119,14 +120,10 @@ def test_sigkill_mid_stream_then_restart_loses_nothing(
     assert edk.token not in output
 
 
-def test_subscribe_prints_what_arrives(
-    tmp_path: Path, broker: Mosquitto, test_ca: TlsFiles, edk: Any
-) -> None:
-    config = write_config(tmp_path, broker, test_ca, edk.prefix)
+def test_subscribe_prints_what_arrives(tmp_path: Path, sandbox: Any, edk: Any) -> None:
+    config = write_config(tmp_path, sandbox, edk.prefix)
     env = environment(edk)
-    # The token may not read in this broker's ACL; subscribe as the reader instead.
-    env["EDK_TOKEN"] = edk.reader
-    env["EDK_PASSWORD"] = edk.reader
+    env["EDK_TOKEN"] = edk.reader  # subscribe with the token that may only read
     sub = wattbridge(
         "subscribe", "-c", str(config), "--sink", "edk", "--count", "2", env=env, cwd=tmp_path
     )
@@ -138,7 +135,9 @@ def test_subscribe_prints_what_arrives(
         while len([x for x in lines if x.startswith("Subscribed")]) < 2:
             assert time.monotonic() < deadline, lines
             lines.append(sub.stdout.readline().decode())
-        publisher = Subscriber(broker, edk.token, edk.password, topic="unused/nothing")
+        publisher = Subscriber(
+            sandbox.port, edk.token, topic="unused/nothing", ca_file=sandbox.ca_file
+        )
         publisher.client.publish(f"{edk.prefix}/meter/p", b'{"timestamp": 1, "value": 2.5}', qos=1)
         publisher.client.publish(f"{edk.prefix}/meter/e", b'{"timestamp": 1, "value": 7}', qos=1)
         out = sub.communicate(timeout=15)[0].decode()
@@ -152,9 +151,9 @@ def test_subscribe_prints_what_arrives(
 
 
 def test_subscribe_with_a_wrong_ca_fails(
-    tmp_path: Path, broker: Mosquitto, other_ca: TlsFiles, edk: Any
+    tmp_path: Path, sandbox: Any, other_ca: TlsFiles, edk: Any
 ) -> None:
-    config = write_config(tmp_path, broker, other_ca, edk.prefix)
+    config = write_config(tmp_path, sandbox, edk.prefix, other_ca.ca)
     proc = wattbridge("subscribe", "-c", str(config), "--sink", "edk", "--seconds", "5",
                       env=environment(edk), cwd=tmp_path)  # fmt: skip
     out = proc.communicate(timeout=30)[0].decode()
@@ -179,13 +178,11 @@ def test_sample_config_is_accepted(edk: Any) -> None:
     assert ": ok (" in result.stdout
 
 
-def test_subscribe_with_host_topic_and_token_env(
-    tmp_path: Path, broker: Mosquitto, test_ca: TlsFiles, edk: Any
-) -> None:
-    env = {**os.environ, "READER_TOKEN": edk.reader, "READER_PASSWORD": edk.reader}
-    args = ["subscribe", "--host", "127.0.0.1", "--port", str(broker.tls_port),
-            "--ca-file", str(test_ca.ca), "--topic", f"{edk.prefix}/#", "--count", "1",
-            "--token-env", "READER_TOKEN", "--password-env", "READER_PASSWORD"]  # fmt: skip
+def test_subscribe_with_host_topic_and_token_env(tmp_path: Path, sandbox: Any, edk: Any) -> None:
+    env = {**os.environ, "READER_TOKEN": edk.reader}
+    args = ["subscribe", "--host", "127.0.0.1", "--port", str(sandbox.port),
+            "--ca-file", str(sandbox.ca_file), "--topic", f"{edk.prefix}/#", "--count", "1",
+            "--token-env", "READER_TOKEN"]  # fmt: skip
     sub = wattbridge(*args, env=env, cwd=tmp_path)
     try:
         assert sub.stdout is not None
@@ -193,15 +190,19 @@ def test_subscribe_with_host_topic_and_token_env(
         while not line.startswith("Subscribed"):
             assert line, "subscribe ended early"
             line = sub.stdout.readline().decode()
-        publisher = Subscriber(broker, edk.token, edk.password, topic="unused/nothing")
-        publisher.client.publish(f"{edk.prefix}/x", b'{"timestamp": 5, "value": "on"}', qos=1)
+        publisher = Subscriber(
+            sandbox.port, edk.token, topic="unused/nothing", ca_file=sandbox.ca_file
+        )
+        publisher.client.publish(
+            f"{edk.prefix}/meter/state", b'{"timestamp": 5, "value": "on"}', qos=1
+        )
         out = sub.communicate(timeout=15)[0].decode()
         publisher.close()
     finally:
         if sub.poll() is None:
             sub.kill()
     assert sub.returncode == 0, out
-    assert f'Received `{{"timestamp": 5, "value": "on"}}` from `{edk.prefix}/x`' in out
+    assert f'Received `{{"timestamp": 5, "value": "on"}}` from `{edk.prefix}/meter/state`' in out
 
 
 def test_missing_mosquitto_is_a_failure_with_the_install_hint(

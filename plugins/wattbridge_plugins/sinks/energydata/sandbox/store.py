@@ -18,7 +18,7 @@ from typing import Any
 import attrs
 
 from wattbridge_plugins.common.sandbox import open_database
-from wattbridge_plugins.sinks.energydata.batch.sandbox.csvrules import STREAM_TYPES, StreamType
+from wattbridge_plugins.sinks.energydata.sandbox.csvrules import STREAM_TYPES, StreamType
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS datastreams (
@@ -100,6 +100,7 @@ class Store:
     def __init__(self, path: Path) -> None:
         self._lock = threading.RLock()
         self._db = open_database(path, _SCHEMA)
+        self.closed = False
         if self._db.execute("SELECT COUNT(*) FROM datastreams").fetchone()[0] == 0:
             for ds_id, topic, kind in DEFAULT_DATASTREAMS:
                 self.add_datastream(ds_id, topic, kind)
@@ -114,6 +115,7 @@ class Store:
         """Close the database."""
         with self._lock:
             self._db.close()
+            self.closed = True
 
     # -- datastreams and tokens -------------------------------------------------
 

@@ -4,11 +4,16 @@ Written from the platform's documentation alone, never from the sink's own CSV c
 so that the sandbox refuses what the platform would even where the sink is wrong:
 
 - "formatted as CSV according to RFC4180", with ``;`` between fields (the text's
-  example file); a quote inside a quoted field is doubled (RFC 4180, 2.7);
+  example file); a quote inside a quoted field is doubled (RFC 4180, 2.7); any field
+  may be quoted, and quoting carries no meaning (RFC 4180, 2.5): the platform's own
+  client quotes its header, its timestamps and its strings;
 - "encoded as UTF-8";
 - the header is ``;<datastream id or topic>;...``: the first field, the timestamp's
   column, is empty;
-- timestamps are "YYYY-MM-DD[T]HH:mm:ss.SSS[Z] ... in UTC timezone";
+- timestamps are "YYYY-MM-DD[T]HH:mm:ss.SSS[Z] ... in UTC timezone"; the platform's
+  own client writes them with ``%f``, six fractional digits, so 1 to 6 are read and
+  the milliseconds taken from them (digits below a millisecond are dropped, as a
+  millisecond store must);
 - a value's type matches its datastream's (string, integer or double); "if a field is
   left empty", a string datastream gets an empty string, a number none.
 """
@@ -27,7 +32,7 @@ StreamType = Literal["string", "integer", "double"]
 STREAM_TYPES: tuple[StreamType, ...] = ("string", "integer", "double")
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_TIMESTAMP = re.compile(r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})\.(\d{3})Z", re.ASCII)
+_TIMESTAMP = re.compile(r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})\.(\d{1,6})Z", re.ASCII)
 _NAIVE = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d+)?", re.ASCII)
 _INTEGER = re.compile(r"[-+]?[0-9]+", re.ASCII)
 _DOUBLE = re.compile(r"[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?", re.ASCII)
@@ -129,13 +134,18 @@ def header(fields: list[str]) -> list[str]:
 
 
 def timestamp(text: str) -> int:
-    """Milliseconds since the epoch of a ``YYYY-MM-DDTHH:mm:ss.SSSZ`` field."""
+    """Milliseconds since the epoch of a ``YYYY-MM-DDTHH:mm:ss.SSSZ`` field (1 to 6
+    fractional digits; below a millisecond dropped)."""
     match = _TIMESTAMP.fullmatch(text)
     if match is None:
         if _NAIVE.fullmatch(text):
             raise ValueError(f"timestamp {text!r} has no time zone; it must be UTC, ending in Z")
-        raise ValueError(f"timestamp {text!r} is not YYYY-MM-DDTHH:mm:ss.SSSZ")
-    year, month, day, hour, minute, second, millis = (int(g) for g in match.groups())
+        raise ValueError(
+            f"timestamp {text!r} is not YYYY-MM-DDTHH:mm:ss.SSSZ (1 to 6 fractional digits)"
+        )
+    *clock, fraction = match.groups()
+    year, month, day, hour, minute, second = (int(g) for g in clock)
+    millis = int(fraction.ljust(6, "0")) // 1000
     try:
         moment = datetime(year, month, day, hour, minute, second, tzinfo=UTC)
     except ValueError as exc:

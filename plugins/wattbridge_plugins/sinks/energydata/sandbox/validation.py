@@ -18,7 +18,7 @@ from typing import Any
 
 import attrs
 
-from wattbridge_plugins.sinks.energydata.batch.sandbox.csvrules import (
+from wattbridge_plugins.sinks.energydata.sandbox.csvrules import (
     FileError,
     format_ms,
     header,
@@ -26,7 +26,7 @@ from wattbridge_plugins.sinks.energydata.batch.sandbox.csvrules import (
     timestamp,
     value,
 )
-from wattbridge_plugins.sinks.energydata.batch.sandbox.store import Datastream, Store, TokenInfo
+from wattbridge_plugins.sinks.energydata.sandbox.store import Datastream, Store, TokenInfo
 
 MAX_REPORTED_ERRORS = 100
 
@@ -117,10 +117,8 @@ def _rows(path: Path, columns: list[Datastream]) -> Iterator[tuple[int, Any, str
             previous = epoch_ms
             values: list[tuple[int, Any]] = []
             bad = None
-            for column, text, was_quoted in zip(
-                columns, fields[1:], record.quoted[1:], strict=True
-            ):
-                if text == "" and not was_quoted:
+            for column, text in zip(columns, fields[1:], strict=True):
+                if text == "":  # quoted or not: RFC 4180 quoting carries no meaning
                     if column.type == "string":
                         values.append((column.id, ""))
                     continue

@@ -27,14 +27,14 @@ from wattbridge_plugins.common.sandbox import (
     SandboxHandler,
     server_context,
 )
-from wattbridge_plugins.sinks.energydata.batch.sandbox import validation
-from wattbridge_plugins.sinks.energydata.batch.sandbox.csvrules import (
+from wattbridge_plugins.sinks.energydata.sandbox import validation
+from wattbridge_plugins.sinks.energydata.sandbox.csvrules import (
     StreamType,
     format_ms,
     instant,
     quoted_field,
 )
-from wattbridge_plugins.sinks.energydata.batch.sandbox.store import Store, TokenInfo
+from wattbridge_plugins.sinks.energydata.sandbox.store import Store, TokenInfo
 
 log = logging.getLogger("wattbridge.sandbox.energydata")
 
