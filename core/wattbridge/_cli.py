@@ -238,9 +238,18 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
             port = args.port + offset if args.port else 0
             state_dir = args.state_dir / name
             state_dir.mkdir(parents=True, exist_ok=True)
-            server = registry.sandboxes[name].start(args.host, port, state_dir)
+            try:
+                server = registry.sandboxes[name].start(args.host, port, state_dir)
+            except RuntimeError as exc:  # a program it needs is missing: the hint says which
+                if args.names:
+                    raise CommandFailed(f"sandbox {name}: {exc}", exitcodes.FAILURE) from None
+                print(f"{name}: not started: {exc}", file=sys.stderr)
+                continue
             running.append(server)
             print(f"{name}: {server.url}")
+            ca_file = getattr(server, "ca_file", None)
+            if ca_file is not None:
+                print(f"  CA certificate (trust it, e.g. ca_file): {ca_file}")
             for label, token in getattr(server, "tokens", {}).items():
                 print(f"  token {label}: {token}")
         sys.stdout.flush()

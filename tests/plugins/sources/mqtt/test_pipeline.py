@@ -1,5 +1,6 @@
-"""A whole config: Tasmota messages on a local broker -> the mqtt source -> the outbox ->
-the energydata-mqtt sink -> the platform's topics (here the same Mosquitto)."""
+"""A whole config: Tasmota messages on a local broker (Mosquitto) -> the mqtt source ->
+the outbox -> the energydata-mqtt sink -> the EnergyData sandbox's MQTT door, where a
+subscriber with a read token sees them and the store holds them."""
 
 from __future__ import annotations
 
@@ -17,11 +18,10 @@ from wattbridge.testing import Mosquitto, wait_until
 from wattbridge_plugins.common import mqtt_client
 from wattbridge_plugins.common.mqtt_subscriber import Subscriber
 
-USERS = {"device": "dev-pw-0a1", "wattbridge": "wb-pw-9f2", "edk-token-55aa": "edk-pw-7e3"}
+USERS = {"device": "dev-pw-0a1", "wattbridge": "wb-pw-9f2"}
 ACL = [
     "user device", "topic write tele/#",
     "user wattbridge", "topic read #",
-    "user edk-token-55aa", "topic write myhouse/#",
 ]  # fmt: skip
 
 CONFIG = """
@@ -53,10 +53,9 @@ unit = "kWh"
 [sinks.edk]
 plugin = "energydata-mqtt"
 host = "127.0.0.1"
-port = {port}
-tls = false
-token = "edk-token-55aa"
-password = "edk-pw-7e3"
+port = {edk_port}
+ca_file = "{edk_ca}"
+token = "{edk_token}"
 prefix = "myhouse"
 datastreams = ["kitchen/power", "kitchen/energy"]
 multi_value = true
@@ -73,9 +72,17 @@ def broker(mosquitto: Callable[..., Mosquitto]) -> Mosquitto:
     return mosquitto(users=USERS, acl=ACL)
 
 
-def test_tasmota_to_the_platform_topics(wattbridge_runtime: Any, broker: Mosquitto) -> None:
-    platform = Subscriber(broker, "wattbridge", USERS["wattbridge"], topic="myhouse/#")
-    runtime = wattbridge_runtime(CONFIG.format(port=broker.port))
+def test_tasmota_to_the_platform_topics(
+    wattbridge_runtime: Any, broker: Mosquitto, wattbridge_sandbox: Any
+) -> None:
+    door = wattbridge_sandbox("energydata-mqtt")
+    door.store.add_datastream(9101, "myhouse/kitchen/power", "double")
+    door.store.add_datastream(9102, "myhouse/kitchen/energy", "double")
+    platform = Subscriber(door.port, door.tokens["read"], topic="myhouse/#", ca_file=door.ca_file)
+    config = CONFIG.format(
+        port=broker.port, edk_port=door.port, edk_ca=door.ca_file, edk_token=door.tokens["write"]
+    )
+    runtime = wattbridge_runtime(config)
     source = runtime.sources["plugs"].plugin
     wait_until(lambda: source.subscribed, message="the source's subscriptions")
     device = mqtt_client.make_client("kitchen-plug")
@@ -100,6 +107,10 @@ def test_tasmota_to_the_platform_topics(wattbridge_runtime: Any, broker: Mosquit
         + [("kitchen/energy", start_ms + 1000 * s, 12.5) for s in range(5)]
     )
     assert {topic for topic, _ in platform.messages} == {"myhouse"}  # multi-value topic
+    assert door.stored() == {
+        **{(9101, start_ms + 1000 * s): float(80 + s) for s in range(5)},
+        **{(9102, start_ms + 1000 * s): 12.5 for s in range(5)},
+    }
 
 
 def test_example_config_is_accepted() -> None:

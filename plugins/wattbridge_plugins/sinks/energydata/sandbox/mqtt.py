@@ -209,6 +209,7 @@ class MqttSandbox:
         self, host: str, port: int, state_dir: Path, queue_limit: int = QUEUE_LIMIT
     ) -> None:
         state_dir.mkdir(parents=True, exist_ok=True)
+        self._broker = _Mosquitto(state_dir)  # first: a missing mosquitto says so at once
         self.state_dir = state_dir
         self.host = host
         self.port = port
@@ -219,13 +220,12 @@ class MqttSandbox:
         tls = state_dir / "tls"
         if not (tls / "ca-server.key").exists():
             make_certificates(tls, "ca", days=CERTIFICATE_DAYS)
-        self.ca_file = tls / "ca.crt"
+        self.ca_file = (tls / "ca.crt").resolve()
         self._context = server_context(tls / "ca-server.crt", tls / "ca-server.key")
         self.events: list[Event] = []
         self.connections = 0
         """How many connections clients opened (for tests: a halted sink opens none)."""
         self._events_lock = threading.Lock()
-        self._broker = _Mosquitto(state_dir)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._server: asyncio.Server | None = None
@@ -334,9 +334,8 @@ class MqttSandbox:
             pass  # the sandbox is stopping
         finally:
             self._connections.discard(task)
-            writer.close()
-            with contextlib.suppress(Exception):
-                await writer.wait_closed()
+            # No waiting for a TLS goodbye: a client that vanished would hold the stop.
+            writer.transport.abort()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         first = await asyncio.wait_for(read_packet(reader), 30)
