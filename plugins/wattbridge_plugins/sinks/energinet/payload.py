@@ -12,6 +12,7 @@ escapes anything else), so a payload is encoded once, not once per reading.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, tzinfo
 from zoneinfo import ZoneInfo
@@ -85,6 +86,9 @@ def float_text(value: object) -> str:
         number = float(value)  # type: ignore[arg-type]
     except OverflowError:
         raise Unsendable(f"value {value!r} is too large for a floating-point number") from None
+    if not math.isfinite(number):
+        # The core refuses such readings; never write NaN, which is not JSON, all the same.
+        raise Unsendable(f"value {value!r} is not a finite number")
     return repr(number)  # repr of a finite float is valid JSON, e.g. 45.0 or 1e+20
 
 

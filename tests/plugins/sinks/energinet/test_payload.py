@@ -12,7 +12,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from wattbridge import Reading
-from wattbridge_plugins.sinks.energinet.payload import TimeFormat, Unsendable, max_readings, pack
+from wattbridge_plugins.sinks.energinet.payload import (
+    TimeFormat,
+    Unsendable,
+    float_text,
+    max_readings,
+    pack,
+)
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 OLDEST = datetime(2021, 11, 22, 12, 0, tzinfo=UTC)
@@ -194,3 +200,10 @@ def test_at_the_real_bound_every_body_fits_and_drains_every_reading_once(count, 
         seen.extend(done)
         remaining = [i for i in remaining if i not in done]
     assert sorted(seen) == list(range(len(readings)))
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf"), 10**400, "45"])
+def test_a_value_json_cannot_carry_as_a_float_is_unsendable(value):
+    # The core refuses non-finite readings first; the sink never writes NaN all the same.
+    with pytest.raises(Unsendable):
+        float_text(value)

@@ -98,3 +98,52 @@ def test_old_timestamps_bad_bodies_and_faults(sandbox):
     sandbox.clock.advance(600)
     assert post(sandbox, token, []).status_code == 500
     assert sandbox.values() == {}
+
+
+def test_numbers_json_has_not_are_refused_per_meter_and_poison_nothing(sandbox):
+    # Python's json.dumps writes NaN and Infinity by default; 1e400 and 10**400 parse,
+    # but are no double. Each is that meter's 400, naming the value; the others store.
+    token = sandbox.tokens["sender-1"]
+    stamp = recent()
+    sandbox.add_meters(["m-nan", "m-inf", "m-big", "m-huge"])
+    body = (
+        f'[{{"meterID": "m-nan", "values": [["{stamp}", NaN]]}},'
+        f' {{"meterID": "m-inf", "values": [["{stamp}", -Infinity]]}},'
+        f' {{"meterID": "m-big", "values": [["{stamp}", 1e400]]}},'
+        f' {{"meterID": "m-huge", "values": [["{stamp}", 1{"0" * 400}]]}},'
+        f' {{"meterID": "7777777777", "values": [["{stamp}", 45]]}}]'
+    )
+    answer = post(sandbox, token, body.encode())
+    assert answer.status_code == 200
+    verdicts = {m["meterID"]: (m["status"], m.get("message", "")) for m in answer.json()}
+    assert verdicts["m-nan"] == (400, "value 0: NaN is not a floating-point number")
+    assert verdicts["m-inf"] == (400, "value 0: -Infinity is not a floating-point number")
+    assert verdicts["m-big"] == (400, "value 0: Infinity is not a floating-point number")
+    assert (
+        verdicts["m-huge"][0] == 400 and "is not a floating-point number" in verdicts["m-huge"][1]
+    )
+    assert verdicts["7777777777"] == (201, "")
+    # The next request, of another sender, is answered and stored as ever.
+    later = post(
+        sandbox, sandbox.tokens["sender-2"], [{"meterID": "6666666666", "values": [[stamp, 2.5]]}]
+    )
+    assert later.status_code == 200 and later.json()[0]["status"] == 201
+    assert sandbox.values() == {
+        "7777777777": {stamp + ":00Z": 45.0},
+        "6666666666": {stamp + ":00Z": 2.5},
+    }
+
+
+def test_dates_at_the_calendars_ends_are_refused_not_crashed_on(sandbox):
+    token = sandbox.tokens["sender-1"]
+    answer = post(
+        sandbox,
+        token,
+        [
+            {"meterID": "7777777777", "values": [["0001-01-01T00:00+01:00", 1.0]]},
+            {"meterID": "6666666666", "values": [["9999-12-31T23:59-01:00", 1.0]]},
+        ],
+    )
+    assert answer.status_code == 200
+    assert [m["status"] for m in answer.json()] == [400, 400]
+    assert all("ISO 8601" in m["message"] for m in answer.json())

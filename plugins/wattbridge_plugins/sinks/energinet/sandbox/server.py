@@ -7,9 +7,14 @@ API is documented to, and enforces its rules.
   move the window; a body over 500,000 bytes gets 413; a body that is not the
   documented JSON gets 400.
 - Each meter gets its own status: 201 stored; 404 unknown meter ID; 400 a value that
-  is not a number, a timestamp that is not ISO 8601 or older than five years (the whole
-  meter's values are refused then, none stored). Naive timestamps are read in
-  ``timezone`` (UTC unless changed). One value per (meter, timestamp) is kept.
+  is not a finite floating-point number (``NaN``, ``Infinity``, ``1e400``, text, true),
+  a timestamp that is not ISO 8601 or older than five years (the whole meter's values
+  are refused then, none stored), with a message naming the value. Naive timestamps are
+  read in ``timezone`` (UTC unless changed). One value per (meter, timestamp) is kept.
+- No request changes how a later one is answered but through what it stored and the
+  sender's window: a meter's values are stored in one transaction, rolled back if
+  anything fails, and an unforeseen error is a 500 with a JSON body, never a dropped
+  connection.
 - Test hooks: a settable clock, fault injection (next N requests answer 500, or hang),
   forced per-meter statuses, and the stored values and request log, both through this
   object and over HTTP under ``/_sandbox/``.
@@ -18,6 +23,7 @@ API is documented to, and enforces its rules.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import secrets
 import ssl
@@ -29,14 +35,26 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
 
+import attrs
+
 from wattbridge_plugins.common.sandbox import HttpSandbox, LoggedRequest, SandboxHandler
 from wattbridge_plugins.sinks.energinet.sandbox.store import Store
 
 IMPORT_PATH = "/apiImport/data"
 MAX_BYTES = 500_000
 """0.5 MB read as 500,000 bytes: the stricter reading (see the README)."""
+log = logging.getLogger("wattbridge.sandbox.energinet")
+
 DEFAULT_METERS = ("7777777777", "6666666666")
 """The meter IDs of the platform's own example, so the sample config works as it is."""
+
+
+@attrs.frozen
+class NotANumber:
+    """What the body's JSON held where a number was expected but JSON has none: the
+    ``NaN``, ``Infinity`` or ``-Infinity`` that Python's encoder writes by default."""
+
+    text: str
 
 
 def five_years_before(now: datetime) -> datetime:
@@ -199,18 +217,21 @@ class EnerginetSandbox(HttpSandbox):
             if not (isinstance(pair, list) and len(pair) == 2 and isinstance(pair[0], str)):
                 return verdict(400, f"value {position}: not a [date-time, number] pair")
             stamp, number = pair
-            if isinstance(number, bool) or not isinstance(number, int | float):
-                return verdict(400, f"value {position}: {number!r} is not a number")
+            value = _float(number)
+            if value is None:
+                shown = number.text if isinstance(number, NotANumber) else json.dumps(number)
+                shown = shown if len(shown) <= 40 else shown[:37] + "..."
+                return verdict(400, f"value {position}: {shown} is not a floating-point number")
             try:
                 moment = datetime.fromisoformat(stamp)
-            except ValueError:
-                return verdict(400, f"value {position}: {stamp!r} is not ISO 8601")
-            if moment.tzinfo is None:
-                moment = moment.replace(tzinfo=zone)
-            moment = moment.astimezone(UTC)
+                if moment.tzinfo is None:
+                    moment = moment.replace(tzinfo=zone)
+                moment = moment.astimezone(UTC)
+            except (ValueError, OverflowError):
+                return verdict(400, f"value {position}: {stamp!r} is not an ISO 8601 date-time")
             if moment < oldest:
                 return verdict(400, f"value {position}: {stamp} is older than five years")
-            rows.append((moment.strftime("%Y-%m-%dT%H:%M:%SZ"), float(number)))
+            rows.append((moment.strftime("%Y-%m-%dT%H:%M:%SZ"), value))
         self.store.store(sender, meter, rows)
         return verdict(201, stored=len(rows))
 
@@ -267,10 +288,23 @@ def _row(request: LoggedRequest) -> dict[str, Any]:
     }
 
 
-def _parse_payload(body: bytes) -> list[tuple[str, list[Any]]]:
-    """The documented payload as (meterID, values) pairs; ValueError if not that shape."""
+def _float(number: Any) -> float | None:
+    """``number`` as the finite float the platform stores, or None if it is none."""
+    if isinstance(number, bool) or not isinstance(number, int | float):
+        return None
     try:
-        data = json.loads(body)
+        value = float(number)  # an int beyond a double's range overflows
+    except OverflowError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+def _parse_payload(body: bytes) -> list[tuple[str, list[Any]]]:
+    """The documented payload as (meterID, values) pairs; ValueError if not that shape.
+    ``NaN`` and ``Infinity``, which are not JSON, are read as :class:`NotANumber`, so
+    the meter that holds one is told so in its own status."""
+    try:
+        data = json.loads(body, parse_constant=NotANumber)
     except (ValueError, RecursionError):
         raise ValueError("the body is not JSON") from None
     if not isinstance(data, list):
@@ -295,9 +329,13 @@ class _Handler(SandboxHandler):
     def do_POST(self) -> None:
         path = urlsplit(self.path)
         if path.path == IMPORT_PATH:
-            status, data = self.sandbox.handle_import(
-                self.bearer_token(), self.content_length(), self.read_body
-            )
+            try:
+                status, data = self.sandbox.handle_import(
+                    self.bearer_token(), self.content_length(), self.read_body
+                )
+            except Exception as exc:  # a sandbox bug: say so, never drop the connection
+                log.exception("the sandbox failed on a request")
+                status, data = 500, {"error": f"sandbox error: {type(exc).__name__}"}
             extra = {"Retry-After": str(data["retry_after"])} if status == 429 else None
             self._answer(status, data, extra)
         elif path.path.startswith("/_sandbox/"):

@@ -26,12 +26,17 @@ class Store:
         """Keep ``values`` of ``meter``: one value per timestamp, the last one winning."""
         with self._lock:
             self._db.execute("BEGIN")
-            self._db.executemany(
-                "INSERT INTO value (meter, ts, value, sender) VALUES (?, ?, ?, ?)"
-                " ON CONFLICT (meter, ts) DO UPDATE SET value = excluded.value,"
-                " sender = excluded.sender",
-                [(meter, ts, value, sender) for ts, value in values],
-            )
+            try:
+                self._db.executemany(
+                    "INSERT INTO value (meter, ts, value, sender) VALUES (?, ?, ?, ?)"
+                    " ON CONFLICT (meter, ts) DO UPDATE SET value = excluded.value,"
+                    " sender = excluded.sender",
+                    [(meter, ts, value, sender) for ts, value in values],
+                )
+            except BaseException:
+                # Left open, the transaction would make every later BEGIN fail.
+                self._db.execute("ROLLBACK")
+                raise
             self._db.execute("COMMIT")
 
     def values(self, meter: str | None = None) -> dict[str, dict[str, float]]:
