@@ -62,24 +62,16 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _profiles(args: argparse.Namespace) -> int:
-    rows = []
+    columns = ["profile", "maker", "model", "registers", "manual"]
+    rows: list[dict[str, Any]] = []
     for name, path in profiles.shipped().items():
         profile = profiles.load(path)
-        rows.append(
-            {
-                "profile": name,
-                "maker": profile.maker,
-                "model": profile.model,
-                "registers": str(len(profile.registers)),
-                "manual": profile.manual,
-            }
-        )
+        values = [name, profile.maker, profile.model, str(len(profile.registers)), profile.manual]
+        rows.append({**dict(zip(columns, values, strict=True)), "references": profile.references})
     if args.json:
         print(json.dumps(rows, indent=2))
         return OK
-    _print_table(
-        ["profile", "maker", "model", "registers", "manual"], [list(r.values()) for r in rows]
-    )
+    _print_table(columns, [[row[c] for c in columns] for row in rows])
     return OK
 
 

@@ -1,9 +1,10 @@
 """Meter profiles: register maps in TOML, shipped in profiles/ or in a user's own file.
 
 A profile file has top-level keys ``maker``, ``model``, ``manual`` (the register map it
-was checked against), optional defaults for its registers (``kind``, ``type``,
-``byte_order``), optional ``max_gap`` and ``max_count`` for the planner, and an array
-``[[registers]]`` of register tables with the same keys as a device's ``registers``.
+was checked against), optional ``references`` (the open implementations it was checked
+against too), optional defaults for its registers (``kind``, ``type``, ``byte_order``),
+optional ``max_gap`` and ``max_count`` for the planner, and an array ``[[registers]]``
+of register tables with the same keys as a device's ``registers``.
 """
 
 from __future__ import annotations
@@ -19,10 +20,21 @@ from wattbridge_plugins.sources.modbus.registers import BYTE_ORDERS, KINDS, REGI
 
 PROFILES_DIR = Path(__file__).parent / "profiles"
 
+RETIRED = {
+    "carlogavazzi-em24": (
+        "the EM24 has two register maps that differ from 0032h on: use "
+        "'carlogavazzi-em24-e1' for the Ethernet (E1) models and "
+        "'carlogavazzi-em24-rs485' for the RS-485 (IS) ones"
+    ),
+}
+"""Profile names no longer shipped, with what to use instead: a config naming one fails
+with that advice rather than reading a meter at addresses that may not be its own."""
+
 _TOP_KEYS = {
     "maker",
     "model",
     "manual",
+    "references",
     "kind",
     "type",
     "byte_order",
@@ -40,6 +52,7 @@ class Profile:
     maker: str
     model: str
     manual: str
+    references: tuple[str, ...]
     kind: str | None
     type: str | None
     byte_order: str | None
@@ -56,6 +69,8 @@ def shipped() -> dict[str, Path]:
 def find(name: str) -> Path:
     """The file of a shipped profile; ValueError naming the ones there are."""
     profiles = shipped()
+    if name in RETIRED:
+        raise ValueError(f"profile {name!r} is no longer shipped: {RETIRED[name]}")
     if name not in profiles:
         import difflib
 
@@ -84,6 +99,9 @@ def load(path: Path) -> Profile:
     for key in ("maker", "model", "manual"):
         if not isinstance(data.get(key), str):
             raise ValueError(f"{where}: {key} must be given as a string")
+    references = data.get("references", [])
+    if not isinstance(references, list) or not all(isinstance(r, str) for r in references):
+        raise ValueError(f"{where}: references must be a list of strings")
     for key, allowed in (("kind", KINDS), ("type", REGISTER_TYPES), ("byte_order", BYTE_ORDERS)):
         if key in data and data[key] not in allowed:
             raise ValueError(f"{where}: {key} {data[key]!r} is not one of {', '.join(allowed)}")
@@ -98,6 +116,7 @@ def load(path: Path) -> Profile:
         maker=data["maker"],
         model=data["model"],
         manual=data["manual"],
+        references=tuple(references),
         kind=data.get("kind"),
         type=data.get("type"),
         byte_order=data.get("byte_order"),

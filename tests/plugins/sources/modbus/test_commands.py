@@ -106,6 +106,7 @@ def test_profiles_lists_every_shipped_profile(capsys: pytest.CaptureFixture[str]
         "eastron-sdm630",
         "eastron-sdm120",
         "eastron-sdm72d",
-        "carlogavazzi-em24",
+        "carlogavazzi-em24-e1",
+        "carlogavazzi-em24-rs485",
         "abb-b23",
     }
