@@ -53,3 +53,17 @@ def component_root() -> Path:
     import custom_components.wattbridge as component
 
     return Path(component.__file__).resolve().parent
+
+
+@pytest.fixture
+def door(socket_enabled: Any, wattbridge_sandbox: Any) -> Any:
+    """The EnergyData sandbox's MQTT door (TLS, the token as user name, write rights per
+    datastream), a peer of the tests rather than a part under test.
+
+    Its front reaches Mosquitto over a Unix socket, which the harness's host guard
+    (loopback only) refuses; loopback and Unix sockets are allowed for it.
+    """
+    import pytest_socket
+
+    pytest_socket.socket_allow_hosts(["127.0.0.1"], allow_unix_socket=True)
+    return wattbridge_sandbox("energydata-mqtt")

@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pytest
 from homeassistant import config_entries
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
@@ -88,38 +87,26 @@ async def test_keys_a_form_cannot_show_go_in_extra_toml(hass: HomeAssistant) -> 
     assert "meters" in result["description_placeholders"]["problems"]
 
 
-# -- energydata-mqtt: the token is checked against a real broker ------------------
-
-TOKEN = "edk-token-5f1c9a"
-PASSWORD = "edk-password-0b7e"
+# -- energydata-mqtt: the token is checked against the sandbox's MQTT door ---------
 
 
-@pytest.fixture
-def broker(socket_enabled: Any, tmp_path: Path) -> Any:
-    from wattbridge.testing import Mosquitto
-
-    server = Mosquitto(tmp_path / "broker", users={TOKEN: PASSWORD}).start()
-    yield server
-    server.stop()
-
-
-def _mqtt_keys(port: int, token: str) -> dict[str, Any]:
+def _mqtt_keys(port: int, token: str, ca_file: Path) -> dict[str, Any]:
     return {
         "token": token,
-        "password": PASSWORD,
         "prefix": "house",
-        "datastreams": ["energy"],
+        "datastreams": ["import_kwh"],
         "host": "127.0.0.1",
         "port": port,
-        "tls": False,
+        "ca_file": str(ca_file),
         "connect_timeout": "3s",
     }
 
 
-async def test_energydata_mqtt_with_a_good_token(hass: HomeAssistant, broker: Any) -> None:
+async def test_energydata_mqtt_with_a_good_token(hass: HomeAssistant, door: Any) -> None:
+    token = door.tokens["write"]
     result = await _to_sink_step(hass, "energydata-mqtt")
     result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], _mqtt_keys(broker.port, TOKEN)
+        result["flow_id"], _mqtt_keys(door.port, token, door.ca_file)
     )
     assert result["step_id"] == "entities", result.get("errors")
     result = await hass.config_entries.flow.async_configure(
@@ -129,27 +116,28 @@ async def test_energydata_mqtt_with_a_good_token(hass: HomeAssistant, broker: An
     assert result["type"] == FlowResultType.CREATE_ENTRY
     entry = result["result"]
     # The token is kept as HA keeps every config entry's data (.storage/core.config_entries).
-    assert entry.data["sink"]["token"] == TOKEN
+    assert entry.data["sink"]["token"] == token
     assert await hass.config_entries.async_unload(entry.entry_id)
 
 
-async def test_energydata_mqtt_with_a_bad_token(hass: HomeAssistant, broker: Any) -> None:
+async def test_energydata_mqtt_with_a_bad_token(hass: HomeAssistant, door: Any) -> None:
     result = await _to_sink_step(hass, "energydata-mqtt")
     result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], _mqtt_keys(broker.port, "wrong-token-123")
+        result["flow_id"], _mqtt_keys(door.port, "wrong-token-123", door.ca_file)
     )
     assert result["type"] == FlowResultType.FORM
     assert result["errors"] == {"base": "invalid_auth"}
     assert "wrong-token-123" not in str(result)
 
 
-async def test_energydata_mqtt_unreachable(hass: HomeAssistant, socket_enabled: Any) -> None:
+async def test_energydata_mqtt_unreachable(hass: HomeAssistant, door: Any) -> None:
+    token = door.tokens["write"]
     result = await _to_sink_step(hass, "energydata-mqtt")
     result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], _mqtt_keys(free_port(), TOKEN)
+        result["flow_id"], _mqtt_keys(free_port(), token, door.ca_file)
     )
     assert result["errors"] == {"base": "cannot_connect"}
-    assert TOKEN not in str(result)
+    assert token not in str(result)
 
 
 # -- options ------------------------------------------------------------------

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -113,36 +112,40 @@ async def test_states_reach_the_energinet_sandbox_and_diagnostics_redact_the_tok
     assert await hass.config_entries.async_unload(entry.entry_id)
 
 
-TOKEN = "edk-token-a93c1e"
-PASSWORD = "edk-password-44d0"
+DATASTREAM = 9201  # the HA entity's datastream in the sandbox's house dataset
 
 
 @pytest.fixture
-def broker(socket_enabled: Any, tmp_path: Path) -> Iterator[Any]:
-    from wattbridge.testing import Mosquitto
+def house(door: Any) -> Any:
+    """The MQTT door (conftest.py) with a datastream for ``sensor.meter`` in the
+    ``house`` dataset."""
+    door.store.add_datastream(DATASTREAM, "house/sensor.meter", "double")
+    return door
 
-    server = Mosquitto(tmp_path / "broker", users={TOKEN: PASSWORD}).start()
-    yield server
-    server.stop()
+
+def _door_keys(door: Any, token: str) -> dict[str, Any]:
+    return {
+        "token": token,
+        "prefix": "house",
+        "datastreams": ["sensor.meter"],
+        "host": "127.0.0.1",
+        "port": door.port,
+        "ca_file": str(door.ca_file),
+    }
 
 
 async def test_states_reach_energydata_over_mqtt_and_diagnostics_redact(
-    hass: HomeAssistant, hass_client: ClientSessionGenerator, broker: Any
+    hass: HomeAssistant, hass_client: ClientSessionGenerator, house: Any
 ) -> None:
     from wattbridge_plugins.common.mqtt_subscriber import Subscriber
 
-    subscriber = await hass.async_add_executor_job(Subscriber, broker, TOKEN, PASSWORD)
+    door = house
+    token = door.tokens["write"]
+    subscriber = await hass.async_add_executor_job(
+        lambda: Subscriber(door.port, door.tokens["read"], topic="house/#", ca_file=door.ca_file)
+    )
     try:
-        keys = {
-            "token": TOKEN,
-            "password": PASSWORD,
-            "prefix": "house",
-            "datastreams": ["sensor.meter"],
-            "host": "127.0.0.1",
-            "port": broker.port,
-            "tls": False,
-        }
-        entry = await _flow(hass, "energydata-mqtt", keys, ["sensor.meter"])
+        entry = await _flow(hass, "energydata-mqtt", _door_keys(door, token), ["sensor.meter"])
         await _set_and_flush(hass, "sensor.meter", ["1", "2.5"])
         await hass.async_add_executor_job(
             lambda: wait_until(lambda: len(subscriber.values("house")) >= 2)
@@ -151,9 +154,11 @@ async def test_states_reach_energydata_over_mqtt_and_diagnostics_redact(
             ("sensor.meter", 1),
             ("sensor.meter", 2.5),
         ]
+        # Stored by the platform, as its fetch API would give them back.
+        stored = await hass.async_add_executor_job(door.stored)
+        assert sorted(v for (ds, _), v in stored.items() if ds == DATASTREAM) == [1.0, 2.5]
         diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, entry)
-        text = json.dumps(diagnostics)
-        assert TOKEN not in text and PASSWORD not in text
+        assert token not in json.dumps(diagnostics)
         assert diagnostics["entry"]["data"]["sink"]["token"] == REDACTED
         assert await hass.config_entries.async_unload(entry.entry_id)
     finally:
@@ -209,21 +214,12 @@ async def test_states_reach_the_energydata_batch_sandbox_under_their_stream_name
 
 
 async def test_a_refused_token_starts_reauth_and_the_queued_readings_follow(
-    hass: HomeAssistant, broker: Any
+    hass: HomeAssistant, house: Any
 ) -> None:
     from wb_helpers import add_entry
 
-    from wattbridge_plugins.common.mqtt_subscriber import Subscriber
-
-    keys = {
-        "token": "revoked-token-77",
-        "password": PASSWORD,
-        "prefix": "house",
-        "datastreams": ["sensor.meter"],
-        "host": "127.0.0.1",
-        "port": broker.port,
-        "tls": False,
-    }
+    door = house
+    keys = _door_keys(door, "revoked-token-77")
     entry = await add_entry(hass, "energydata-mqtt", keys, {"include_entities": ["sensor.meter"]})
     await _set_and_flush(hass, "sensor.meter", ["1", "2.5"])
     data = hass.data[DOMAIN][entry.entry_id]
@@ -241,17 +237,17 @@ async def test_a_refused_token_starts_reauth_and_the_queued_readings_follow(
         flows[0]["flow_id"], {"token": "still-wrong-1"}
     )
     assert wrong["errors"] == {"base": "invalid_auth"}
-    subscriber = await hass.async_add_executor_job(Subscriber, broker, TOKEN, PASSWORD)
-    try:
-        done = await hass.config_entries.flow.async_configure(flows[0]["flow_id"], {"token": TOKEN})
-        await hass.async_block_till_done()
-        assert done["type"] == FlowResultType.ABORT and done["reason"] == "reauth_successful"
-        assert entry.data["sink"]["token"] == TOKEN
-        await hass.services.async_call(DOMAIN, "flush", {}, blocking=True)
-        await hass.async_add_executor_job(
-            lambda: wait_until(lambda: len(subscriber.values("house")) >= 2)
-        )
-        assert [v for _, _, v in subscriber.values("house")] == [1, 2.5]
-    finally:
-        await hass.async_add_executor_job(subscriber.close)
+    token = door.tokens["write"]
+    done = await hass.config_entries.flow.async_configure(flows[0]["flow_id"], {"token": token})
+    await hass.async_block_till_done()
+    assert done["type"] == FlowResultType.ABORT and done["reason"] == "reauth_successful"
+    assert entry.data["sink"]["token"] == token
+    await hass.services.async_call(DOMAIN, "flush", {}, blocking=True)
+
+    def stored() -> list[float]:
+        return sorted(v for (ds, _), v in door.stored().items() if ds == DATASTREAM)
+
+    # The readings queued while the token was refused arrive once it is fixed.
+    await hass.async_add_executor_job(lambda: wait_until(lambda: len(stored()) >= 2))
+    assert await hass.async_add_executor_job(stored) == [1.0, 2.5]
     assert await hass.config_entries.async_unload(entry.entry_id)
