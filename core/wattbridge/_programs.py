@@ -1,5 +1,6 @@
 """Programs that sandboxes and tests start: ``openssl`` for throw-away certificates,
-``mosquitto`` as a broker. A missing program is an error with the install hint.
+``mosquitto`` as a broker, and how such a program is stopped. A missing program is an
+error with the install hint.
 
 Public through :mod:`wattbridge.commands` (sandboxes are sub-commands) and
 :mod:`wattbridge.testing`.
@@ -68,3 +69,19 @@ def mosquitto_binary() -> str:
         if found:
             return found
     raise RuntimeError(MOSQUITTO_HINT)
+
+
+def stop_process(process: subprocess.Popen[bytes] | None, grace: float = 10.0) -> None:
+    """Stop ``process`` as a program that saves its state on SIGTERM wants: SIGTERM,
+    ``grace`` seconds to exit, then SIGKILL; its stderr pipe, if any, is closed."""
+    if process is None:
+        return
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(grace)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    if process.stderr is not None:
+        process.stderr.close()

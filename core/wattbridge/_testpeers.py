@@ -14,7 +14,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from wattbridge._programs import TlsFiles, mosquitto_binary
+from wattbridge._programs import TlsFiles, mosquitto_binary, stop_process
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -157,15 +157,7 @@ class Mosquitto:
 
     def stop(self) -> None:
         """Stop the broker (SIGTERM: it saves its persistence file) and wait."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        if self.process is not None and self.process.stderr is not None:
-            self.process.stderr.close()
+        stop_process(self.process)
         self.process = None
 
     def diagnostics(self) -> str:

@@ -10,7 +10,8 @@ An embedder loads the plugins (:func:`load_plugins`), builds a config from data
 (:func:`config_from_data`) and runs it with :class:`Runtime`.
 
 A sandbox (``wattbridge_register_sandboxes``) makes its throw-away TLS certificates with
-:func:`make_certificates` and finds a broker with :func:`mosquitto_binary`.
+:func:`make_certificates`, finds a broker with :func:`mosquitto_binary` and stops the
+programs it started with :func:`stop_process`.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from wattbridge._logs import setup_logging
 from wattbridge._opensink import OpenedSink, open_sink
 from wattbridge._outbox import DeadLetter, OutboxStatus
 from wattbridge._plugins import Registry, load_plugins
-from wattbridge._programs import TlsFiles, make_certificates, mosquitto_binary
+from wattbridge._programs import TlsFiles, make_certificates, mosquitto_binary, stop_process
 from wattbridge._runtime import Runtime
 from wattbridge._secret import RedactingFilter
 
@@ -46,4 +47,5 @@ __all__ = [
     "open_sink",
     "read_config",
     "setup_logging",
+    "stop_process",
 ]

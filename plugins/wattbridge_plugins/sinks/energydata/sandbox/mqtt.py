@@ -41,7 +41,7 @@ from typing import Any
 
 import attrs
 
-from wattbridge.commands import make_certificates, mosquitto_binary
+from wattbridge.commands import make_certificates, mosquitto_binary, stop_process
 from wattbridge_plugins.common.sandbox import server_context
 from wattbridge_plugins.sinks.energydata.sandbox import mqttrules
 from wattbridge_plugins.sinks.energydata.sandbox.mqttwire import (
@@ -139,15 +139,7 @@ class _Mosquitto:
                 return False
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()  # it saves its sessions
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        if self.process is not None and self.process.stderr is not None:
-            self.process.stderr.close()
+        stop_process(self.process)  # SIGTERM: it saves its sessions
         self.process = None
         shutil.rmtree(self.socket_dir, ignore_errors=True)
 
