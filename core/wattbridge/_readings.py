@@ -39,18 +39,36 @@ def _to_utc(value: object) -> datetime:
     return value.astimezone(UTC)
 
 
+def storable_text(field: str, text: str) -> None:
+    """Refuse a string that cannot be stored: one holding a lone surrogate (JSON's
+    ``"\\ud800"`` decodes to one) has no UTF-8 form, so SQLite and every platform refuse it.
+    Raises :class:`InvalidReading` naming ``field`` and the position."""
+    if text.isascii():  # the common case, and cheap
+        return
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidReading(
+            f"{field} holds a lone surrogate {text[exc.start]!r} at position {exc.start}, "
+            "which has no UTF-8 form and cannot be stored"
+        ) from None
+
+
 def _check_stream(_instance: object, _attribute: object, stream: str) -> None:
     if not isinstance(stream, str) or not stream.strip():
         raise InvalidReading(f"stream must be a non-empty string, not {stream!r}")
+    storable_text("stream", stream)
 
 
 def to_value(value: object) -> Value:
     """``value`` as a reading's value: bool becomes 0 or 1, an int must fit in 64 bits, a
-    float must be finite; raises :class:`InvalidReading` for anything else."""
+    float must be finite, a str must have a UTF-8 form; raises :class:`InvalidReading`
+    for anything else."""
     # bool is an int subclass; a coil or a switch state becomes 0 or 1 explicitly.
     if isinstance(value, bool):
         return int(value)
     if isinstance(value, str):
+        storable_text("value", value)
         return value
     if isinstance(value, int):
         # The outbox (SQLite) and the platforms' integer types hold 64 bits.
@@ -67,6 +85,7 @@ def to_value(value: object) -> Value:
 def _check_text(_instance: object, attribute: attrs.Attribute[Any], text: str) -> None:
     if not isinstance(text, str):
         raise InvalidReading(f"{attribute.name} must be a string, not {text!r}")
+    storable_text(attribute.name, text)
 
 
 @attrs.frozen(slots=True)
@@ -75,7 +94,8 @@ class Reading:
 
     ``timestamp`` is always timezone-aware UTC (an aware datetime in another zone is
     converted; a naive one is refused). ``value`` is an int, a float or a str; NaN and
-    the infinities are refused, and a bool becomes 0 or 1.
+    the infinities are refused, and a bool becomes 0 or 1. Every string must have a
+    UTF-8 form (no lone surrogates), so whatever is accepted can be stored.
     """
 
     stream: str = attrs.field(validator=_check_stream)

@@ -54,6 +54,31 @@ def test_stream_must_be_a_non_empty_string(stream):
         Reading(stream, T0, 1)
 
 
+@pytest.mark.parametrize("field", ["stream", "value", "unit", "source"])
+@pytest.mark.parametrize("text", ["\ud800", "ok\udfff", "kWh\ud83d"])
+def test_a_string_with_a_lone_surrogate_is_refused_naming_the_field(field, text):
+    # json.loads('"\\ud800"') gives such a string; SQLite cannot store it (issue 14).
+    keys = {"stream": "s", "timestamp": T0, "value": 1, field: text}
+    with pytest.raises(InvalidReading, match=f"{field} holds a lone surrogate .* at position"):
+        Reading(**keys)
+
+
+def test_text_beyond_ascii_with_a_utf8_form_is_taken():
+    reading = Reading("måler/forbrug", T0, "tændt ⚡ 😀", unit="m³", source="kælder")
+    assert reading.value == "tændt ⚡ 😀"
+
+
+@given(st.text(alphabet=st.characters(codec=None, categories=["Cs", "Lu", "Ll", "Nd"])))
+def test_every_accepted_string_value_can_be_encoded(text):
+    try:
+        reading = Reading("s", T0, text)
+    except InvalidReading:
+        with pytest.raises(UnicodeEncodeError):
+            text.encode("utf-8")
+    else:
+        assert reading.value.encode("utf-8").decode("utf-8") == text
+
+
 def test_reading_is_frozen_and_slotted():
     reading = Reading("s", T0, 1)
     with pytest.raises(AttributeError):

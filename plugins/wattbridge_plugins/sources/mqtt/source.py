@@ -8,6 +8,10 @@ Nothing is acknowledged before it is durable: paho sends the PUBACK of a QoS 1 m
 only after ``on_message`` returns, and that calls ``emit``, which returns once the
 readings are in every outbox. With a persistent session (the default) the broker keeps
 what arrives while wattbridge is down, and sends again what it never acknowledged.
+
+A message that gives no storable reading (not a number, a lone surrogate in a JSON
+string, ...) is refused here, at the edge: logged with its topic, counted as
+``source.NAME.rejected``, and acknowledged, so it never blocks the messages behind it.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from typing import Any
 
 from paho.mqtt.client import topic_matches_sub
 
-from wattbridge import Emit, Reading, SourceContext, Stopping
+from wattbridge import Emit, InvalidReading, Reading, SourceContext, Stopping
 from wattbridge_plugins.common import mqtt_client
 from wattbridge_plugins.sources.mqtt.config import MqttSourceConfig
 from wattbridge_plugins.sources.mqtt.extract import Rejected, Rule, extract
@@ -76,6 +80,8 @@ class MqttSource:
 
     def _reject(self, reason: str) -> None:
         self.rejected += 1
+        # Shown by `wattbridge status` as source.NAME.rejected.
+        self.context.count("rejected", 1)
         # The first one, then every 100th, loudly: a misconfigured path would flood.
         if self.rejected == 1 or self.rejected % 100 == 0:
             self.log.warning("message skipped (%d so far): %s", self.rejected, reason)
@@ -91,6 +97,10 @@ class MqttSource:
             self._emit(readings)
         except Stopping:
             self._abandon()
+        except InvalidReading as exc:
+            # A transform made a reading that cannot be stored: refuse the message and
+            # acknowledge it, or the broker would send it again after every restart.
+            self._reject(f"{message.topic}: {exc}")
         except Exception as exc:
             self.log.error("could not queue readings from %s: %s", message.topic, exc)
             self._failure = exc

@@ -97,6 +97,7 @@ class ReplaySource:
         except (ValueError, InvalidReading) as exc:
             error = DataError(f"{path}:{line_number}", str(exc))
             self.context.logger.error("skipping a bad line: %s", error)
+            self.context.count("rejected", 1)
             return None
 
     def _generate(self, emit: Emit) -> None:
