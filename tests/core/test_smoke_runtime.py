@@ -31,9 +31,7 @@ to = "out"
     wait_until(lambda: runtime.outboxes["out"].depth == 0)
 
 
-def test_a_replayed_line_that_cannot_be_stored_is_skipped_and_counted(
-    tmp_path, wattbridge_runtime
-):
+def test_a_replayed_line_that_cannot_be_stored_is_skipped_and_counted(tmp_path, wattbridge_runtime):
     # Valid JSON whose stream holds a lone surrogate (issue 14): it must not reach the
     # outbox, where SQLite would refuse it and stop the source at that line for ever.
     lines = [

@@ -65,9 +65,7 @@ def test_a_lone_surrogate_is_refused_and_every_later_message_arrives(
         publish("meter/poison", b'{"v": "\\ud800"}')
         for n in range(2, 12):
             publish(f"meter/m{n}", json.dumps({"v": n}).encode())
-        wait_until(
-            lambda: len(lines(out)) == 11, timeout=30, message="the ten messages behind it"
-        )
+        wait_until(lambda: len(lines(out)) == 11, timeout=30, message="the ten messages behind it")
     finally:
         proc.send_signal(signal.SIGTERM)
         output, _ = proc.communicate(timeout=30)
