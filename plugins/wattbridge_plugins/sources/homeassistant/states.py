@@ -78,9 +78,10 @@ def _any_glob(entity_id: str, patterns: Iterable[str]) -> bool:
 def parse_number(text: str) -> int | float | None:
     """The number HA's state string holds, or None (NaN and infinities are not numbers)."""
     text = text.strip()
-    if _INT.fullmatch(text):
-        return int(text)
     try:
+        if _INT.fullmatch(text):
+            # int() refuses more than 4300 digits (ValueError); such a state is no number.
+            return int(text)
         value = float(text)
     except ValueError:
         return None
@@ -128,7 +129,20 @@ class StateConverter:
         return self.selection.matches(entity_id, device_class)
 
     def convert(self, state: object) -> Reading | None:
-        """The reading for one state object, or None (skipped, counted and logged)."""
+        """The reading for one state object, or None (skipped, counted and logged).
+
+        Never raises: a state that trips an unforeseen error is skipped as
+        ``malformed`` with that error as its reason, so one odd state cannot stop the
+        source (and, with it, every entity's readings)."""
+        try:
+            return self._convert(state)
+        except Exception as exc:  # a bug on odd input must not end the subscription
+            entity_id = state.get("entity_id") if isinstance(state, Mapping) else None
+            name = entity_id if isinstance(entity_id, str) and len(entity_id) <= 255 else "?"
+            self._skip(name, "malformed", f"{type(exc).__name__}: {str(exc)[:200]}")
+            return None
+
+    def _convert(self, state: object) -> Reading | None:
         if not isinstance(state, Mapping):
             self._skip("?", "malformed", f"a state must be an object, not {type(state).__name__}")
             return None
