@@ -38,7 +38,14 @@ from wattbridge._sinks import (
     SinkState,
 )
 from wattbridge._sources import Emit, PolledSource, PushedSource, SourceContext
-from wattbridge._validators import http_url, is_loopback_url, positive_duration
+from wattbridge._validators import (
+    http_url,
+    is_loopback_host,
+    is_loopback_url,
+    positive_duration,
+    refuse_plain_text,
+    warn_plain_text,
+)
 
 hookimpl = pluggy.HookimplMarker("wattbridge")
 """Marks a function in a plugin module as a hook implementation."""
@@ -81,10 +88,13 @@ __all__ = [
     "format_duration",
     "hookimpl",
     "http_url",
+    "is_loopback_host",
     "is_loopback_url",
     "parse_duration",
     "positive_duration",
     "redact",
+    "refuse_plain_text",
     "to_value",
     "trusted_reading",
+    "warn_plain_text",
 ]

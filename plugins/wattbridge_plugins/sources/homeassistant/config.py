@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 import attrs
 
-from wattbridge import Secret, positive_duration
+from wattbridge import Secret, positive_duration, refuse_plain_text
 from wattbridge_plugins.common.tls import TlsKeys
 
 
@@ -21,6 +22,11 @@ def _websocket_url(url: str) -> str:
     if not url.endswith("/api/websocket"):
         url += "/api/websocket"
     return url
+
+
+def _token_encrypted(instance: HomeAssistantConfig, _attribute: object, _value: bool) -> None:
+    if instance.url.startswith("ws://"):
+        refuse_plain_text(instance, "url", instance.host, "the access token")
 
 
 @attrs.frozen
@@ -54,3 +60,11 @@ class HomeAssistantConfig(TlsKeys):
         default=timedelta(minutes=1), validator=positive_duration
     )
     """Reconnect backoff: doubles from ``reconnect_initial`` up to this."""
+    insecure: bool = attrs.field(default=False, validator=_token_encrypted)
+    """Allow the token in clear text (http:// or ws://) to a Home Assistant on another
+    machine; refused without it, warned with it."""
+
+    @property
+    def host(self) -> str:
+        """The host part of :attr:`url`."""
+        return urlsplit(self.url).hostname or ""

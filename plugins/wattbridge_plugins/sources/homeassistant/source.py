@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from wattbridge import Emit, Reading, SourceContext
+from wattbridge import Emit, Reading, SourceContext, warn_plain_text
 from wattbridge_plugins.sources.homeassistant.client import (
     CONNECTION_ERRORS,
     HomeAssistantClient,
@@ -60,6 +60,8 @@ class HomeAssistantSource:
     def start(self, emit: Emit) -> None:
         """Read states until :meth:`stop`, reconnecting with backoff when HA goes away."""
         self._stop.clear()
+        if self.config.url.startswith("ws://"):
+            warn_plain_text(self.log, self.config.host, "the access token")
         initial = self.config.reconnect_initial.total_seconds()
         delay = initial
         while not self._stop.is_set():

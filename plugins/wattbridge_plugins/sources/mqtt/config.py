@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import attrs
 
-from wattbridge import Secret
+from wattbridge import Secret, refuse_plain_text
 from wattbridge_plugins.common.tls import TlsKeys
 from wattbridge_plugins.sources.mqtt import jsonpath
 
@@ -67,6 +67,12 @@ class Subscription:
     """Numbers are multiplied by this (e.g. 0.001 for Wh to kWh)."""
 
 
+def _credentials_encrypted(instance: MqttSourceConfig, _attribute: object, _value: bool) -> None:
+    # Anonymous plain MQTT on a LAN is common and carries no secret; credentials are.
+    if not instance.tls and (instance.username is not None or instance.password is not None):
+        refuse_plain_text(instance, "tls", instance.host, "the MQTT user name and password")
+
+
 @attrs.frozen
 class MqttSourceConfig(TlsKeys):
     """Keys of a ``plugin = "mqtt"`` source table (and the TLS keys)."""
@@ -87,6 +93,9 @@ class MqttSourceConfig(TlsKeys):
     keepalive: timedelta = timedelta(seconds=30)
     reconnect_min: timedelta = timedelta(seconds=1)
     reconnect_max: timedelta = timedelta(seconds=120)
+    insecure: bool = attrs.field(default=False, validator=_credentials_encrypted)
+    """Allow the user name and password in clear text (``tls = false``) to a broker on
+    another machine; refused without it, warned with it."""
 
     @property
     def effective_port(self) -> int:

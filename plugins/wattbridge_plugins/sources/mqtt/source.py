@@ -24,7 +24,7 @@ from typing import Any
 
 from paho.mqtt.client import topic_matches_sub
 
-from wattbridge import Emit, InvalidReading, Reading, SourceContext, Stopping
+from wattbridge import Emit, InvalidReading, Reading, SourceContext, Stopping, warn_plain_text
 from wattbridge_plugins.common import mqtt_client
 from wattbridge_plugins.sources.mqtt.config import MqttSourceConfig
 from wattbridge_plugins.sources.mqtt.extract import Rejected, Rule, extract
@@ -166,6 +166,8 @@ class MqttSource:
         self._stop.clear()
         self._failure = None
         self._emit = emit
+        if not self.config.tls and (self.config.username or self.config.password) is not None:
+            warn_plain_text(self.log, self.config.host, "the MQTT user name and password")
         self._client = self._make_client()
         self._client.connect_async(
             self.config.host,

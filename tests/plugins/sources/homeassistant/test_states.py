@@ -218,5 +218,5 @@ def test_any_message_at_all_never_raises(message: Any) -> None:
 def test_the_token_never_shows_in_the_config_repr() -> None:
     from wattbridge import Secret
 
-    config = HomeAssistantConfig(url="http://h:8123", token=Secret("very-secret-token"))
+    config = HomeAssistantConfig(url="https://h:8123", token=Secret("very-secret-token"))
     assert "very-secret-token" not in repr(config)

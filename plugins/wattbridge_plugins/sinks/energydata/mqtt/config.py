@@ -7,7 +7,7 @@ from typing import Any
 
 import attrs
 
-from wattbridge import Secret
+from wattbridge import Secret, refuse_plain_text
 from wattbridge_plugins.common.tls import TlsKeys
 from wattbridge_plugins.sinks.energydata.mqtt.payload import DatastreamType
 
@@ -54,6 +54,11 @@ def _platform_needs_tls(instance: Any, _attribute: Any, tls: bool) -> None:
         )
 
 
+def _token_encrypted(instance: EnergyDataMqttConfig, _attribute: object, _value: bool) -> None:
+    if not instance.tls:
+        refuse_plain_text(instance, "tls", instance.host, "the token (the MQTT user name)")
+
+
 @attrs.frozen
 class EnergyDataMqttConfig(TlsKeys):
     """Keys of a ``plugin = "energydata-mqtt"`` sink table (and the TLS keys)."""
@@ -71,7 +76,8 @@ class EnergyDataMqttConfig(TlsKeys):
     port: int = attrs.field(default=8883, validator=attrs.validators.in_(range(1, 65536)))
     tls: bool = attrs.field(default=True, validator=_platform_needs_tls)
     """Connect with TLS, checked as the TLS keys say (TLS cannot be turned off, nor its
-    checks, for the platform's host; ``tls = false`` is for a local broker)."""
+    checks, for the platform's host; ``tls = false`` is for a local broker, or for another
+    machine's with ``insecure = true``)."""
     separator: str = "/"
     """What joins the prefix and a suffix into a topic."""
     multi_value: bool = False
@@ -88,6 +94,9 @@ class EnergyDataMqttConfig(TlsKeys):
     """Default: ``wattbridge-<sink name>-<random>``."""
     batch: int = attrs.field(default=5000, validator=attrs.validators.ge(1))
     """Readings taken from the outbox for one send."""
+    insecure: bool = attrs.field(default=False, validator=_token_encrypted)
+    """Allow ``tls = false`` towards a broker on another machine (the token then goes in
+    clear text); refused without it, warned with it. Never for the platform's host."""
 
     def topic(self, suffix: str) -> str:
         """The full topic of a datastream."""

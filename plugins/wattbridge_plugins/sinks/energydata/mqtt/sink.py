@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 import attrs
 
-from wattbridge import Batch, SendResult, SinkContext, SinkLimits
+from wattbridge import Batch, SendResult, SinkContext, SinkLimits, warn_plain_text
 from wattbridge_plugins.common import mqtt_client
 from wattbridge_plugins.sinks.energydata.mqtt.config import EnergyDataMqttConfig
 from wattbridge_plugins.sinks.energydata.mqtt.payload import (
@@ -212,8 +212,10 @@ class EnergyDataMqttSink:
         self._halted = ""
 
     def open(self) -> None:
-        """Nothing to do: the connection is made by the first ``send``, so a broker that
-        is down at start-up is a retry with backoff, not a failed start."""
+        """Only a warning for plain text: the connection is made by the first ``send``,
+        so a broker that is down at start-up is a retry with backoff, not a failed start."""
+        if not self.config.tls:
+            warn_plain_text(self.log, self.config.host, "the token (the MQTT user name)")
 
     def close(self) -> None:
         """Disconnect."""
