@@ -24,6 +24,7 @@ from wattbridge._hookspecs import (
     SourceRegister,
     StartupView,
 )
+from wattbridge._private import private_dir, private_file, write_private
 from wattbridge._readings import InvalidReading, Reading, Value, to_value, trusted_reading
 from wattbridge._secret import Secret, redact
 from wattbridge._sinks import (
@@ -92,9 +93,12 @@ __all__ = [
     "is_loopback_url",
     "parse_duration",
     "positive_duration",
+    "private_dir",
+    "private_file",
     "redact",
     "refuse_plain_text",
     "to_value",
     "trusted_reading",
     "warn_plain_text",
+    "write_private",
 ]

@@ -24,6 +24,7 @@ from wattbridge._delivery import Clock, SinkWorker
 from wattbridge._errors import CommandFailed
 from wattbridge._outbox import DeadLetter, Outbox, OutboxState, OutboxStatus
 from wattbridge._plugins import PluginType
+from wattbridge._private import private_dir
 from wattbridge._readings import Reading
 from wattbridge._sinks import SinkAdapter, SinkContext, SinkState
 
@@ -168,7 +169,7 @@ def build_sink(
     outbox = Outbox(outbox_path(state_dir, name), max_queue=max_queue, synchronous=synchronous)
     try:
         sink_dir = state_dir / "sinks" / name
-        sink_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(sink_dir)
         logger = logging.getLogger(f"wattbridge.sink.{name}")
         context = SinkContext(name, sink_dir, logger, OutboxState(outbox))
         sink = SinkAdapter(plugin.factory(config, context))

@@ -19,6 +19,7 @@ from typing import Any
 import attrs
 
 from wattbridge._deliverystate import DeliveryState
+from wattbridge._private import private_file
 from wattbridge._readings import Reading, from_epoch_us, to_epoch_us, trusted_reading
 from wattbridge._sinks import Batch
 
@@ -105,7 +106,7 @@ class Outbox:
     def __init__(self, path: Path, *, max_queue: int = 1_000_000, synchronous: str = "FULL"):
         self.path = path
         self.max_queue = max_queue
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_file(path)  # 0600 before SQLite makes it: its -wal and -shm follow
         self._lock = threading.RLock()
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")

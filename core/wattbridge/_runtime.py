@@ -30,6 +30,7 @@ from wattbridge._hookspecs import StartupView
 from wattbridge._opensink import OpenedSink, build_from_spec
 from wattbridge._outbox import Outbox
 from wattbridge._plugins import Registry
+from wattbridge._private import private_dir
 from wattbridge._readings import Reading
 from wattbridge._secret import redact
 from wattbridge._sinks import SinkAdapter
@@ -83,7 +84,7 @@ class Runtime:
         self.config = config
         self.registry = registry
         self.state_dir = config.settings.state_dir
-        self.state_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.state_dir)
         self.stopping = threading.Event()
         self.stats = Stats(stats_path(self.state_dir))
         self.outboxes: dict[str, Outbox] = {}
@@ -129,7 +130,7 @@ class Runtime:
 
     def _build_source(self, spec: SourceSpec) -> None:
         source_dir = self.state_dir / "sources" / spec.name
-        source_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(source_dir)
         context = SourceContext(
             spec.name,
             source_dir,
@@ -210,6 +211,8 @@ class Runtime:
             thread.join(max(0.0, deadline - time.monotonic()))
             if thread.is_alive():
                 log.warning("source thread %s did not stop in time", thread.name)
+        for sink in self.sinks.values():  # a send waiting on a slow platform returns now
+            sink.interrupt()
         if self._scheduler is not None:
             self._scheduler.shutdown()
         if self._started:

@@ -222,12 +222,15 @@ class Sink(Protocol):
     # credential(reading) -> str (a per-credential rate limit's key), and check(): try
     # the credentials against the platform once, for set-up forms; raise
     # PermissionError for a refused credential, OSError (ConnectionError,
-    # TimeoutError) when it cannot be reached.
+    # TimeoutError) when it cannot be reached; interrupt(): called from another thread
+    # when wattbridge stops, to make a send that waits on the network return soon (its
+    # batch then a retry), so a stop is not held by a slow platform.
 
 
 class SinkAdapter:
     """A plugin's sink with the optional methods filled in: the one place that asks
-    which of ``open``, ``close``, ``credential`` and ``check`` a sink defines.
+    which of ``open``, ``close``, ``interrupt``, ``credential`` and ``check`` a sink
+    defines.
 
     The core talks only to the adapter, so a sink class needs nothing but ``limits`` and
     ``send``; the others default to doing nothing (``check`` to "cannot check").
@@ -238,6 +241,7 @@ class SinkAdapter:
         self.limits: SinkLimits = sink.limits
         self._open = optional_method(sink, "open")
         self._close = optional_method(sink, "close")
+        self._interrupt = optional_method(sink, "interrupt")
         self._check = optional_method(sink, "check")
         self._credential: Callable[[Reading], str] | None = optional_method(sink, "credential")
 
@@ -254,6 +258,18 @@ class SinkAdapter:
         """Release the sink's connections and files."""
         if self._close is not None:
             self._close()
+
+    def interrupt(self) -> None:
+        """Ask a send in progress to return soon (wattbridge is stopping); from any
+        thread. Never raises: a failing interrupt must not stop the stop."""
+        if self._interrupt is None:
+            return
+        try:
+            self._interrupt()
+        except Exception:
+            logging.getLogger("wattbridge.sinks").exception(
+                "interrupting sink %s failed", type(self.plugin).__name__
+            )
 
     @property
     def has_credentials(self) -> bool:

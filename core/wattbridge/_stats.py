@@ -4,12 +4,13 @@ writes to ``runtime.json`` in the state folder, so ``wattbridge status`` can sho
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
+
+from wattbridge._private import write_private
 
 
 class Stats:
@@ -51,10 +52,7 @@ class Stats:
         """Write the snapshot atomically (write a temporary file, then rename it)."""
         if self.path is None:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.snapshot(), indent=1, sort_keys=True), encoding="utf-8")
-        os.replace(tmp, self.path)
+        write_private(self.path, json.dumps(self.snapshot(), indent=1, sort_keys=True))
 
 
 def load_stats(path: Path) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import EVENT_STATE_CHANGED
 from homeassistant.core import CALLBACK_TYPE, Event, HomeAssistant, callback
 
-from wattbridge import Reading, Stopping
+from wattbridge import Reading, Stopping, write_private
 from wattbridge.commands import (
     Config,
     OpenedSink,
@@ -181,9 +181,7 @@ class Bridge:
 
     def _save_last_seen(self) -> None:
         try:
-            temporary = self._last_seen_file.with_suffix(".tmp")
-            temporary.write_text(json.dumps(self.converter.last_seen()), encoding="utf-8")
-            temporary.replace(self._last_seen_file)
+            write_private(self._last_seen_file, json.dumps(self.converter.last_seen()))
         except OSError:
             _LOGGER.warning("could not save %s", self._last_seen_file, exc_info=True)
 

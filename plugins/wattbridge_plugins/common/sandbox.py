@@ -10,8 +10,8 @@ need live here, once:
 - :class:`SandboxHandler`: the request handler base, quiet on stderr, tolerant of
   clients that vanish mid-request (the crash tests kill them on purpose);
 - :class:`RequestLog`: every request as it arrived and as it was answered;
-- :class:`Faults`: rules that make the next matching requests fail or hang, and holds
-  on a sandbox's background stages;
+- :class:`Faults`: rules that make the next matching requests fail, hang, or trickle
+  their answer a byte at a time, and holds on a sandbox's background stages;
 - :class:`SandboxClock`: real time plus an offset that tests set or move.
 
 A sandbox must never import its own sink's code: it would then agree with the sink's
@@ -26,9 +26,11 @@ import sqlite3
 import ssl
 import threading
 import time
+from collections.abc import Collection
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import attrs
 
@@ -64,12 +66,13 @@ class SandboxClock:
 class Rule:
     """What to do with the next ``count`` requests matching ``method`` and ``path``."""
 
-    action: Literal["fail", "hang"]
+    action: Literal["fail", "hang", "trickle"]
     count: int
     method: str | None
     path: re.Pattern[str] | None
     status: int = 500
     seconds: float = 0.0
+    """A hang's length; a trickle's pause before each byte."""
     after: bool = False
     """Hang after carrying the request out, before answering (the answer is lost)."""
 
@@ -114,6 +117,19 @@ class Faults:
             Rule("hang", count, method, re.compile(path) if path else None, 500, seconds, after)
         )
 
+    def trickle(
+        self,
+        seconds_per_byte: float = 1.0,
+        count: int = 1,
+        method: str | None = None,
+        path: str | None = None,
+    ) -> None:
+        """Carry out the next ``count`` matching requests, then send each answer's body
+        one byte every ``seconds_per_byte`` (until cleared): a server that is slow, not
+        silent, so no read of the client ever times out."""
+        self._add(Rule("trickle", count, method, re.compile(path) if path else None, 200,
+                       seconds_per_byte))  # fmt: skip
+
     def _add(self, rule: Rule) -> None:
         with self._lock:
             self.released.clear()
@@ -128,11 +144,14 @@ class Faults:
                 event.set()
             self._holds.clear()
 
-    def take(self, method: str, path: str) -> Rule | None:
-        """The rule for this request (counting it down), or None."""
+    def take(
+        self, method: str, path: str, actions: Collection[str] = ("fail", "hang")
+    ) -> Rule | None:
+        """The rule for this request (counting it down), or None. ``actions``: the kinds
+        this step applies (a trickle is met where the answer is written)."""
         with self._lock:
             for rule in self._rules:
-                if rule.count > 0 and rule.matches(method, path):
+                if rule.count > 0 and rule.action in actions and rule.matches(method, path):
                     rule.count -= 1
                     return rule
         return None
@@ -262,9 +281,23 @@ class SandboxHandler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.end_headers()
         try:
-            self.wfile.write(body)
+            self.write_body(body)
         except (BrokenPipeError, ConnectionResetError):
             pass
+
+    def write_body(self, body: bytes) -> None:
+        """Write an answer's body (its headers sent), a byte at a time under a trickle
+        fault; a trickle ended by :meth:`Faults.clear` drops the connection."""
+        faults: Faults = self.sandbox.faults
+        rule = faults.take(self.command, urlsplit(self.path).path, actions=("trickle",))
+        if rule is None:
+            self.wfile.write(body)
+            return
+        for position in range(len(body)):
+            if faults.released.wait(rule.seconds):
+                self.close_connection = True
+                return
+            self.wfile.write(body[position : position + 1])
 
 
 class HttpSandbox:

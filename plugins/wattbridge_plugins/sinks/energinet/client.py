@@ -20,6 +20,7 @@ import requests
 import requests.auth
 
 from wattbridge import Secret, is_loopback_url
+from wattbridge_plugins.common.http_deadline import DeadlineSession, Interrupted
 from wattbridge_plugins.common.tls import TlsKeys
 
 
@@ -103,7 +104,8 @@ class _Bearer(requests.auth.AuthBase):
 
 
 class Client:
-    """Posts bodies to the import endpoint with one sender's token at a time."""
+    """Posts bodies to the import endpoint with one sender's token at a time; each
+    request ends within ``timeout`` seconds in all (a trickled answer included)."""
 
     def __init__(self, url: str, *, timeout: float, tls: TlsKeys | None = None) -> None:
         self.url = url
@@ -113,7 +115,7 @@ class Client:
         self.cert = tls.requests_cert()
         # The environment's proxy settings apply (HTTPS_PROXY, as a company network may
         # need); the token goes as an auth object, which .netrc cannot replace.
-        self.session = requests.Session()
+        self.session = DeadlineSession(timeout)
         # ... but a loopback sandbox is never reached through a proxy.
         self.session.trust_env = not is_loopback_url(url)
 
@@ -130,13 +132,19 @@ class Client:
                 verify=self.verify,
                 cert=self.cert,
             )
+        except Interrupted as exc:
+            raise TransportError(str(exc)) from None
         except requests.Timeout:
-            raise TransportError(f"no answer within {self.timeout:g}s") from None
+            raise TransportError(f"no complete answer within {self.timeout:g}s") from None
         except requests.RequestException as exc:
             # Name the kind only: some exception texts repeat the request they failed on.
             raise TransportError(f"{type(exc).__name__} posting to {self.url}") from None
         return Answer(response.status_code, response.content, _retry_after(response.headers, now))
 
+    def interrupt(self) -> None:
+        """Cut a request in progress (wattbridge stops); later ones are refused."""
+        self.session.interrupt()
+
     def close(self) -> None:
-        """Close the connection pool."""
+        """Cut what is in progress and close the connection pool."""
         self.session.close()

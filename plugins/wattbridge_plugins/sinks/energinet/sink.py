@@ -103,6 +103,10 @@ class EnerginetSink:
         """The sender profile a reading is sent with ("" when its stream has none)."""
         return self.profile_of.get(reading.stream, "")
 
+    def interrupt(self) -> None:
+        """Cut a request in progress: wattbridge stops (its batch becomes a retry)."""
+        self.client.interrupt()
+
     def close(self) -> None:
         """Close the HTTP connections."""
         self.client.close()

@@ -17,6 +17,7 @@ from typing import Any, Literal
 import requests
 
 from wattbridge import Secret, redact
+from wattbridge_plugins.common.http_deadline import DeadlineSession, Interrupted
 from wattbridge_plugins.common.tls import TlsKeys
 
 ErrorKind = Literal["retry", "halt", "gone", "conflict", "expired", "invalid"]
@@ -88,21 +89,27 @@ def classify(response: requests.Response, what: str) -> PlatformError:
 
 class Client:
     """EnergyData.dk's REST API at ``url`` with a bearer ``token``, its certificate
-    checked as ``tls`` says (the system's CAs by default)."""
+    checked as ``tls`` says (the system's CAs by default). Each request, the upload to
+    the presigned URL included, ends within ``timeout`` seconds in all; a streamed
+    fetch's deadline ends once its headers are in."""
 
     def __init__(
         self, url: str, token: Secret, timeout: float = 30.0, tls: TlsKeys | None = None
     ) -> None:
         self.api = url.rstrip("/") + "/api/v1"
         self.timeout = timeout
-        self.session = requests.Session()
+        self.session = DeadlineSession(timeout)
         tls = tls or TlsKeys()
         self.verify = tls.requests_verify()
         self.cert = tls.requests_cert()
         self._auth = {"Authorization": f"Bearer {token.reveal()}", "Accept": "application/json"}
 
+    def interrupt(self) -> None:
+        """Cut a request in progress (wattbridge stops); later ones are refused."""
+        self.session.interrupt()
+
     def close(self) -> None:
-        """Close pooled connections."""
+        """Cut what is in progress and close pooled connections."""
         self.session.close()
 
     def _call(self, method: str, path: str, what: str, **kwargs: Any) -> requests.Response:
@@ -117,8 +124,12 @@ class Client:
             response = self.session.request(
                 method, url, timeout=self.timeout, verify=self.verify, cert=self.cert, **kwargs
             )
+        except Interrupted as exc:
+            raise PlatformError("retry", f"{what}: {exc}") from None
         except requests.Timeout:
-            raise PlatformError("retry", f"{what}: no answer within {self.timeout:g}s") from None
+            raise PlatformError(
+                "retry", f"{what}: no complete answer within {self.timeout:g}s"
+            ) from None
         except requests.RequestException as exc:
             text = f": {exc}" if detail else ""
             raise PlatformError("retry", f"{what}: {type(exc).__name__}{text}") from None

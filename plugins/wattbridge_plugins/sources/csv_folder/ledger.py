@@ -18,6 +18,8 @@ from pathlib import Path
 
 import attrs
 
+from wattbridge import private_file
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
     hash TEXT PRIMARY KEY,
@@ -70,7 +72,7 @@ class Ledger:
     """The ledger in ``path`` (created if missing). Used from the source's thread."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_file(path)  # 0600 before SQLite makes it: its -wal and -shm follow
         self._lock = threading.Lock()
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")

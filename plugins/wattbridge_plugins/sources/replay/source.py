@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from wattbridge import DataError, Emit, InvalidReading, Reading, SourceContext
+from wattbridge import DataError, Emit, InvalidReading, Reading, SourceContext, write_private
 from wattbridge_plugins.sources.replay.config import ReplayConfig
 
 
@@ -43,9 +43,7 @@ class ReplaySource:
             return {}
 
     def _save_progress(self, progress: dict[str, Any]) -> None:
-        tmp = self._progress_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(progress), encoding="utf-8")
-        tmp.replace(self._progress_file)
+        write_private(self._progress_file, json.dumps(progress))
 
     # -- running -------------------------------------------------------------------
 

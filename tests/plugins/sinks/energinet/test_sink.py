@@ -165,7 +165,7 @@ def test_429_500_and_a_hang_wait_for_the_next_window(sandbox, clock, make_sink):
     sandbox.fail_next(1, "hang", seconds=2)
     clock.advance(WINDOW)
     running.worker.flush()
-    assert "no answer within 0.3s" in running.outbox.status().last_error
+    assert "no complete answer within 0.3s" in running.outbox.status().last_error
     assert running.outbox.depth == 10
     clock.advance(WINDOW)
     running.worker.flush()

@@ -121,14 +121,17 @@ class EnerginetSandbox(HttpSandbox):
                 self.forced[meter_id] = status
 
     def fail_next(self, count: int, mode: str = "500", seconds: float = 30.0) -> None:
-        """The next ``count`` authorised requests answer 500, or hang ``seconds`` first
-        (a shorthand for ``faults.fail`` and ``faults.hang`` on the import path)."""
+        """The next ``count`` authorised requests answer 500, or hang ``seconds`` first,
+        or are stored and answered a byte every ``seconds`` (``"trickle"``): shorthands
+        for ``faults.fail``, ``faults.hang`` and ``faults.trickle`` on the import path."""
         if mode == "500":
             self.faults.fail(count, 500, "POST", IMPORT_PATH)
         elif mode == "hang":
             self.faults.hang(seconds, count, "POST", IMPORT_PATH)
+        elif mode == "trickle":
+            self.faults.trickle(seconds, count, "POST", IMPORT_PATH)
         else:
-            raise ValueError(f"mode must be '500' or 'hang', not {mode!r}")
+            raise ValueError(f"mode must be '500', 'hang' or 'trickle', not {mode!r}")
 
     # -- what happened -------------------------------------------------------------
 

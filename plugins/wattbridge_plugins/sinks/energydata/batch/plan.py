@@ -24,7 +24,7 @@ from pathlib import Path
 
 import attrs
 
-from wattbridge import Reading
+from wattbridge import Reading, private_file
 from wattbridge_plugins.common.energydata_csv import (
     StreamType,
     ValueMismatch,
@@ -99,7 +99,7 @@ def write_part(
         if type(value) is float and types[reading.stream] == "integer":
             value = int(value)  # lay_out checked it is whole
         fields[position[reading.stream]] = format_value(value)
-    tmp = path.with_suffix(".tmp")
+    tmp = private_file(path.with_suffix(".tmp"))
     with tmp.open("w", encoding="utf-8", newline="") as handle:
         count = write_file(handle, columns, ((ts, rows[ts]) for ts in sorted(rows)))
         handle.flush()

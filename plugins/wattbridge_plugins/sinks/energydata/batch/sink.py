@@ -28,7 +28,7 @@ from pathlib import Path
 
 import attrs
 
-from wattbridge import Batch, SendResult, SinkContext, SinkLimits
+from wattbridge import Batch, SendResult, SinkContext, SinkLimits, private_dir
 from wattbridge_plugins.common.energydata_csv import iter_records, parse_timestamp
 from wattbridge_plugins.sinks.energydata.batch.config import EnergyDataBatchConfig
 from wattbridge_plugins.sinks.energydata.batch.lifecycle import Lifecycle, Part
@@ -89,6 +89,10 @@ class EnergyDataBatchSink:
         self._loaded = False
         # The layout made when planning, kept for settling (first queue id, layout).
         self._layout: tuple[int, Layout] | None = None
+
+    def interrupt(self) -> None:
+        """Cut a request in progress: wattbridge stops (its batch becomes a retry)."""
+        self.client.interrupt()
 
     def close(self) -> None:
         """Close the HTTP connections."""
@@ -168,7 +172,7 @@ class EnergyDataBatchSink:
         return self._settle(batch, covered, layout, inflight)
 
     def _plan(self, batch: Batch, layout: Layout) -> Inflight:
-        self.work_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.work_dir)
         first = batch.ids[0]
         parts = []
         for number, (key, columns) in enumerate(layout.parts.items()):

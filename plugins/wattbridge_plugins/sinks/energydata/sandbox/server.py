@@ -69,8 +69,9 @@ class SandboxServer(HttpSandbox):
     """A running sandbox: ``url``, ``tokens``, ``stop()``, and handles for tests.
 
     Tests may declare datastreams and tokens (:meth:`add_datastream`, :meth:`add_token`),
-    inject faults (``faults.fail``, ``faults.hang``, ``faults.hold``), make upload URLs
-    expire (:meth:`expire_next_urls`, or move ``clock``), and read what was stored
+    inject faults (``faults.fail``, ``faults.hang``, ``faults.trickle``, ``faults.hold``),
+    make upload URLs expire (:meth:`expire_next_urls`, or move ``clock``), and read what
+    was stored
     (:meth:`stored`, :meth:`imports`, ``log``).
     """
 
@@ -289,7 +290,7 @@ class _Handler(SandboxHandler):
         pending = getattr(self, "_pending", None)
         if pending is not None:
             self._pending = None
-            self.wfile.write(pending)
+            self.write_body(pending)
 
     def do_GET(self) -> None:
         self._dispatch("GET")
