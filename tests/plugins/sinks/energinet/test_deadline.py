@@ -108,7 +108,7 @@ def test_sigterm_is_honoured_within_seconds_while_an_answer_trickles(tmp_path, s
             lambda: len(sandbox.requests()) == 1, timeout=30,
             message="the request whose answer trickles",
         )  # fmt: skip
-        time.sleep(1.0)  # the answer is under way (a byte or so): the send is mid-read
+        # Logged once stored, before its answer trickles out (about a minute's worth).
         started = time.monotonic()
         process.send_signal(signal.SIGTERM)
         _, errors = process.communicate(timeout=60)
