@@ -17,6 +17,7 @@ from wattbridge._backoff import Backoff
 from wattbridge._config import ConfigError, ConfigValueError
 from wattbridge._durations import format_duration, parse_duration
 from wattbridge._errors import DataError, Stopping
+from wattbridge._grid import next_tick
 from wattbridge._hookspecs import (
     CommandRegister,
     SandboxRegister,
@@ -91,6 +92,7 @@ __all__ = [
     "http_url",
     "is_loopback_host",
     "is_loopback_url",
+    "next_tick",
     "parse_duration",
     "positive_duration",
     "private_dir",

@@ -10,6 +10,7 @@ loads.
 
 from __future__ import annotations
 
+import math
 from datetime import timedelta
 from pathlib import Path
 from typing import Literal
@@ -24,6 +25,7 @@ from wattbridge_plugins.sources.modbus.registers import (
 )
 
 Transport = Literal["tcp", "rtu", "rtu-over-tcp"]
+TimestampStyle = Literal["scheduled", "measured"]
 
 DEFAULT_PORT = 502
 DEFAULT_TIMEOUT = timedelta(seconds=1)
@@ -86,7 +88,11 @@ class DeviceKeys:
     prefix: str | None = None
     """Put before every stream name (default: "NAME/" for listed devices, none otherwise)."""
     interval: timedelta | None = None
-    """How often the device is read (default 10s)."""
+    """How often the device is read (default 10s), on the wall clock's grid: 15m reads
+    at :00, :15, :30 and :45."""
+    timestamp: TimestampStyle | None = None
+    """scheduled (default): readings carry the grid instant the poll was due;
+    measured: the moment of the read, to the millisecond."""
     timeout: timedelta | None = None
     """How long to wait for an answer (default 1s)."""
     retries: int | None = None
@@ -125,3 +131,16 @@ class ModbusConfig(DeviceKeys):
         from wattbridge_plugins.sources.modbus.resolve import resolve
 
         object.__setattr__(self, "plans", resolve(self))
+
+    @property
+    def time_resolution(self) -> timedelta:
+        """What every reading's timestamp is a whole multiple of, since the epoch: the
+        devices' intervals' common divisor when stamped as scheduled, else 1 ms.
+        ``wattbridge check`` compares it with what each route's sink can write."""
+        step = 0
+        for plan in self.plans:
+            for device in plan.devices:
+                if device.timestamp != "scheduled":
+                    return timedelta(milliseconds=1)
+                step = math.gcd(step, round(device.interval * 1_000_000))
+        return timedelta(microseconds=step or 1_000)

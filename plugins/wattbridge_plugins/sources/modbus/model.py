@@ -77,6 +77,8 @@ class Device:
     retries: int
     backoff_max: float
     link: Link
+    timestamp: str = "scheduled"
+    """scheduled: readings carry their poll's grid instant; measured: the read's moment."""
 
     @property
     def label(self) -> str:

@@ -4,6 +4,11 @@ A device that does not answer (after ``retries``) is marked down and logged once
 then tried once per backoff delay (its interval, doubled each failure, at most
 ``backoff_max``) instead of at every poll, so a dead meter costs its bus at most one
 timeout per backoff, and other buses not at all. When it answers it is logged back up.
+
+Polls run on the wall clock's grid: a device with an interval of 15m is read at :00,
+:15, :30 and :45 (every instant a whole number of intervals since the epoch, in UTC),
+and its readings carry that scheduled instant (``timestamp = "scheduled"``), or the
+moment of the read to the millisecond (``"measured"``).
 """
 
 from __future__ import annotations
@@ -14,11 +19,11 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import attrs
 
-from wattbridge import Backoff, Reading, Stopping
+from wattbridge import Backoff, Reading, Stopping, next_tick
 from wattbridge_plugins.sources.modbus.client import BusClient, NoAnswer, Refused
 from wattbridge_plugins.sources.modbus.model import BusPlan, Device, Register
 from wattbridge_plugins.sources.modbus.planner import Read, one_per_value
@@ -89,7 +94,8 @@ class DeviceState:
     """A device's place in its bus's schedule and whether it answers."""
 
     device: Device
-    due: float = 0.0
+    due: datetime | None = None
+    """The next poll's scheduled instant on the grid (None: not scheduled yet)."""
     down: bool = False
     failures: int = 0
     down_since: float = 0.0
@@ -118,18 +124,20 @@ class DeviceReader:
                     raise NoAnswer(f"{exc} ({tries} tr{'y' if tries == 1 else 'ies'})") from None
         raise AssertionError("unreachable")
 
-    def poll(self, state: DeviceState, tries: int) -> Outcome:
-        """Read every register of the device once. Never raises for the device's sake."""
+    def poll(self, state: DeviceState, tries: int, timestamp: datetime | None = None) -> Outcome:
+        """Read every register of the device once, stamping the readings ``timestamp``
+        (default: when the device's first answer came, to the millisecond). Never
+        raises for the device's sake."""
         device = state.device
         outcome = Outcome()
-        now = datetime.now(UTC)
-        timestamp = now.replace(microsecond=now.microsecond // 1000 * 1000)
         for index, whole in enumerate(device.reads):
             pending = one_per_value(whole.registers) if index in state.split else [whole]
             while pending:
                 read = pending.pop(0)
                 try:
                     words = self._try(state, read, tries)
+                    if timestamp is None:
+                        timestamp = measured_now()
                 except NoAnswer as exc:
                     outcome.answered = False
                     outcome.error = str(exc)
@@ -214,13 +222,14 @@ class BusPoller:
 
     def run(self) -> None:
         """Poll until ``stop`` is set (or emit raises Stopping)."""
-        now = time.monotonic()
+        now = datetime.now(UTC)
         for state in self.states:
-            state.due = min(state.due, now) if state.due else now
+            if state.due is None:
+                state.due = next_tick(now, _interval(state.device))
         try:
             while not self.stop.is_set():
-                state = min(self.states, key=lambda s: s.due)
-                delay = state.due - time.monotonic()
+                state = min(self.states, key=_due)
+                delay = (_due(state) - datetime.now(UTC)).total_seconds()
                 if delay > 0 and self.stop.wait(delay):
                     return
                 self.poll_one(state)
@@ -240,7 +249,10 @@ class BusPoller:
                 )
             self._next(state)
             return
-        outcome = self.reader.poll(state, tries=1 if state.down else device.retries + 1)
+        timestamp = _due(state) if device.timestamp == "scheduled" else None
+        outcome = self.reader.poll(
+            state, tries=1 if state.down else device.retries + 1, timestamp=timestamp
+        )
         self.counters["polls"] += 1
         if outcome.answered:
             if state.down:
@@ -269,17 +281,37 @@ class BusPoller:
             # The core's Backoff caps the exponent: a meter down for days (thousands of
             # failures) must not overflow the float the formula makes.
             backoff = Backoff(device.interval, device.backoff_max, jitter=False)
-            state.due = time.monotonic() + backoff.delay(state.failures)
+            retry_at = datetime.now(UTC) + timedelta(seconds=backoff.delay(state.failures))
+            state.due = next_tick(retry_at - _ONE_US, _interval(device))  # back on the grid
         if outcome.readings:
             self.emit(outcome.readings)
             self.counters["readings"] += len(outcome.readings)
 
     def _next(self, state: DeviceState) -> None:
-        interval = state.device.interval
-        state.due += interval
-        now = time.monotonic()
-        if state.due <= now:
+        interval = _interval(state.device)
+        due = _due(state) + interval
+        now = datetime.now(UTC)
+        if due <= now:
             # Behind (a slow bus): skip the ticks that passed rather than pile them up.
-            missed = math.floor((now - state.due) / interval) + 1
-            self.counters["late"] += missed
-            state.due += missed * interval
+            late = next_tick(now, interval)
+            self.counters["late"] += (late - due) // interval
+            due = late
+        state.due = due
+
+
+_ONE_US = timedelta(microseconds=1)
+
+
+def measured_now() -> datetime:
+    """Now, to the millisecond: when a device answered (``timestamp = "measured"``)."""
+    now = datetime.now(UTC)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+def _interval(device: Device) -> timedelta:
+    return max(timedelta(seconds=device.interval), _ONE_US)
+
+
+def _due(state: DeviceState) -> datetime:
+    assert state.due is not None, "a device polled before run() scheduled it"
+    return state.due

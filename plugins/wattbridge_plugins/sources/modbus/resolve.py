@@ -151,6 +151,7 @@ def _device(keys: DeviceKeys, config: ModbusConfig, name: str, prefix: str) -> D
         retries=retries,
         backoff_max=_seconds(pick("backoff_max"), DEFAULT_BACKOFF_MAX),
         link=link,
+        timestamp=pick("timestamp") or "scheduled",
     )
 
 

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from wattbridge.testing import SourceHarness, wait_until
 from wattbridge_plugins.sources.modbus.client import BusClient
-from wattbridge_plugins.sources.modbus.config import ModbusConfig, RegisterConfig
+from wattbridge_plugins.sources.modbus.config import DeviceConfig, ModbusConfig, RegisterConfig
 from wattbridge_plugins.sources.modbus.poller import BusPoller, DeviceReader, DeviceState
 from wattbridge_plugins.sources.modbus.registers import BYTE_ORDERS, REGISTER_TYPES
 from wattbridge_plugins.sources.modbus.simulator import MeterServer, SimulatedMeter
@@ -473,7 +473,7 @@ def test_requests_on_one_bus_are_serialised_with_the_pause(
         host="127.0.0.1",
         port=server.port,
         pause="80ms",
-        interval="1h",
+        interval="5s",
         # Two reads a device: the gap between 30001 and 30011 is not read over.
         registers=[{"stream": "a", "register": 30001}, {"stream": "b", "register": 30011}],
         devices=[{"name": f"m{meter.unit}", "unit": meter.unit} for meter in meters],
@@ -481,7 +481,8 @@ def test_requests_on_one_bus_are_serialised_with_the_pause(
     harness.start()
     harness.wait_for(6)
     harness.stop()
-    times = sorted(t for meter in meters for t in meter.request_times)
+    # The first poll's six requests (a poll on the next 5s tick may have begun since).
+    times = sorted(t for meter in meters for t in meter.request_times)[:6]
     assert len(times) == 6
     gaps = [b - a for a, b in itertools.pairwise(times)]
     assert min(gaps) >= 0.075, gaps  # one at a time, 80 ms apart (less timer slack)
@@ -516,3 +517,69 @@ def test_a_meter_down_for_days_keeps_being_retried_at_backoff_max(
     readings = harness.source.counters["readings"]
     wait_until(lambda: harness.source.counters["readings"] > readings, message="back up")
     harness.stop()
+
+
+REGISTER = RegisterConfig(stream="x", register=30001)
+
+
+def test_polls_run_on_the_grid_and_carry_their_scheduled_instant(
+    meter_server: Server, run_source: Run
+) -> None:
+    meter = SimulatedMeter(1)
+    meter.set_words("input", 0, [7])
+    server = meter_server([meter])
+    harness = run_source(
+        "modbus",
+        host="127.0.0.1",
+        port=server.port,
+        interval="2s",
+        registers=[{"stream": "x", "register": 30001}],
+    )
+    harness.start()
+    readings = harness.wait_for(3, timeout=30)
+    harness.stop()
+    stamps = [r.timestamp for r in readings[:3]]
+    # Whole multiples of 2 s since the epoch (what a sink writing whole seconds needs),
+    # consecutive ticks apart unless a poll was skipped.
+    assert all(stamp.timestamp() % 2 == 0 and stamp.microsecond == 0 for stamp in stamps)
+    assert all((b - a) % timedelta(seconds=2) == timedelta(0) and b > a
+               for a, b in itertools.pairwise(stamps))  # fmt: skip
+    config = ModbusConfig(host="h", interval=timedelta(seconds=2), registers=[REGISTER])
+    assert config.time_resolution == timedelta(seconds=2)
+
+
+def test_measured_timestamps_are_the_moment_of_the_read(
+    meter_server: Server, run_source: Run
+) -> None:
+    meter = SimulatedMeter(1)
+    meter.set_words("input", 0, [7])
+    meter.delay = 0.4  # every answer comes 0.4 s after its tick's request
+    server = meter_server([meter])
+    harness = run_source(
+        "modbus",
+        host="127.0.0.1",
+        port=server.port,
+        interval="2s",
+        timestamp="measured",
+        registers=[{"stream": "x", "register": 30001}],
+    )
+    harness.start()
+    (reading, *_) = harness.wait_for(1, timeout=30)
+    harness.stop()
+    # Asked on a 2 s tick, stamped when the slow answer came, to the millisecond.
+    assert reading.timestamp.microsecond % 1000 == 0
+    assert reading.timestamp.timestamp() % 2 >= 0.4
+    config = ModbusConfig(host="h", timestamp="measured", registers=[REGISTER])
+    assert config.time_resolution == timedelta(milliseconds=1)
+
+
+def test_the_time_resolution_of_devices_polled_at_several_intervals() -> None:
+    config = ModbusConfig(
+        host="127.0.0.1",
+        registers=[REGISTER],
+        devices=[
+            DeviceConfig(name="a", interval=timedelta(minutes=15)),
+            DeviceConfig(name="b", interval=timedelta(minutes=10)),
+        ],
+    )
+    assert config.time_resolution == timedelta(minutes=5)
