@@ -95,7 +95,10 @@ class SourceCommon:
 
     plugin: str
     interval: timedelta = attrs.field(default=timedelta(seconds=10), validator=positive_duration)
-    """How often a polled source is polled."""
+    """How often a polled source is polled, on the wall clock's grid (15m: :00, :15 ...)."""
+    timestamp: Literal["scheduled", "measured"] = "scheduled"
+    """scheduled: a polled source's readings carry the grid instant of their poll;
+    measured: the timestamps the source gave them."""
 
 
 @attrs.frozen
@@ -345,13 +348,14 @@ class _Loader:
                 continue
             common_keys = {f.name for f in config_keys(common_class)}
             plugin_keys = {f.name for f in config_keys(plugin_type.config_class)}
-            if (
-                kind == "sources"
-                and "interval" in table
-                and not hasattr(plugin_type.factory, "poll")
-                and "interval" not in plugin_keys
-            ):
-                self.problem(where, "interval", f"{plugin_name!r} is not polled; remove it")
+            for polling_key in ("interval", "timestamp"):
+                if (
+                    kind == "sources"
+                    and polling_key in table
+                    and not hasattr(plugin_type.factory, "poll")
+                    and polling_key not in plugin_keys
+                ):
+                    self.problem(where, polling_key, f"{plugin_name!r} is not polled; remove it")
             for key in table:
                 if key not in common_keys and key not in plugin_keys:
                     self.problem(

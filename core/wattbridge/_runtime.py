@@ -15,10 +15,12 @@ import signal
 import threading
 import time
 from collections.abc import Iterable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType, MappingProxyType
 from typing import Any
+
+import attrs
 
 from wattbridge._backoff import Backoff
 from wattbridge._bus import Bus
@@ -26,6 +28,7 @@ from wattbridge._config import Config, SinkSpec, SourceSpec
 from wattbridge._delivery import SinkWorker
 from wattbridge._deliverystate import DeliveryState
 from wattbridge._errors import Stopping
+from wattbridge._grid import tick_at_or_before
 from wattbridge._hookspecs import StartupView
 from wattbridge._opensink import OpenedSink, build_from_spec
 from wattbridge._outbox import Outbox
@@ -176,7 +179,7 @@ class Runtime:
         for name, source in polled.items():
             interval = self.config.sources[name].common.interval
             backoff = _Backoff()
-            self._scheduler.every(
+            self._scheduler.on_grid(
                 f"poll:{name}", interval, lambda n=name, s=source, b=backoff: self._poll(n, s, b)
             )
         self._scheduler.every("stats", STATS_EVERY, self.stats.save, now=False)
@@ -321,6 +324,8 @@ class Runtime:
     def _poll(self, name: str, source: SourceAdapter, backoff: _Backoff) -> None:
         if self.stopping.is_set() or backoff.waiting:
             return
+        common = self.config.sources[name].common
+        tick = tick_at_or_before(datetime.now(UTC), common.interval)
         if not self.bus.has_room(name):
             skipped = self.stats.add(f"source.{name}.polls_skipped")
             if skipped == 1 or skipped % 100 == 0:
@@ -338,6 +343,8 @@ class Runtime:
             else:
                 log.info("source %s still failing (%d): %s", name, backoff.failures, message)
             return
+        if common.timestamp == "scheduled":
+            readings = [attrs.evolve(reading, timestamp=tick) for reading in readings]
         if backoff.succeeded():
             log.info("source %s recovered", name)
             self.stats.error(f"source.{name}", None)

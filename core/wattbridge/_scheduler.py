@@ -1,5 +1,6 @@
 """APScheduler, set up the one way wattbridge uses it: interval jobs that never overlap
-themselves, each in a pool big enough that one slow job cannot hold up the others."""
+themselves, each in a pool big enough that one slow job cannot hold up the others.
+Polls run on the wall clock's grid (``on_grid``), flushes whenever they are due."""
 
 from __future__ import annotations
 
@@ -10,6 +11,9 @@ from datetime import UTC, datetime, timedelta
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+from wattbridge._readings import EPOCH
 
 # APScheduler logs every run at INFO; keep its warnings (a missed run), not the chatter.
 logging.getLogger("apscheduler").setLevel(logging.WARNING)
@@ -37,6 +41,19 @@ class Scheduler:
             id=job_id,
             name=job_id,
             next_run_time=datetime.now(UTC) if now else None,
+        )
+
+    def on_grid(self, job_id: str, interval: timedelta, func: Callable[[], object]) -> None:
+        """Run ``func`` at every whole multiple of ``interval`` since the epoch (UTC),
+        first at the next one: 15m at :00, :15, :30, :45, as Telegraf's round_interval.
+        A run still going when the next is due makes that next one skip."""
+        self._scheduler.add_job(
+            func,
+            IntervalTrigger(
+                seconds=max(interval.total_seconds(), 0.01), start_date=EPOCH, timezone=UTC
+            ),
+            id=job_id,
+            name=job_id,
         )
 
     def run_soon(self, job_id: str) -> None:

@@ -300,3 +300,51 @@ def test_sigterm_stops_cleanly_and_keeps_the_queue(tmp_path):
     finally:
         box.close()
     assert os.path.exists(tmp_path / "state" / "runtime.json")
+
+
+@pytest.mark.parametrize("style", ["scheduled", "measured"])
+def test_polls_run_on_the_grid_stamped_as_configured(tmp_path, style):
+    FlakyPolled.calls = 0
+    out = tmp_path / "out.jsonl"
+    runtime = runtime_for(
+        tmp_path,
+        f"""
+[sources.meter]
+plugin = "flaky"
+interval = "500ms"
+timestamp = "{style}"
+[sinks.out]
+plugin = "jsonl"
+path = "{out}"
+flush_interval = "100ms"
+[[routes]]
+from = "meter"
+to = "out"
+""",
+    )
+    runtime.start()
+    try:
+        wait_until(lambda: len(lines(out)) >= 3, timeout=20)
+    finally:
+        runtime.stop()
+    stamps = [datetime.fromisoformat(line["timestamp"]) for line in lines(out)]
+    on_grid = [stamp.microsecond % 500_000 == 0 for stamp in stamps]
+    if style == "scheduled":
+        assert all(on_grid), stamps  # the poll's tick, whatever moment it ran
+    else:
+        # The source's own datetime.now(): after the tick by the scheduler's latency.
+        assert not all(on_grid), stamps
+
+
+def test_timestamp_is_refused_for_a_pushed_source(tmp_path):
+    from wattbridge import ConfigError
+
+    with pytest.raises(ConfigError, match="timestamp: 'dying' is not polled; remove it"):
+        runtime_for(
+            tmp_path,
+            """
+[sources.ws]
+plugin = "dying"
+timestamp = "measured"
+""",
+        )
