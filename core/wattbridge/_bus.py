@@ -3,7 +3,9 @@ plugins, and put durably into the outbox of every sink their routes name.
 
 ``emit`` returns only when the readings are durable in all those outboxes; that is
 the moment a source may acknowledge its input. A reading that no route takes is
-counted and reported once, never dropped silently.
+counted and reported once, never dropped silently. A route with ``resample`` hands its
+readings to the sink's :class:`~wattbridge._resample.Resampler` instead, which folds
+them into windows kept in the same outbox, as durably.
 """
 
 from __future__ import annotations
@@ -13,17 +15,21 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from wattbridge._config import Route
 from wattbridge._errors import Stopping
 from wattbridge._outbox import Outbox
 from wattbridge._readings import Reading, with_names
+from wattbridge._resample import Resample, Resampler
 from wattbridge._stats import Stats
 
 log = logging.getLogger("wattbridge._bus")
 
 Credential = Callable[[Reading], str]
+Target = tuple[str, "Resample | None"]
+"""Where routed readings go: a sink, and the route's resampling (None: as they are)."""
 
 
 class Bus:
@@ -50,13 +56,18 @@ class Bus:
             if transform_hook is not None
             else []
         )
-        # source -> [(sinks, mapping or None)]
-        self._routes: dict[str, list[tuple[tuple[str, ...], Mapping[str, str] | None]]] = (
-            defaultdict(list)
-        )
+        # source -> [(sinks, mapping or None, resampling or None)]
+        self._routes: dict[
+            str, list[tuple[tuple[str, ...], Mapping[str, str] | None, Resample | None]]
+        ] = defaultdict(list)
         for route in routes:
             for source in route.sources:
-                self._routes[source].append((route.sinks, route.streams))
+                self._routes[source].append((route.sinks, route.streams, route.resample))
+        self._resamplers: dict[str, Resampler] = {}
+        for route in routes:
+            for sink in route.sinks:
+                if route.resample is not None and sink not in self._resamplers:
+                    self._resamplers[sink] = Resampler(outboxes[sink], self.credentials.get(sink))
         self.last_emit = time.monotonic()
         """When readings were last queued (monotonic clock), for ``run --until-idle``."""
         self._warned: set[tuple[str, str]] = set()
@@ -64,7 +75,7 @@ class Bus:
 
     def targets(self, source: str) -> set[str]:
         """The sinks that readings of ``source`` may reach."""
-        return {sink for sinks, _ in self._routes.get(source, []) for sink in sinks}
+        return {sink for sinks, _, _ in self._routes.get(source, []) for sink in sinks}
 
     def has_room(self, source: str) -> bool:
         """True while every outbox that ``source`` feeds is below its bound."""
@@ -76,35 +87,72 @@ class Bus:
         Blocks while a target outbox is full; raises :class:`Stopping` if wattbridge
         stops meanwhile (nothing of this call was queued then).
         """
-        per_sink = self._route(source, readings)
-        if not per_sink:
+        per_target = self._route(source, readings)
+        if not per_target:
             return
-        for sink in per_sink:
+        for sink in {sink for sink, _ in per_target}:
             outbox = self.outboxes[sink]
             while not outbox.has_room():
                 if self.stopping.is_set():
                     raise Stopping(f"stopping while the outbox of {sink!r} was full")
                 self.stats.add(f"source.{source}.waited_for_room")
                 outbox.wait_for_room(0.5)
-        for sink, items in per_sink.items():
-            credential = self.credentials.get(sink)
-            creds = [credential(r) for r in items] if credential is not None else None
-            self.outboxes[sink].put(items, creds)
+        for (sink, resample), items in per_target.items():
+            if resample is not None:
+                resampler = self._resamplers[sink]
+                closed, late = resampler.add(_route_key(sink, resample), resample, items)
+                self._resampled(sink, closed, late)
+            else:
+                credential = self.credentials.get(sink)
+                creds = [credential(r) for r in items] if credential is not None else None
+                self.outboxes[sink].put(items, creds)
             self.last_emit = time.monotonic()
             if self.on_queued is not None:
                 self.on_queued(sink)
 
-    def _route(self, source: str, readings: Iterable[Reading]) -> dict[str, list[Reading]]:
+    def close_windows(self, now: datetime | None = None) -> int:
+        """Close resampling windows whose end plus grace has passed (a source gone
+        quiet); returns how many were closed and queued."""
+        total = 0
+        for sink, resampler in self._resamplers.items():
+            closed = resampler.close_due(now or datetime.now(UTC))
+            if closed:
+                self._resampled(sink, closed, 0)
+                if self.on_queued is not None:
+                    self.on_queued(sink)
+            total += closed
+        return total
+
+    def open_windows(self, sink: str) -> int:
+        """Resampling windows of ``sink`` that hold readings now."""
+        resampler = self._resamplers.get(sink)
+        return resampler.open_windows if resampler is not None else 0
+
+    def _resampled(self, sink: str, closed: int, late: int) -> None:
+        if closed:
+            self.stats.add(f"sink.{sink}.windows_closed", closed)
+        if late:
+            self.stats.add(f"sink.{sink}.resample_refused", late)
+            log.warning(
+                "sink %s: %d reading(s) could not be resampled (late for a closed window, "
+                "or text): dead-lettered with the reason",
+                sink,
+                late,
+            )
+
+    def _route(self, source: str, readings: Iterable[Reading]) -> dict[Target, list[Reading]]:
         routes = self._routes.get(source, [])
-        if routes and not self._transforms and all(m is None for _, m in routes):
+        if routes and not self._transforms and all(m is None for _, m, _ in routes):
             # The common case, every stream to every sink as named: no per-reading routing.
             items = [r if r.source else with_names(r, r.stream, source) for r in readings]
-            return {sink: items for sinks, _ in routes for sink in sinks} if items else {}
-        per_sink: dict[str, list[Reading]] = defaultdict(list)
+            if not items:
+                return {}
+            return {(sink, resample): items for sinks, _, resample in routes for sink in sinks}
+        per_sink: dict[Target, list[Reading]] = defaultdict(list)
         for emitted in readings:
             reading = emitted if emitted.source else with_names(emitted, emitted.stream, source)
             taken = False
-            for sinks, mapping in routes:
+            for sinks, mapping, resample in routes:
                 if mapping is None:
                     routed = reading
                 else:
@@ -120,7 +168,7 @@ class Bus:
                 for sink in sinks:
                     final = self._transform(routed, source, sink) if self._transforms else routed
                     if final is not None:
-                        per_sink[sink].append(final)
+                        per_sink[(sink, resample)].append(final)
             if not taken:
                 self._unrouted(source, reading.stream)
         return per_sink
@@ -152,3 +200,9 @@ class Bus:
             source,
             stream,
         )
+
+
+def _route_key(sink: str, resample: Resample) -> str:
+    """The name a resampled route's windows are kept under in the sink's outbox: its
+    settings, so changing them starts new windows (the old ones still close)."""
+    return f"{sink}|{resample.every.total_seconds():g}s|{resample.how}|{resample.zone}"

@@ -23,6 +23,7 @@ import attrs
 from wattbridge._durations import parse_duration
 from wattbridge._errors import ConfigValueError
 from wattbridge._plugins import PluginType, Registry
+from wattbridge._resample import Resample
 from wattbridge._secret import Secret
 from wattbridge._tomllines import TomlLines
 from wattbridge._validators import positive_duration
@@ -144,11 +145,13 @@ class SinkSpec:
 
 @attrs.frozen
 class Route:
-    """Readings of ``sources`` go to ``sinks``; ``streams`` maps names (None: all, as named)."""
+    """Readings of ``sources`` go to ``sinks``; ``streams`` maps names (None: all, as
+    named); ``resample`` folds them into windows first (None: each reading as it is)."""
 
     sources: tuple[str, ...]
     sinks: tuple[str, ...]
     streams: Mapping[str, str] | None = None
+    resample: Resample | None = None
 
 
 @attrs.frozen
@@ -173,6 +176,7 @@ class Config:
 # ---------------------------------------------------------------------------
 
 TOP_LEVEL = ("wattbridge", "sources", "sinks", "routes")
+ROUTE_KEYS = ("from", "to", "streams", "resample")
 
 
 def load_config(path: str | os.PathLike[str], registry: Registry) -> Config:
@@ -391,10 +395,8 @@ class _Loader:
                 self.problem(where, None, "must be a table with `from` and `to`")
                 continue
             for key in table:
-                if key not in ("from", "to", "streams"):
-                    self.problem(
-                        where, key, f"unknown key{_suggest(key, ('from', 'to', 'streams'))}"
-                    )
+                if key not in ROUTE_KEYS:
+                    self.problem(where, key, f"unknown key{_suggest(key, ROUTE_KEYS)}")
             froms = self.names(table, "from", where, sources, "source")
             tos = self.names(table, "to", where, sinks, "sink")
             streams = table.get("streams")
@@ -405,8 +407,14 @@ class _Loader:
                     where, "streams", 'must map stream names to names: {"power_w" = "meter/power"}'
                 )
                 streams = None
+            resample = None
+            if "resample" in table:
+                try:
+                    resample = self.nested(table["resample"], Resample, where)
+                except _Invalid as exc:
+                    self.problem(where, "resample", str(exc))
             if froms and tos:
-                result.append(Route(froms, tos, streams))
+                result.append(Route(froms, tos, streams, resample))
         return result
 
     def names(

@@ -53,6 +53,9 @@ CREATE TABLE IF NOT EXISTS state (
 RECENT_MAX = 100_000
 """Readings an outbox keeps in memory, as put, for ``take`` (about 25 MB at most)."""
 
+Refusal = tuple[Reading, str]
+"""A reading that cannot be queued, with the reason it is dead-lettered."""
+
 _CREDENTIAL_INDEX = "CREATE INDEX IF NOT EXISTS queue_credential ON queue (credential, id)"
 
 
@@ -185,6 +188,38 @@ class Outbox:
             with self._transaction(durable=True):
                 self._insert(rows)
             self._inserted(rows, readings)
+
+    def put_computed(
+        self,
+        compute: Callable[[sqlite3.Connection], tuple[Sequence[Reading], Sequence[Refusal]]],
+        credential: Callable[[Reading], str] | None = None,
+    ) -> None:
+        """Run ``compute`` in one durable transaction, with the database for tables of
+        its own (resampling keeps its windows there); queue the readings it returns and
+        dead-letter the (reading, reason) pairs in that same transaction: all or none."""
+        now = time.time()
+        with self._lock:
+            with self._transaction(durable=True):
+                readings, refused = compute(self._db)
+                rows = [
+                    (i, r.stream, to_epoch_us(r.timestamp), r.value, r.unit, r.source,
+                     credential(r) if credential is not None else "", now)
+                    for i, r in enumerate(readings, self._next_id)
+                ]  # fmt: skip
+                if rows:
+                    self._insert(rows)
+                self._db.executemany(
+                    "INSERT INTO deadletter (stream, ts, value, unit, source, credential,"
+                    " queued_at, attempts, reason, failed_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?)",
+                    [
+                        (r.stream, to_epoch_us(r.timestamp), r.value, r.unit, r.source,
+                         credential(r) if credential is not None else "", now, reason, now)
+                        for r, reason in refused
+                    ],
+                )  # fmt: skip
+            if rows:
+                self._inserted(rows, readings)
 
     def _insert(self, rows: list[tuple[Any, ...]]) -> None:
         """Insert rows numbered from the next id, inside the caller's transaction."""

@@ -45,6 +45,7 @@ log = logging.getLogger("wattbridge._runtime")
 RESTART_INITIAL = 1.0
 RESTART_MAX = 300.0
 STATS_EVERY = timedelta(seconds=5)
+WINDOWS_EVERY = timedelta(seconds=1)
 
 
 def stats_path(state_dir: Path) -> Path:
@@ -183,6 +184,9 @@ class Runtime:
                 f"poll:{name}", interval, lambda n=name, s=source, b=backoff: self._poll(n, s, b)
             )
         self._scheduler.every("stats", STATS_EVERY, self.stats.save, now=False)
+        if any(route.resample is not None for route in self.config.routes):
+            # Closes the windows of a source gone quiet, grace after their end.
+            self._scheduler.every("resample", WINDOWS_EVERY, self._close_windows)
         self._scheduler.start()
         for name, source in pushed.items():
             thread = threading.Thread(
@@ -311,6 +315,14 @@ class Runtime:
             self.stats.error(f"sink.{worker.name}", redact(f"{type(exc).__name__}: {exc}"))
             return 0
         return settled
+
+    def _close_windows(self) -> None:
+        try:
+            self.bus.close_windows()
+        except Exception as exc:
+            # A full disk must not stop the scheduler; the windows stay open, try again.
+            log.exception("closing resampling windows failed")
+            self.stats.error("resample", redact(f"{type(exc).__name__}: {exc}"))
 
     def _queued(self, sink: str) -> None:
         worker = self.workers[sink]
