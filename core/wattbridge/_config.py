@@ -24,6 +24,7 @@ from wattbridge._durations import parse_duration
 from wattbridge._errors import ConfigValueError
 from wattbridge._plugins import PluginType, Registry
 from wattbridge._resample import Resample
+from wattbridge._resolution import route_problems
 from wattbridge._secret import Secret
 from wattbridge._tomllines import TomlLines
 from wattbridge._validators import positive_duration
@@ -295,6 +296,9 @@ class _Loader:
         routes = self.load_routes(
             data.get("routes", []), _table_keys(data, "sources"), _table_keys(data, "sinks")
         )
+        if not self.problems:
+            for index, key, message in route_problems(routes, sources, sinks):
+                self.problem(("routes", index), key, message)
         if self.problems or settings is None:
             return None
         state_dir = settings.state_dir

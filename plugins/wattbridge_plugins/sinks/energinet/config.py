@@ -127,3 +127,10 @@ class EnerginetConfig(TlsKeys):
         default=timedelta(seconds=60), validator=attrs.validators.gt(timedelta(0))
     )
     """How long one request may take before it counts as failed (and is retried)."""
+
+    @property
+    def time_resolution(self) -> timedelta:
+        """The timestamps this sink can write: whole minutes with time_format "minutes"
+        (the documented format), whole seconds otherwise. ``wattbridge check`` refuses
+        a route whose source gives finer ones (a meter polled every 10s, unresampled)."""
+        return timedelta(minutes=1) if self.time_format == "minutes" else timedelta(seconds=1)

@@ -56,7 +56,8 @@ class TimeFormat:
         if self.style != "minutes" and local.microsecond:
             raise Unsendable(
                 f"timestamp {timestamp.isoformat()} has fractions of a second, which "
-                "the platform's format cannot write"
+                "the platform's format cannot write; stamp polls with their scheduled "
+                'instant or resample the route ([routes.resample] every = "1m")'
             )
         if self.style == "offset":
             text = local.isoformat(timespec="seconds")
@@ -65,7 +66,8 @@ class TimeFormat:
             # Cutting the seconds off would give two readings one timestamp: refuse.
             raise Unsendable(
                 f"timestamp {timestamp.isoformat()} has seconds, which time_format "
-                "'minutes' cannot write; set time_format = 'seconds'"
+                "'minutes' (the documented format) cannot write; resample the route to "
+                'whole minutes ([routes.resample] every = "1m" or longer)'
             )
         if local.fold:
             # The repeated hour when clocks go back: without an offset its times are the
