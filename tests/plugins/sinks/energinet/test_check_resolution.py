@@ -94,3 +94,16 @@ def test_a_resample_window_the_sink_cannot_write_is_refused(
     err = capsys.readouterr().err
     assert "resample: source 'house' (resampled to windows of 30s)" in err
     assert 'every = "1m"' in err
+
+
+def test_the_example_passes_check_and_fails_without_its_resampling(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    example = Path(__file__).parents[4] / "examples" / "modbus-to-energinet.toml"
+    monkeypatch.setenv("ENERGINET_TOKEN", "not-a-real-token")
+    assert main(["check", "-c", str(example)]) == exitcodes.OK
+    unresampled = tmp_path / "unresampled.toml"
+    text = example.read_text()
+    unresampled.write_text(text.replace('[routes.resample]\nevery = "15m"\nhow = "mean"', "#"))
+    assert main(["check", "-c", str(unresampled)]) == exitcodes.CONFIG
+    assert "[[routes]] #2 to: source 'house' (timestamps on a 10s grid)" in capsys.readouterr().err
