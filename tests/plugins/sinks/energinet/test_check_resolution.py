@@ -104,6 +104,8 @@ def test_the_example_passes_check_and_fails_without_its_resampling(
     assert main(["check", "-c", str(example)]) == exitcodes.OK
     unresampled = tmp_path / "unresampled.toml"
     text = example.read_text()
-    unresampled.write_text(text.replace('[routes.resample]\nevery = "15m"\nhow = "mean"', "#"))
+    table = '[routes.resample]\nevery = "15m"\nhow = "mean"\nzone = "Europe/Copenhagen"\n'
+    assert table in text
+    unresampled.write_text(text.replace(table, ""))
     assert main(["check", "-c", str(unresampled)]) == exitcodes.CONFIG
     assert "[[routes]] #2 to: source 'house' (timestamps on a 10s grid)" in capsys.readouterr().err
