@@ -7,6 +7,7 @@ from __future__ import annotations
 import statistics
 import tempfile
 from collections import defaultdict
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -97,10 +98,17 @@ def test_every_reading_counts_in_exactly_one_window_sent_once(
     assert all(r.source == "meter" for r in readings)
 
 
+@pytest.fixture
+def outbox(tmp_path: Path) -> Iterator[Outbox]:
+    """A sink's outbox, closed after the test."""
+    box = Outbox(tmp_path / "out.db")
+    yield box
+    box.close()
+
+
 def test_a_window_closes_when_a_later_reading_comes_or_grace_after_its_end(
-    tmp_path: Path,
+    outbox: Outbox,
 ) -> None:
-    outbox = Outbox(tmp_path / "out.db")
     resampler = Resampler(outbox, None)
     spec = Resample(timedelta(minutes=15), "mean", grace=timedelta(seconds=30))
     start = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
@@ -112,11 +120,9 @@ def test_a_window_closes_when_a_later_reading_comes_or_grace_after_its_end(
     assert resampler.close_due(start + timedelta(minutes=30, seconds=30)) == 1
     assert [r.value for r in outbox.iter_queued()] == [5.0, 100.0]
     assert resampler.open_windows == 0
-    outbox.close()
 
 
-def test_late_and_unfoldable_readings_are_dead_lettered_with_the_reason(tmp_path: Path) -> None:
-    outbox = Outbox(tmp_path / "out.db")
+def test_late_and_unfoldable_readings_are_dead_lettered_with_the_reason(outbox: Outbox) -> None:
     resampler = Resampler(outbox, None)
     spec = Resample(timedelta(hours=1), "sum")
     start = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
@@ -130,11 +136,9 @@ def test_late_and_unfoldable_readings_are_dead_lettered_with_the_reason(tmp_path
     assert "2026-01-05T11:00:00+00:00" in letters[0].reason
     assert "text value 'off' cannot be resampled with how = 'sum'" in letters[1].reason
     assert [r.value for r in outbox.iter_queued()] == [1]  # the sum sent stands
-    outbox.close()
 
 
-def test_text_values_resample_with_last(tmp_path: Path) -> None:
-    outbox = Outbox(tmp_path / "out.db")
+def test_text_values_resample_with_last(outbox: Outbox) -> None:
     resampler = Resampler(outbox, None)
     spec = Resample(timedelta(minutes=1), "last")
     start = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
@@ -148,7 +152,6 @@ def test_text_values_resample_with_last(tmp_path: Path) -> None:
         ],
     )
     assert [r.value for r in outbox.iter_queued()] == ["off"]
-    outbox.close()
 
 
 def test_the_bus_resamples_a_route_and_passes_another_as_it_is(tmp_path: Path) -> None:

@@ -26,6 +26,7 @@ from typing import Any
 
 import pytest
 
+from wattbridge._programs import stop_process
 from wattbridge.testing import wait_until
 from wattbridge_plugins.sources.modbus.config import ModbusConfig
 from wattbridge_plugins.sources.modbus.simulator import MeterServer, SimulatedMeter
@@ -205,12 +206,7 @@ def test_a_modbus_meter_resampled_to_minutes_reaches_energinet_across_a_sigkill(
         )
         assert process.poll() is None, process.stderr.read().decode() if process.stderr else ""
     finally:
-        process.terminate()
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
+        stop_process(process, grace=20)
 
     readings = _raw(raw)
     in_cut = [t for t in readings["power_w"] if t.replace(second=0) == killed_minute]
