@@ -27,7 +27,7 @@ import attrs
 
 from wattbridge._durations import format_duration
 from wattbridge._grid import Grid, check_every, zone_named
-from wattbridge._outbox import Outbox
+from wattbridge._outbox import Outbox, Refusal
 from wattbridge._readings import EPOCH, Reading, Value, from_epoch_us, to_epoch_us, trusted_reading
 
 How = Literal["last", "mean", "min", "max", "sum"]
@@ -151,9 +151,6 @@ class Window:
         return reading
 
 
-Refused = tuple[Reading, str]
-
-
 class Resampler:
     """The resampled routes into one sink's outbox; see the module doc."""
 
@@ -164,7 +161,7 @@ class Resampler:
         self._grids: dict[tuple[int, str], Grid] = {}
         rows: list[tuple[Any, ...]] = []
 
-        def load(db: sqlite3.Connection) -> tuple[list[Reading], list[Refused]]:
+        def load(db: sqlite3.Connection) -> tuple[list[Reading], list[Refusal]]:
             db.execute(_SCHEMA)
             rows.extend(db.execute(f"SELECT {_COLUMNS} FROM resample"))
             return [], []
@@ -185,7 +182,7 @@ class Resampler:
         with self._lock:
             changed: dict[str, Window] = {}
             closed: list[Reading] = []
-            refused: list[Refused] = []
+            refused: list[Refusal] = []
             for reading in readings:
                 key = f"{route}|{reading.source}|{reading.stream}"
                 window = changed.get(key)
@@ -206,6 +203,7 @@ class Resampler:
                         )
                     )
                     changed[key] = window
+                window.grace_us = grace_us  # the route's grace as configured now
                 problem = self._fold(window, reading, closed)
                 if problem:
                     refused.append((reading, problem))
@@ -264,12 +262,12 @@ class Resampler:
         return grid
 
     def _commit(
-        self, changed: dict[str, Window], closed: Sequence[Reading], refused: Sequence[Refused]
+        self, changed: dict[str, Window], closed: Sequence[Reading], refused: Sequence[Refusal]
     ) -> None:
         """Write the changed windows, queue the closed ones' readings and dead-letter
         the refused, in one durable transaction; then adopt the changes."""
 
-        def write(db: sqlite3.Connection) -> tuple[Sequence[Reading], Sequence[Refused]]:
+        def write(db: sqlite3.Connection) -> tuple[Sequence[Reading], Sequence[Refusal]]:
             db.executemany(
                 f"INSERT OR REPLACE INTO resample ({_COLUMNS}) VALUES ({', '.join('?' * 16)})",
                 [window.row() for window in changed.values()],
