@@ -12,7 +12,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from wattbridge import next_tick
 from wattbridge.testing import SourceHarness, wait_until
 from wattbridge_plugins.sources.modbus.client import BusClient
 from wattbridge_plugins.sources.modbus.config import DeviceConfig, ModbusConfig, RegisterConfig
@@ -583,3 +584,18 @@ def test_the_time_resolution_of_devices_polled_at_several_intervals() -> None:
         ],
     )
     assert config.time_resolution == timedelta(minutes=5)
+
+
+def test_a_poll_behind_its_schedule_skips_to_the_next_tick_and_counts_the_missed() -> None:
+    (plan,) = ModbusConfig(
+        host="127.0.0.1", interval=timedelta(seconds=10), registers=[REGISTER]
+    ).plans
+    poller = BusPoller(plan, lambda _r: None, logging.getLogger("test"), threading.Event())
+    (state,) = poller.states
+    now = datetime.now(UTC)
+    state.due = next_tick(now, timedelta(seconds=10)) - timedelta(seconds=60)  # 6 ticks ago
+    poller._next(state)
+    assert state.due is not None and now < state.due <= now + timedelta(seconds=10)
+    assert state.due.timestamp() % 10 == 0  # back on the grid, never off it
+    assert poller.counters["late"] in (5, 6)  # the ticks that passed (one more if a tick
+    # went by between now and the call)
