@@ -140,6 +140,14 @@ class Bus:
                 late,
             )
 
+    def route(self, source: str, readings: Iterable[Reading]) -> dict[str, list[Reading]]:
+        """The readings each sink would get from ``source`` (mapped, transformed, not
+        resampled), without queueing them: for ``wattbridge test``."""
+        per_sink: dict[str, list[Reading]] = defaultdict(list)
+        for (sink, _resample), items in self._route(source, readings).items():
+            per_sink[sink].extend(items)
+        return dict(per_sink)
+
     def _route(self, source: str, readings: Iterable[Reading]) -> dict[Target, list[Reading]]:
         routes = self._routes.get(source, [])
         if routes and not self._transforms and all(m is None for _, m, _ in routes):

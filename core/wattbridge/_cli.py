@@ -20,12 +20,24 @@ import attrs
 
 from wattbridge import __version__, exitcodes
 from wattbridge._config import Config, ConfigError, load_config
+from wattbridge._configpath import (
+    CONFIG_ENV,
+    SYSTEM_CONFIG,
+    LocalView,
+    LocalViewError,
+    find_config,
+    read_local_view,
+    searched,
+)
+from wattbridge._durations import parse_duration
 from wattbridge._errors import CommandFailed, PluginError
+from wattbridge._health import assess
 from wattbridge._logs import setup_logging
 from wattbridge._opensink import open_sink, outbox_path
 from wattbridge._outbox import Outbox
-from wattbridge._plugins import Registry, load_plugins
-from wattbridge._runtime import Runtime, stats_path
+from wattbridge._plugins import DISABLE_PLUGINS_ENV, Registry, disabled_from_env, load_plugins
+from wattbridge._reload import Service
+from wattbridge._runtime import stats_path
 from wattbridge._stats import load_stats
 
 log = logging.getLogger("wattbridge._cli")
@@ -38,16 +50,28 @@ def add_config_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "-c",
         "--config",
-        default=DEFAULT_CONFIG,
+        default=None,
         type=Path,
-        help=f"the TOML config (default: {DEFAULT_CONFIG})",
+        help=f"the TOML config (default: ${CONFIG_ENV}, ./{DEFAULT_CONFIG}, {SYSTEM_CONFIG})",
     )
 
 
+def config_path(args: argparse.Namespace) -> Path:
+    """The config a command reads (``-c``, ``$WATTBRIDGE_CONFIG``, ``./wattbridge.toml``,
+    ``/etc/wattbridge/wattbridge.toml``); none there ends the command (exit 3)."""
+    path = find_config(args.config)
+    if not path.exists():
+        raise CommandFailed(f"no config found; looked at {searched(args.config)}", exitcodes.CONFIG)
+    return path
+
+
 def read_config(args: argparse.Namespace) -> Config:
-    """Load ``args.config`` with ``args.registry``; a mistake ends the command (exit 3)."""
+    """Load the config (see :func:`config_path`) with ``args.registry``; a mistake ends
+    the command (exit 3)."""
+    path = config_path(args)
+    args.config = path
     try:
-        config = load_config(args.config, args.registry)
+        config = load_config(path, args.registry)
     except ConfigError as exc:
         raise CommandFailed(str(exc), exitcodes.CONFIG) from None
     for warning in config.warnings:
@@ -55,7 +79,17 @@ def read_config(args: argparse.Namespace) -> Config:
     return config
 
 
-def open_outbox(config: Config, sink: str) -> Outbox:
+def read_local(args: argparse.Namespace) -> LocalView:
+    """The config's state folder and sink names only (no plugin keys, no secrets): for
+    commands that read local files, so they run where the sinks' secrets are not set."""
+    path = config_path(args)
+    try:
+        return read_local_view(path)
+    except LocalViewError as exc:
+        raise CommandFailed(str(exc), exitcodes.CONFIG) from None
+
+
+def open_outbox(config: Config | LocalView, sink: str) -> Outbox:
     """The outbox of ``sink`` named in ``config``; a missing one ends the command (exit 5)."""
     if sink not in config.sinks:
         raise CommandFailed(
@@ -79,12 +113,20 @@ def _when(epoch: float | None) -> str:
 
 def cmd_run(args: argparse.Namespace) -> int:
     config = read_config(args)
-    setup_logging(
-        args.log_level or config.settings.log_level, args.log_format or config.settings.log_format
-    )
+
+    def configure_logging(config: Config) -> None:
+        setup_logging(
+            args.log_level or config.settings.log_level,
+            args.log_format or config.settings.log_format,
+            log=config.settings.log,
+        )
+
+    def load() -> Config:
+        return load_config(args.config, args.registry)
+
+    configure_logging(config)
     try:
-        runtime = Runtime(config, args.registry)
-        runtime.run_forever(until_idle=args.until_idle)
+        Service(config, args.registry, load, on_config=configure_logging).run(args.until_idle)
     except Exception as exc:
         # Logged, not raised: with --log-format json this is a JSON line like the rest.
         log.error("wattbridge stopped: %s: %s", type(exc).__name__, exc)
@@ -117,6 +159,14 @@ def cmd_plugins(args: argparse.Namespace) -> int:
         {"kind": "command", "type": c.name, "plugin": c.plugin, "version": ""}
         for c in registry.commands.values()
     ]
+    rows += [
+        {"kind": "BROKEN", "type": b.value, "plugin": b.name, "version": b.error}
+        for b in registry.broken
+    ]
+    rows += [
+        {"kind": "disabled", "type": "", "plugin": name, "version": ""}
+        for name in registry.disabled
+    ]
     if args.json:
         print(json.dumps(rows, indent=2))
         return exitcodes.OK
@@ -125,7 +175,7 @@ def cmd_plugins(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    config = read_config(args)
+    config = read_local(args)
     report: dict[str, Any] = {"sinks": {}, "runtime": load_stats(stats_path(config.state_dir))}
     for name in config.sinks:
         path = outbox_path(config.state_dir, name)
@@ -137,10 +187,14 @@ def cmd_status(args: argparse.Namespace) -> int:
             report["sinks"][name] = outbox.status()
         finally:
             outbox.close()
+    health = assess(report["sinks"], report["runtime"])
     if args.json:
         sinks = {k: attrs.asdict(v) if v else None for k, v in report["sinks"].items()}
-        print(json.dumps({"sinks": sinks, "runtime": report["runtime"]}, indent=2))
-        return exitcodes.OK
+        verdict = {"level": health.level.name.lower(), "reasons": list(health.reasons)}
+        print(
+            json.dumps({"sinks": sinks, "runtime": report["runtime"], "health": verdict}, indent=2)
+        )
+        return int(health.level)
     rows = []
     for name, status in report["sinks"].items():
         if status is None:
@@ -168,11 +222,17 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"{key}: {value}")
     for key, error in sorted(report["runtime"].get("errors", {}).items()):
         print(f"{key} last error at {_when(error.get('at'))}: {error.get('message')}")
-    return exitcodes.OK
+    print(f"health: {health.level.name.lower()}")
+    for reason in health.reasons:
+        print(f"  {reason}")
+    return int(health.level)
 
 
 def cmd_deadletter(args: argparse.Namespace) -> int:
-    config = read_config(args)
+    if args.action == "purge":
+        return purge_dead_letters(args)
+    # list reads local files only; replay assigns credentials, so it needs the sink built.
+    config: Config | LocalView = read_config(args) if args.action == "replay" else read_local(args)
     sinks = [args.sink] if args.sink else list(config.sinks)
     total = 0
     for sink in sinks:
@@ -203,6 +263,7 @@ def cmd_deadletter(args: argparse.Namespace) -> int:
                         )
                 total += len(letters)
             else:
+                assert isinstance(config, Config)
                 moved = replay_dead_letters(config, sink, args.ids or None)
                 print(f"{sink}: {moved} dead letter(s) queued again")
                 total += moved
@@ -211,6 +272,32 @@ def cmd_deadletter(args: argparse.Namespace) -> int:
     if args.action == "list" and not args.json:
         print(f"{total} dead letter(s)", file=sys.stderr)
     return exitcodes.OK
+
+
+def purge_dead_letters(args: argparse.Namespace) -> int:
+    """``deadletter purge SINK --older-than 30d``: delete dead letters that failed longer
+    ago than that; only local files are read."""
+    if not args.sink or not args.older_than:
+        raise CommandFailed("purge needs a sink and --older-than (e.g. 30d)", exitcodes.USAGE)
+    try:
+        age = parse_duration(args.older_than)
+    except (ValueError, TypeError) as exc:
+        raise CommandFailed(f"--older-than: {exc}", exitcodes.USAGE) from None
+    outbox = open_outbox(read_local(args), args.sink)
+    try:
+        purged = outbox.purge_dead_letters(time.time() - age.total_seconds())
+    finally:
+        outbox.close()
+    print(f"{args.sink}: {purged} dead letter(s) older than {args.older_than} deleted")
+    return exitcodes.OK
+
+
+def cmd_test(args: argparse.Namespace) -> int:
+    from wattbridge._dryrun import DryRun
+
+    config = read_config(args)
+    failures = DryRun(config, args.registry, sys.stdout, seconds=args.seconds).run()
+    return exitcodes.FAILURE if failures else exitcodes.OK
 
 
 def replay_dead_letters(config: Config, sink: str, ids: list[int] | None) -> int:
@@ -294,6 +381,13 @@ def build_parser(registry: Registry) -> argparse.ArgumentParser:
         default=None,
         help="json: one JSON object a line",
     )
+    parser.add_argument(
+        "--disable-plugin",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help=f"do not load this installed plugin (repeat for several; or ${DISABLE_PLUGINS_ENV})",
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     def add(
@@ -324,11 +418,27 @@ def build_parser(registry: Registry) -> argparse.ArgumentParser:
     status = add("status", cmd_status, "queue depth, oldest reading, errors, dead letters")
     status.add_argument("--json", action="store_true")
     dead = add("deadletter", cmd_deadletter, "list or replay readings the platform refused")
-    dead.add_argument("action", choices=["list", "replay"])
+    dead.add_argument("action", choices=["list", "replay", "purge"])
+    dead.add_argument("purge_sink", nargs="?", metavar="SINK", help="purge: the sink")
     dead.add_argument("--sink", help="only this sink (default: all)")
+    dead.add_argument(
+        "--older-than", metavar="AGE", help="purge: dead letters that failed longer ago (30d)"
+    )
     dead.add_argument("--ids", type=int, nargs="*", help="replay: only these dead letters")
     dead.add_argument("--limit", type=int, default=None, help="list: at most this many")
     dead.add_argument("--json", action="store_true", help="list: JSON lines")
+    test = add(
+        "test",
+        cmd_test,
+        "dry run: read each source once and print the readings and the exact payloads each "
+        "sink would send; nothing is sent, no outbox is written",
+    )
+    test.add_argument(
+        "--seconds",
+        type=float,
+        default=5.0,
+        help="how long to wait for a pushed source's first readings (default 5)",
+    )
     sandbox = add("sandbox", cmd_sandbox, "run the local imitation of each platform", config=False)
     sandbox.add_argument("names", nargs="*", help="which sandboxes (default: all)")
     sandbox.add_argument("--host", default="127.0.0.1")
@@ -343,14 +453,23 @@ def build_parser(registry: Registry) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``wattbridge`` command; returns the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        registry = load_plugins()
+        registry = load_plugins(disable=disabled_from_env() | _disabled_in(argv))
     except PluginError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exitcodes.PLUGIN
+    for broken in registry.broken:
+        print(
+            f"warning: plugin {broken.name!r} ({broken.value}) is broken and was skipped: "
+            f"{broken.error} (skip it with --disable-plugin {broken.name})",
+            file=sys.stderr,
+        )
     parser = build_parser(registry)
     args = parser.parse_args(argv)
     args.registry = registry
+    if getattr(args, "purge_sink", None):
+        args.sink = args.sink or args.purge_sink
     if args.command not in ("run", "sandbox"):
         setup_logging(args.log_level or "warning", args.log_format or "text")
     try:
@@ -361,6 +480,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return exitcodes.INTERRUPTED
     return code
+
+
+def _disabled_in(argv: Sequence[str]) -> set[str]:
+    """The ``--disable-plugin`` names, read before parsing: the parser is built from the
+    plugins, so which to load must be known first."""
+    names = set()
+    for index, arg in enumerate(argv):
+        if arg == "--disable-plugin" and index + 1 < len(argv):
+            names.add(argv[index + 1])
+        elif arg.startswith("--disable-plugin="):
+            names.add(arg.split("=", 1)[1])
+    return names
 
 
 if __name__ == "__main__":

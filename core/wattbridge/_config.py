@@ -26,6 +26,7 @@ from wattbridge._plugins import PluginType, Registry
 from wattbridge._resample import Resample
 from wattbridge._resolution import route_problems
 from wattbridge._secret import Secret
+from wattbridge._servicesettings import HttpSettings, LogSettings
 from wattbridge._tomllines import TomlLines
 from wattbridge._validators import positive_duration
 
@@ -89,6 +90,12 @@ class Settings:
     fsync: bool = True
     """Sync every accepted batch to disk, so it survives a power cut (not only a crash).
     false trades that for speed on slow disks (SD cards): a crash still loses nothing."""
+    http: HttpSettings | None = None
+    """``[wattbridge.http]``: the metrics and health endpoint; off unless the table is there."""
+    log: LogSettings = attrs.field(factory=LogSettings)
+    """``[wattbridge.log]``: a rotating log file instead of standard error."""
+    dead_letter_retention: timedelta | None = None
+    """Dead letters older than this are deleted by ``wattbridge run`` (default: kept)."""
 
 
 @attrs.frozen

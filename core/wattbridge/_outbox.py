@@ -84,6 +84,8 @@ class OutboxStatus:
     halted: str | None
     sent_total: int
     next_attempt_at: float | None
+    retried_total: int = 0
+    """Failed attempts counted over the readings (a reading retried twice counts 2)."""
 
 
 def _id_ranges(ids: Iterable[int]) -> list[tuple[int, int]]:
@@ -302,6 +304,7 @@ class Outbox:
             self._db.executemany(
                 "UPDATE queue SET attempts = attempts + 1 WHERE id BETWEEN ? AND ?", ranges
             )
+            self._bump("retried_total", sum(last - first + 1 for first, last in ranges))
 
     def iter_queued(self, chunk: int = 10_000) -> Iterator[Reading]:
         """Every queued reading, oldest first (for tests and export)."""
@@ -357,6 +360,15 @@ class Outbox:
         return [
             DeadLetter(row[0], trusted_reading(*row[1:6]), row[6], row[7], row[8]) for row in rows
         ]
+
+    def purge_dead_letters(self, failed_before: float) -> int:
+        """Delete dead letters that failed before ``failed_before`` (epoch seconds);
+        returns how many were deleted."""
+        with self._lock, self._transaction():
+            cursor = self._db.execute(
+                "DELETE FROM deadletter WHERE failed_at < ?", (failed_before,)
+            )
+            return cursor.rowcount
 
     def replay(
         self,
@@ -463,6 +475,7 @@ class Outbox:
             halted=delivery.halted,
             sent_total=int(state.get("sent_total", 0)),
             next_attempt_at=delivery.next_attempt_at,
+            retried_total=int(state.get("retried_total", 0)),
         )
 
     # -- internals -------------------------------------------------------------

@@ -40,6 +40,14 @@ ENTRY_POINT_GROUP = "wattbridge"
 DISABLE_ENTRY_POINTS_ENV = "WATTBRIDGE_DISABLE_PLUGIN_AUTOLOAD"
 """Set to 1 to load only the built-ins (as pytest's PYTEST_DISABLE_PLUGIN_AUTOLOAD)."""
 
+DISABLE_PLUGINS_ENV = "WATTBRIDGE_DISABLE_PLUGINS"
+"""Comma-separated entry-point names not to load (as ``--disable-plugin NAME``)."""
+
+
+def disabled_from_env() -> set[str]:
+    """The plugin names :data:`DISABLE_PLUGINS_ENV` lists."""
+    return {n.strip() for n in os.environ.get(DISABLE_PLUGINS_ENV, "").split(",") if n.strip()}
+
 
 @attrs.frozen
 class PluginType:
@@ -72,15 +80,27 @@ class Command:
     plugin: str
 
 
+@attrs.frozen
+class BrokenPlugin:
+    """An installed plugin that failed to import: it is left out, and shown as broken."""
+
+    name: str
+    value: str
+    error: str
+
+
 @attrs.define
 class Registry:
-    """Everything the loaded plugins registered, by name."""
+    """Everything the loaded plugins registered, by name; ``broken`` lists the installed
+    plugins that failed to import (left out, so every other command still works)."""
 
     manager: pluggy.PluginManager
     sources: dict[str, PluginType] = attrs.Factory(dict)
     sinks: dict[str, PluginType] = attrs.Factory(dict)
     sandboxes: dict[str, Sandbox] = attrs.Factory(dict)
     commands: dict[str, Command] = attrs.Factory(dict)
+    broken: list[BrokenPlugin] = attrs.Factory(list)
+    disabled: list[str] = attrs.Factory(list)
 
     @property
     def hook(self) -> Any:
@@ -96,14 +116,23 @@ def new_manager() -> pluggy.PluginManager:
 
 
 def load_plugins(
-    extra: list[object] | None = None, *, entry_points: bool | None = None
+    extra: list[object] | None = None,
+    *,
+    entry_points: bool | None = None,
+    disable: set[str] | None = None,
 ) -> Registry:
     """Load the built-ins, the installed entry points and ``extra`` plugin objects.
 
-    ``entry_points`` defaults to on unless WATTBRIDGE_DISABLE_PLUGIN_AUTOLOAD=1 is set.
-    Raises :class:`PluginError` for a hook name that is not specified, a type name
-    registered twice, or a registration that is not of the documented shape.
+    ``entry_points`` defaults to on unless WATTBRIDGE_DISABLE_PLUGIN_AUTOLOAD=1 is set;
+    entry points named in ``disable`` (default: WATTBRIDGE_DISABLE_PLUGINS) are skipped.
+    An entry point that fails to import is left out and listed in ``Registry.broken``,
+    so one broken third-party package does not stop every command. Raises
+    :class:`PluginError` for a hook name that is not specified, a type name registered
+    twice, or a registration that is not of the documented shape.
     """
+    disable = disabled_from_env() if disable is None else disable
+    broken: list[BrokenPlugin] = []
+    disabled: list[str] = []
     manager = new_manager()
     versions: dict[str, str] = {}
     own_version = _version("wattbridge")
@@ -116,12 +145,18 @@ def load_plugins(
         for entry_point in metadata.entry_points(group=ENTRY_POINT_GROUP):
             if manager.get_plugin(entry_point.name) is not None:
                 continue
+            if entry_point.name in disable:
+                disabled.append(entry_point.name)
+                continue
             try:
                 module = entry_point.load()
             except Exception as exc:
-                raise PluginError(
-                    f"plugin {entry_point.name!r} ({entry_point.value}) failed to import: {exc}"
-                ) from exc
+                broken.append(
+                    BrokenPlugin(
+                        entry_point.name, entry_point.value, f"{type(exc).__name__}: {exc}"
+                    )
+                )
+                continue
             manager.register(module, name=entry_point.name)
             dist = entry_point.dist
             versions[entry_point.name] = dist.version if dist is not None else "?"
@@ -133,7 +168,10 @@ def load_plugins(
         manager.check_pending()
     except pluggy.PluginValidationError as exc:
         raise PluginError(f"unknown hook: {exc}") from exc
-    return _collect(manager, versions)
+    registry = _collect(manager, versions)
+    registry.broken = broken
+    registry.disabled = disabled
+    return registry
 
 
 def _version(distribution: str) -> str:

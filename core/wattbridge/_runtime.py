@@ -31,7 +31,7 @@ from wattbridge._errors import Stopping
 from wattbridge._grid import tick_at_or_before
 from wattbridge._hookspecs import StartupView
 from wattbridge._opensink import OpenedSink, build_from_spec
-from wattbridge._outbox import Outbox
+from wattbridge._outbox import Outbox, OutboxStatus
 from wattbridge._plugins import Registry
 from wattbridge._private import private_dir
 from wattbridge._readings import Reading
@@ -246,6 +246,10 @@ class Runtime:
         self.opened = {}
         self.outboxes = {}
 
+    def sink_statuses(self) -> dict[str, OutboxStatus]:
+        """Each sink's outbox status, now (for ``/metrics`` and ``/healthz``)."""
+        return {name: outbox.status() for name, outbox in list(self.outboxes.items())}
+
     def idle_for(self) -> float:
         """Seconds since readings were last queued, or 0 while any outbox holds some."""
         if any(outbox.depth for outbox in self.outboxes.values()):
@@ -373,6 +377,9 @@ class Runtime:
             items = list(readings)
             self.bus.emit(name, items)
             self.stats.add(f"source.{name}.readings", len(items))
+            if backoff.failures:  # it restarted and delivers again: healthy (status, /healthz)
+                backoff.succeeded()
+                self.stats.error(f"source.{name}", None)
 
         while not self.stopping.is_set():
             started = time.monotonic()

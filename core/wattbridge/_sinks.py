@@ -219,18 +219,20 @@ class Sink(Protocol):
         ...
 
     # Optional methods (SinkAdapter supplies the defaults): open(), close(),
-    # credential(reading) -> str (a per-credential rate limit's key), and check(): try
+    # credential(reading) -> str (a per-credential rate limit's key), check(): try
     # the credentials against the platform once, for set-up forms; raise
     # PermissionError for a refused credential, OSError (ConnectionError,
     # TimeoutError) when it cannot be reached; interrupt(): called from another thread
     # when wattbridge stops, to make a send that waits on the network return soon (its
-    # batch then a retry), so a stop is not held by a slow platform.
+    # batch then a retry), so a stop is not held by a slow platform; and preview(batch)
+    # -> iterable of (where, payload) text pairs: what send would send, made by the same
+    # code, without sending or storing anything (`wattbridge test`).
 
 
 class SinkAdapter:
     """A plugin's sink with the optional methods filled in: the one place that asks
-    which of ``open``, ``close``, ``interrupt``, ``credential`` and ``check`` a sink
-    defines.
+    which of ``open``, ``close``, ``interrupt``, ``credential``, ``check`` and
+    ``preview`` a sink defines.
 
     The core talks only to the adapter, so a sink class needs nothing but ``limits`` and
     ``send``; the others default to doing nothing (``check`` to "cannot check").
@@ -244,6 +246,7 @@ class SinkAdapter:
         self._interrupt = optional_method(sink, "interrupt")
         self._check = optional_method(sink, "check")
         self._credential: Callable[[Reading], str] | None = optional_method(sink, "credential")
+        self._preview = optional_method(sink, "preview")
 
     def send(self, batch: Batch) -> SendResult:
         """The sink's ``send``."""
@@ -295,6 +298,17 @@ class SinkAdapter:
             return False
         self._check()
         return True
+
+    @property
+    def can_preview(self) -> bool:
+        """True if the sink can show the payloads it would send (``wattbridge test``)."""
+        return self._preview is not None
+
+    def preview(self, batch: Batch) -> list[tuple[str, str]]:
+        """The sink's ``preview``: (where, payload) pairs for ``batch``, nothing sent."""
+        if self._preview is None:
+            return []
+        return [(str(where), str(payload)) for where, payload in self._preview(batch)]
 
 
 def optional_method(plugin: object, name: str) -> Any:

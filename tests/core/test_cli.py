@@ -80,18 +80,21 @@ def test_status_and_deadletter_list_replay(config, capsys, tmp_path):
     box.deadletter({batch.ids[1]: "value 'x' is not a double"})
     box.set_state("last_error", "HTTP 500 from platform")
     box.close()
-    assert main(["status", "--json", "-c", str(config)]) == 0
+    # A dead letter is the failing level: exit 2, for monitoring.
+    assert main(["status", "--json", "-c", str(config)]) == 2
     status = json.loads(capsys.readouterr().out)["sinks"]["out"]
     assert status["depth"] == 1 and status["dead_letters"] == 1
     assert status["last_error"] == "HTTP 500 from platform"
-    assert main(["status", "-c", str(config)]) == 0
+    assert main(["status", "-c", str(config)]) == 2
     table = capsys.readouterr().out
+    assert "sink out: 1 dead letter(s)" in table
     assert "HTTP 500 from platform" in table and "2026-01-01T00:00:00+00:00" in table
     assert main(["deadletter", "list", "--json", "-c", str(config)]) == 0
     letter = json.loads(capsys.readouterr().out)
     assert letter["reason"] == "value 'x' is not a double" and letter["value"] == "x"
     assert main(["deadletter", "replay", "--sink", "out", "-c", str(config)]) == 0
     assert "1 dead letter(s) queued again" in capsys.readouterr().out
+    assert main(["status", "-c", str(config)]) == 0
     assert main(["deadletter", "list", "--sink", "nope", "-c", str(config)]) == exitcodes.NOT_FOUND
 
 

@@ -10,7 +10,7 @@ the answer into a per-reading :class:`~wattbridge.SendResult`.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 
 from wattbridge import Batch, Reading, SendResult, SinkContext, SinkLimits
@@ -112,6 +112,35 @@ class EnerginetSink:
         self.client.close()
 
     # -- sending -----------------------------------------------------------------
+
+    def preview(self, batch: Batch) -> Iterator[tuple[str, str]]:
+        """The request bodies ``send`` would post for the batch (one per 10-minute window
+        when it needs several), and the readings it would refuse."""
+        profile = batch.credential
+        if profile not in self.config.senders:
+            yield "not sent", f"no sender profile maps these streams (profile {profile!r})"
+            return
+        now = datetime.fromtimestamp(self.clock(), UTC)
+        left = list(batch.readings)
+        while left:
+            packed = pack(
+                left,
+                self.meter_of.get,
+                limit=self._limit(profile),
+                time_format=self.time_format,
+                oldest=five_years_before(now) + self.config.max_age_margin,
+            )
+            for index, reason in sorted(packed.rejected.items()):
+                yield f"not sent: {left[index].stream}", reason
+            if packed.meters:
+                yield (
+                    f"POST {self.config.url} (sender profile {profile}, bearer token)",
+                    packed.body.decode("utf-8"),
+                )
+            done = set(packed.sent) | set(packed.rejected)
+            if not done:
+                break
+            left = [r for i, r in enumerate(left) if i not in done]
 
     def send(self, batch: Batch) -> SendResult:
         """Pack one request for the batch's sender profile, post it, and read the answer."""

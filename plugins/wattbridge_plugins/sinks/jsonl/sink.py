@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Iterator
 from typing import IO
 
 from wattbridge import Batch, SendResult, SinkContext, SinkLimits
@@ -63,6 +64,10 @@ class JsonlSink:
             text = json.dumps(value, ensure_ascii=False) if type(value) is str else repr(value)
             parts.append(f'{head}{r.timestamp.isoformat()}", "value": {text}{tail}')
         return "".join(parts)
+
+    def preview(self, batch: Batch) -> Iterator[tuple[str, str]]:
+        """The lines ``send`` would append (``wattbridge test``)."""
+        yield f"append to {self.config.path or 'standard output'}", self.format(batch)
 
     def send(self, batch: Batch) -> SendResult:
         """Append the batch's lines; fsync; all ok."""

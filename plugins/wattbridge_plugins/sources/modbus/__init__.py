@@ -6,8 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 from wattbridge import hookimpl
+from wattbridge_plugins.common.extras import needs_extra
 from wattbridge_plugins.sources.modbus.config import DeviceConfig, ModbusConfig, RegisterConfig
-from wattbridge_plugins.sources.modbus.source import ModbusSource
+
+# pymodbus and pyserial are the `modbus` extra: imported when a modbus source is built.
+ModbusSource = needs_extra("wattbridge_plugins.sources.modbus.source:ModbusSource", "modbus")
 
 
 @hookimpl

@@ -16,10 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from wattbridge import parse_duration
+from wattbridge_plugins.common.extras import load
 from wattbridge_plugins.sources.modbus import profiles
-from wattbridge_plugins.sources.modbus.client import BusClient
 from wattbridge_plugins.sources.modbus.config import ModbusConfig
-from wattbridge_plugins.sources.modbus.poller import DeviceReader, DeviceState
 from wattbridge_plugins.sources.modbus.registers import format_register
 
 HELP = "read a Modbus device once and print its values; list the shipped meter profiles"
@@ -99,10 +98,12 @@ def _read(args: argparse.Namespace) -> int:
         return USAGE
     (plan,) = config.plans
     device = plan.devices[0]
-    client = BusClient(plan.link)
-    reader = DeviceReader(client, logging.getLogger("wattbridge.modbus.read"), Counter())
+    # pymodbus (the `modbus` extra) only when a device is read: `profiles` needs none.
+    poller = load("wattbridge_plugins.sources.modbus.poller", "modbus")
+    client = poller.BusClient(plan.link)
+    reader = poller.DeviceReader(client, logging.getLogger("wattbridge.modbus.read"), Counter())
     try:
-        outcome = reader.poll(DeviceState(device), tries=device.retries + 1)
+        outcome = reader.poll(poller.DeviceState(device), tries=device.retries + 1)
     finally:
         client.close()
     if not outcome.answered:

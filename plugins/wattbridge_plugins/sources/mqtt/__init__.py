@@ -5,8 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from wattbridge import hookimpl
+from wattbridge_plugins.common.extras import needs_extra
 from wattbridge_plugins.sources.mqtt.config import MqttSourceConfig, Subscription
-from wattbridge_plugins.sources.mqtt.source import MqttSource
+
+# paho-mqtt is the `mqtt` extra: imported when the source is built.
+MqttSource = needs_extra("wattbridge_plugins.sources.mqtt.source:MqttSource", "mqtt")
 
 
 @hookimpl

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import stat
 import sys
 from pathlib import Path
 from typing import Any
@@ -196,9 +197,7 @@ def add_fetch_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _fetch_client(args: argparse.Namespace) -> Client:
     if args.sink:
-        if args.config is None:
-            args.config = Path("wattbridge.toml")
-        config = read_config(args)
+        config = read_config(args)  # no -c: found as every command finds it
         spec = config.sinks.get(args.sink)
         if spec is None or not isinstance(spec.config, EnergyDataBatchConfig):
             raise CommandFailed(
@@ -229,7 +228,9 @@ def run_fetch(args: argparse.Namespace) -> int:
         except ValueError as exc:
             raise CommandFailed(str(exc), exitcodes.USAGE) from None
     client = _fetch_client(args)
-    tmp = args.output.with_name(args.output.name + ".part")
+    target, atomic = output_target(args.output)
+    tmp = target.with_name(target.name + ".part") if atomic else target
+    written = 0
     try:
         response = client.fetch(ids, start, end)
         length = response.headers.get("Content-Length")
@@ -239,15 +240,34 @@ def run_fetch(args: argparse.Namespace) -> int:
             )
             for block in response.iter_content(1 << 16):
                 out.write(block)
+                written += len(block)
                 progress.advance(task, len(block))
-        tmp.replace(args.output)
+        if atomic:
+            tmp.replace(target)
     except PlatformError as exc:
-        tmp.unlink(missing_ok=True)
+        if atomic:
+            tmp.unlink(missing_ok=True)
         raise CommandFailed(str(exc), exitcodes.FAILURE) from None
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
+        if atomic:
+            tmp.unlink(missing_ok=True)
         raise CommandFailed(f"fetch failed: {exc}", exitcodes.FAILURE) from None
     finally:
         client.close()
-    print(f"{args.output}: {args.output.stat().st_size} bytes", file=sys.stderr)
+    print(f"{args.output}: {written} bytes", file=sys.stderr)
     return exitcodes.OK
+
+
+def output_target(output: Path) -> tuple[Path, bool]:
+    """Where to write ``-o output`` and whether atomically (a temporary file renamed).
+
+    A regular file (or a new one) is replaced atomically, through any symbolic link to
+    it, so the link stays a link; anything else (``/dev/stdout``, a pipe, a device) is
+    written in place: renaming over it would replace the device node with a file.
+    """
+    target = Path(os.path.realpath(output))
+    try:
+        mode = target.stat().st_mode
+    except FileNotFoundError:
+        return target, True
+    return target, stat.S_ISREG(mode)

@@ -21,8 +21,10 @@ from __future__ import annotations
 
 import bisect
 import json
+import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -120,6 +122,24 @@ class EnergyDataBatchSink:
         self._save()
 
     # -- sending -----------------------------------------------------------------------
+
+    def preview(self, batch: Batch) -> Iterator[tuple[str, str]]:
+        """The import files ``send`` would upload (written by the same code, into a
+        temporary folder), and the readings it would refuse."""
+        layout = lay_out(batch.readings, self.config.datastreams)
+        with tempfile.TemporaryDirectory(prefix="wattbridge-preview-") as folder:
+            for number, (key, columns) in enumerate(layout.parts.items()):
+                path = Path(folder) / f"part-{number}.csv"
+                write_part(
+                    path, columns, batch.readings, layout.placed, key, self.config.datastreams
+                )
+                name = f"{self.config.import_name}-{batch.ids[0]}-{number}"
+                yield (
+                    f"import {name!r} to {self.config.url} (CSV file)",
+                    path.read_text(encoding="utf-8"),
+                )
+        for index, reason in sorted(layout.rejected.items()):
+            yield f"not imported: {batch.readings[index].stream}", reason
 
     def send(self, batch: Batch) -> SendResult:
         """Start, continue or settle the import of ``batch``; see the module doc."""

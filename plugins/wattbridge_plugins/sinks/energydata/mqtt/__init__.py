@@ -5,9 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from wattbridge import hookimpl
+from wattbridge_plugins.common.extras import needs_extra
 from wattbridge_plugins.sinks.energydata.mqtt import commands
 from wattbridge_plugins.sinks.energydata.mqtt.config import EnergyDataMqttConfig
-from wattbridge_plugins.sinks.energydata.mqtt.sink import EnergyDataMqttSink
+
+# paho-mqtt is the `mqtt` extra: imported when the sink is built.
+EnergyDataMqttSink = needs_extra(
+    "wattbridge_plugins.sinks.energydata.mqtt.sink:EnergyDataMqttSink", "mqtt"
+)
 
 
 @hookimpl

@@ -13,15 +13,18 @@ import sys
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from wattbridge import exitcodes
 from wattbridge.commands import CommandFailed, add_config_argument, read_config
-from wattbridge_plugins.common import mqtt_client
+from wattbridge_plugins.common.extras import load
 from wattbridge_plugins.common.tls import TlsKeys, tls_from_arguments
 from wattbridge_plugins.sinks.energydata.mqtt.config import EnergyDataMqttConfig
+
+if TYPE_CHECKING:
+    from wattbridge_plugins.common import mqtt_client
 
 PLUGIN = "energydata-mqtt"
 
@@ -104,6 +107,7 @@ def target(args: argparse.Namespace) -> Target:
 
 def run(args: argparse.Namespace) -> int:
     """Subscribe and print until interrupted (or --count/--seconds)."""
+    mqtt = load("wattbridge_plugins.common.mqtt_client", "mqtt")  # paho: the `mqtt` extra
     where = target(args)
     done = threading.Event()
     failed: list[str] = []
@@ -139,7 +143,7 @@ def run(args: argparse.Namespace) -> int:
             if args.count is not None and received >= args.count:
                 done.set()
 
-    client = mqtt_client.make_client(
+    client = mqtt.make_client(
         "",
         clean_session=True,
         reconnect=True,
@@ -150,7 +154,7 @@ def run(args: argparse.Namespace) -> int:
     if where.username is not None:
         client.username_pw_set(where.username, where.password)
     if where.tls is not None:
-        mqtt_client.set_tls(client, where.tls.ssl_context())
+        mqtt.set_tls(client, where.tls.ssl_context())
     try:
         client.connect(where.host, where.port, 30)
     except OSError as exc:

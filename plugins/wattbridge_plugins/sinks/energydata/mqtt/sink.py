@@ -13,7 +13,7 @@ import secrets
 import ssl
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import attrs
 
@@ -292,6 +292,14 @@ class EnergyDataMqttSink:
             connection.close()
         except Exception:
             self.log.debug("closing a failed MQTT connection failed", exc_info=True)
+
+    def preview(self, batch: Batch) -> Iterator[tuple[str, str]]:
+        """The messages ``send`` would publish, and the readings it would refuse."""
+        plan = plan_batch(self.config, batch, self.topics)
+        for message in plan.messages:
+            yield f"publish to {message.topic} (QoS 1)", message.payload.decode("utf-8")
+        for index, reason in sorted(plan.rejected.items()):
+            yield f"not published: {batch.readings[index].stream}", reason
 
     def send(self, batch: Batch) -> SendResult:
         """Publish the batch with at most ``window`` messages unacknowledged; see the module doc."""
