@@ -296,7 +296,8 @@ def cmd_test(args: argparse.Namespace) -> int:
     from wattbridge._dryrun import DryRun
 
     config = read_config(args)
-    failures = DryRun(config, args.registry, sys.stdout, seconds=args.seconds).run()
+    show = args.show or None
+    failures = DryRun(config, args.registry, sys.stdout, seconds=args.seconds, show=show).run()
     return exitcodes.FAILURE if failures else exitcodes.OK
 
 
@@ -438,6 +439,13 @@ def build_parser(registry: Registry) -> argparse.ArgumentParser:
         type=float,
         default=5.0,
         help="how long to wait for a pushed source's first readings (default 5)",
+    )
+    test.add_argument(
+        "--show",
+        type=int,
+        default=20,
+        metavar="N",
+        help="readings shown per source and payloads per sink (default 20; 0: all)",
     )
     sandbox = add("sandbox", cmd_sandbox, "run the local imitation of each platform", config=False)
     sandbox.add_argument("names", nargs="*", help="which sandboxes (default: all)")

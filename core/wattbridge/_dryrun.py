@@ -56,12 +56,20 @@ class DryRun:
     sources and sinks that failed."""
 
     def __init__(
-        self, config: Config, registry: Registry, out: TextIO, *, seconds: float = 5.0
+        self,
+        config: Config,
+        registry: Registry,
+        out: TextIO,
+        *,
+        seconds: float = 5.0,
+        show: int | None = 20,
     ) -> None:
         self.config = config
         self.registry = registry
         self.out = out
         self.seconds = seconds
+        self.show = show
+        """Readings shown per source and payloads per sink (None: all)."""
         self.failures = 0
 
     def say(self, text: str = "") -> None:
@@ -94,9 +102,33 @@ class DryRun:
     def read_source(self, spec: SourceSpec, folder: Path) -> list[Reading]:
         """Poll or start the source once; print what it gave."""
         folder.mkdir(parents=True, exist_ok=True)
-        context = SourceContext(
-            spec.name, folder, logging.getLogger(f"wattbridge.source.{spec.name}")
-        )
+        problems: dict[str, str] = {}
+
+        def report_error(part: str, message: str | None) -> None:
+            if message is None:
+                problems.pop(part, None)
+            else:
+                problems[part] = message
+
+        logger = logging.getLogger(f"wattbridge.source.{spec.name}")
+        context = SourceContext(spec.name, folder, logger, report_error=report_error)
+        # What the source warns of (a device down, a host unreachable) is what a dry run
+        # is for: shown under the source and counted as a failure.
+        warnings = _Collect(logging.WARNING)
+        logger.addHandler(warnings)
+        try:
+            readings = self._read(spec, context)
+        finally:
+            logger.removeHandler(warnings)
+        for part, message in sorted(problems.items()):
+            self.failures += 1
+            self.say(f"  error: {part}: {message}")
+        for message in warnings.messages:
+            self.failures += 1
+            self.say(f"  warning: {message}")
+        return readings
+
+    def _read(self, spec: SourceSpec, context: SourceContext) -> list[Reading]:
         try:
             source = SourceAdapter(spec.type.factory(spec.config, context))
         except Exception as exc:
@@ -116,12 +148,17 @@ class DryRun:
             except Exception:
                 log.debug("closing source %s failed", spec.name, exc_info=True)
         self.say(f"source {spec.name} ({spec.type.name}, {how}): {len(readings)} reading(s)")
-        for reading in readings:
+        for reading in readings[: self.show]:
             unit = f" {reading.unit}" if reading.unit else ""
             self.say(
                 f"  {reading.timestamp.isoformat()}  {reading.stream} = {reading.value!r}{unit}"
             )
+        self._more(len(readings), "reading(s)")
         return readings
+
+    def _more(self, total: int, what: str) -> None:
+        if self.show is not None and total > self.show:
+            self.say(f"  ... and {total - self.show} more {what} (--show 0 shows all)")
 
     def _source_failed(self, spec: SourceSpec, what: str, exc: Exception) -> list[Reading]:
         self.failures += 1
@@ -188,11 +225,19 @@ class DryRun:
             if not sink.can_preview:
                 self.say("  (this sink's plugin cannot show its payloads)")
                 return
+            shown = 0
             for batch in batches(sink, readings, spec.common.batch_size):
                 for where, payload in sink.preview(batch):
+                    shown += 1
+                    if self.show is not None and shown > self.show:
+                        continue  # made all the same: a payload that cannot be made is reported
                     self.say(f"  {where}")
-                    for line in payload.splitlines():
+                    lines = payload.splitlines()
+                    for line in lines[: self.show]:
                         self.say(f"    {line}")
+                    if self.show is not None and len(lines) > self.show:
+                        self.say(f"    ... and {len(lines) - self.show} more line(s)")
+            self._more(shown, "payload(s)")
         except Exception as exc:
             self.failures += 1
             self.say(f"sink {spec.name}: preview failed: {type(exc).__name__}: {exc}")
@@ -201,6 +246,17 @@ class DryRun:
                 sink.close()
             except Exception:
                 log.debug("closing sink %s failed", spec.name, exc_info=True)
+
+
+class _Collect(logging.Handler):
+    """Keeps the messages of records at ``level`` or above."""
+
+    def __init__(self, level: int) -> None:
+        super().__init__(level)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(redact(record.getMessage()))
 
 
 def batches(sink: SinkAdapter, readings: Sequence[Reading], batch_size: int | None) -> list[Batch]:
