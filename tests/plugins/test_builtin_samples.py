@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from wattbridge._cli import main
 from wattbridge._config import load_config
 from wattbridge._plugins import DEFAULT_PLUGINS
 
@@ -44,8 +45,9 @@ def test_every_plugin_folder_has_a_readme_and_a_sample():
         assert (folder / "sample.toml").exists(), folder
 
 
-@pytest.mark.parametrize("path", SAMPLES + EXAMPLES, ids=lambda p: str(p.relative_to(ROOT)))
-def test_sample_config_is_valid(path, wattbridge_registry, monkeypatch, request):
+def prepare(path: Path, monkeypatch: Any, request: Any) -> dict[str, Any]:
+    """Set what a sample needs from outside (its secrets' variables, the sandbox's CA)
+    and return its parsed TOML."""
     # Samples name their secrets as {env = "..."}: give every such variable a value.
     data = tomllib.loads(path.read_text(encoding="utf-8"))
     for name in env_names(data):
@@ -60,5 +62,48 @@ def test_sample_config_is_valid(path, wattbridge_registry, monkeypatch, request)
             ca.write_text("made by the test: the sandbox writes its CA here\n")
             request.addfinalizer(lambda ca=ca: ca.unlink())
     monkeypatch.chdir(path.parent)
+    return data
+
+
+@pytest.mark.parametrize("path", SAMPLES + EXAMPLES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_sample_config_is_valid(path, wattbridge_registry, monkeypatch, request):
+    prepare(path, monkeypatch, request)
     config = load_config(path, wattbridge_registry)
     assert config.sources or config.sinks
+
+
+def remove_new_empty_folders(root: Path, before: set[Path]) -> None:
+    """Remove folders under ``root`` made since ``before`` was listed, if empty."""
+    for folder in sorted((p for p in root.rglob("*") if p.is_dir()), reverse=True):
+        if folder not in before and not any(folder.iterdir()):
+            folder.rmdir()
+
+
+# Sources of these plugins need nothing outside this machine: their dry run must succeed.
+LOCAL_SOURCES = {"replay", "csv-folder"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", SAMPLES + EXAMPLES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_wattbridge_test_dry_runs_the_sample(
+    path, wattbridge_registry, monkeypatch, request, capsys
+):
+    data = prepare(path, monkeypatch, request)
+    config = load_config(path, wattbridge_registry)
+    existed = config.state_dir.exists()
+    folders = {p for p in path.parent.rglob("*") if p.is_dir()}
+    # A watch-folder source makes its inbox's folders when it starts: not in the repo.
+    request.addfinalizer(lambda: remove_new_empty_folders(path.parent, folders))
+    code = main(["test", "-c", str(path), "--seconds", "2", "--show", "3"])
+    out = capsys.readouterr().out
+    assert out.rstrip().splitlines()[-1].startswith("nothing was sent and no outbox was written")
+    for name, spec in config.sinks.items():
+        assert f"sink {name} ({spec.type.name})" in out, out
+    assert config.state_dir.exists() == existed, "a dry run made the state folder"
+    plugins = {table["plugin"] for table in data.get("sources", {}).values()}
+    if plugins <= LOCAL_SOURCES:
+        assert code == 0, out
+    else:
+        # A meter or broker on the user's network, absent here: said, and exit 1.
+        assert code in (0, 1), out
+        assert code == 0 or "warning:" in out or "failed" in out, out
