@@ -265,9 +265,12 @@ def output_target(output: Path) -> tuple[Path, bool]:
     it, so the link stays a link; anything else (``/dev/stdout``, a pipe, a device) is
     written in place: renaming over it would replace the device node with a file.
     """
-    target = Path(os.path.realpath(output))
     try:
-        mode = target.stat().st_mode
+        mode = output.stat().st_mode  # through links: what would be written to
     except FileNotFoundError:
-        return target, True
-    return target, stat.S_ISREG(mode)
+        mode = stat.S_IFREG  # a new file (or a dangling link's target, made)
+    if not stat.S_ISREG(mode):
+        # /dev/stdout resolves to names like /proc/N/fd/pipe:[...] that cannot be opened:
+        # open the name given, which the kernel follows.
+        return output, False
+    return Path(os.path.realpath(output)), True

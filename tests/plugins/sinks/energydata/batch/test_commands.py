@@ -186,6 +186,42 @@ def test_fetch_downloads_ranges_and_latest(
     assert "403" in error and "no read access" in error and sandbox.tokens["none"] not in error
 
 
+def test_fetch_writes_through_a_symlink_and_to_dev_stdout(
+    tmp_path: Path, sandbox: Any, token_env: None
+) -> None:
+    config = write_config(tmp_path, sandbox)
+    data = write_csv(tmp_path / "history.csv", 4)
+    assert main(["import", str(data), "--sink", "edk", "-c", str(config), "--no-progress"]) == 0
+    common = ["--ids", "my/topic", "--latest", "--url", sandbox.url, "--token-env", "EDK_READ"]
+    # A link to a regular file: the file is replaced atomically, the link stays a link.
+    real = tmp_path / "real.csv"
+    real.write_text("old\n", encoding="utf-8")
+    link = tmp_path / "link.csv"
+    link.symlink_to(real)
+    assert main(["fetch", *common, "-o", str(link), "--no-progress"]) == 0
+    assert link.is_symlink() and real.read_text(encoding="utf-8").startswith(";my/topic")
+    # /dev/stdout (a link to a pipe here): written through, never replaced by a file.
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "wattbridge",
+            "fetch",
+            *common,
+            "-o",
+            "/dev/stdout",
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+        env=os.environ,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[0] == ";my/topic"
+    assert Path("/dev/stdout").is_symlink() or not Path("/dev/stdout").is_file()
+
+
 def test_the_sample_config_is_accepted(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("EDK_TOKEN", "a-token-for-the-check")
     config = load_config(PLUGIN_DIR / "energydata" / "batch" / "sample.toml", load_plugins())
