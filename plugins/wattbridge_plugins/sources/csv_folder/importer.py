@@ -96,7 +96,7 @@ class Importer:
 
         entry = self.ledger.get(digest)
         if entry is not None and entry.status == "emitted":
-            self.log.info("%s: every row was delivered before a restart; moving it", path.name)
+            self.log.info("%s: every row was queued before a restart; moving it", path.name)
             return self._finish(path, digest, entry, None)
         if entry is not None and entry.status == "done" and self.config.dedupe:
             return self._duplicate(path, digest, entry)
@@ -105,7 +105,7 @@ class Importer:
         try:
             return self._import(path, snapshot, digest, entry, bad, emit)
         except FileTrouble as exc:
-            self.log.warning("%s; what was delivered stays delivered; will try again", exc)
+            self.log.warning("%s; what was queued stays queued; will try again", exc)
             return Outcome.RETRY
         finally:
             bad.discard()
@@ -222,7 +222,7 @@ class Importer:
             move(path, target)
         except FileNotFoundError:
             self.log.warning(
-                "%s: all %d row(s) were delivered, but the file vanished before it could "
+                "%s: all %d row(s) were queued, but the file vanished before it could "
                 "be moved to %s",
                 path,
                 entry.emitted,
@@ -232,7 +232,8 @@ class Importer:
             return Outcome.DONE
         self.ledger.set_status(digest, "done", str(target))
         self.log.info(
-            "%s: %d row(s), %d reading(s) delivered%s; moved to %s",
+            # Queued: durable in the outboxes; the sinks deliver them (wattbridge status).
+            "%s: %d row(s), %d reading(s) queued%s; moved to %s",
             path.name,
             entry.emitted,
             entry.readings,
@@ -270,8 +271,8 @@ class Importer:
         heading = [
             f"{path.name}: rejected; nothing of it was imported."
             if not earlier
-            else f"{path.name}: rejected now; {earlier} row(s) of it had been delivered by an "
-            "earlier run (with another config) and stay delivered.",
+            else f"{path.name}: rejected now; {earlier} row(s) of it had been queued by an "
+            "earlier run (with another config) and stay queued.",
             f"{bad.count} bad line(s)"
             + (f" among {rows} row(s)" if rows else "")
             + (
