@@ -43,4 +43,5 @@ def needs_extra(target: str, extra: str) -> Callable[..., Any]:
 
     call.__name__ = target.rsplit(":", maxsplit=1)[-1]
     call.__doc__ = f"{target}, imported when first used (needs wattbridge[{extra}])."
+    call.lazy_target = target  # type: ignore[attr-defined]  # where it lives, for checks
     return call
