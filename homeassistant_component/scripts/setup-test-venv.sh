@@ -30,8 +30,9 @@ fi
 # acme 2.8, which needs josepy's ComparableX509, removed in josepy 2.0; pip would
 # otherwise pick josepy 2.x and every HTTP request to HA would fail with a 500.
 # wattbridge itself, editable, without touching the pins HA made above; its own
-# dependencies then resolve against them (paho-mqtt stays 1.6.1).
-"$venv/bin/python" -m pip install -e "$repo"
+# dependencies then resolve against them (paho-mqtt stays 1.6.1). The extras are the
+# plugin families that were core dependencies before the core was slimmed.
+"$venv/bin/python" -m pip install -e "$repo[modbus,homeassistant,mqtt]"
 # tests/conftest.py (shared by every test folder) imports hypothesis. Not wattbridge's
 # whole [test] extra: HA's harness pins its own pytest and pytest-asyncio.
 # mypy: run-tests.sh type-checks the component against HA's own type hints.
