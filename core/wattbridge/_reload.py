@@ -12,17 +12,16 @@ started again. SIGINT or SIGTERM stop cleanly; a second one stops at once.
 from __future__ import annotations
 
 import logging
-import signal
 import threading
 import time
 from collections.abc import Callable
 from datetime import timedelta
-from types import FrameType
 
 from wattbridge._config import Config, ConfigError
 from wattbridge._http import MetricsServer
 from wattbridge._plugins import Registry
 from wattbridge._runtime import Runtime
+from wattbridge._signals import stop_signals
 
 log = logging.getLogger("wattbridge._reload")
 
@@ -116,21 +115,10 @@ class Service:
 
     def run(self, until_idle: float | None = None) -> None:
         """Start, then serve signals until SIGINT/SIGTERM (or idle, with ``until_idle``)."""
-        signals_seen = 0
+        with stop_signals(self.stop_requested, self.reload_requested):
+            self._serve(until_idle)
 
-        def stop(signum: int, _frame: FrameType | None) -> None:
-            nonlocal signals_seen
-            signals_seen += 1
-            if signals_seen > 1:
-                raise KeyboardInterrupt  # a second signal: stop waiting for a clean stop
-            log.info("%s received: stopping", signal.Signals(signum).name)
-            self.stop_requested.set()
-
-        def hup(_signum: int, _frame: FrameType | None) -> None:
-            self.reload_requested.set()
-
-        previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
-        previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, hup)
+    def _serve(self, until_idle: float | None) -> None:
         try:
             if self.config.settings.http is not None:
                 self.http = MetricsServer(self.config.settings.http, self.current)
@@ -150,8 +138,6 @@ class Service:
             self._stop_runtime()
             if self.http is not None:
                 self.http.stop()
-            for signum, handler in previous.items():
-                signal.signal(signum, handler)
 
     def _retention(self) -> None:
         retention = self.config.settings.dead_letter_retention

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import functools
 import logging
-import signal
 import threading
 import time
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from types import FrameType, MappingProxyType
+from types import MappingProxyType
 from typing import Any
 
 import attrs
@@ -36,6 +35,7 @@ from wattbridge._plugins import Registry
 from wattbridge._private import private_dir
 from wattbridge._readings import Reading
 from wattbridge._secret import redact
+from wattbridge._signals import stop_signals
 from wattbridge._sinks import SinkAdapter
 from wattbridge._sources import SourceAdapter, SourceContext
 from wattbridge._stats import Stats
@@ -260,27 +260,15 @@ class Runtime:
         """Start, wait for SIGINT or SIGTERM (or, with ``until_idle``, for every outbox
         to be empty and no reading queued for that many seconds), and stop cleanly."""
         stop_requested = threading.Event()
-        signals_seen = 0
-
-        def handle(signum: int, _frame: FrameType | None) -> None:
-            nonlocal signals_seen
-            signals_seen += 1
-            if signals_seen > 1:
-                raise KeyboardInterrupt  # a second signal: stop waiting for a clean stop
-            log.info("%s received: stopping", signal.Signals(signum).name)
-            stop_requested.set()
-
-        previous = {s: signal.signal(s, handle) for s in (signal.SIGINT, signal.SIGTERM)}
-        try:
-            self.start()
-            while not stop_requested.wait(0.2):
-                if until_idle is not None and self.idle_for() >= until_idle:
-                    log.info("idle for %.0fs with every outbox empty: stopping", until_idle)
-                    break
-        finally:
-            self.stop()
-            for signum, handler in previous.items():
-                signal.signal(signum, handler)
+        with stop_signals(stop_requested):
+            try:
+                self.start()
+                while not stop_requested.wait(0.2):
+                    if until_idle is not None and self.idle_for() >= until_idle:
+                        log.info("idle for %.0fs with every outbox empty: stopping", until_idle)
+                        break
+            finally:
+                self.stop()
 
     def flush_all(self) -> int:
         """Run one flush of every sink now, in this thread; returns readings settled."""

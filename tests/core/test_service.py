@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from wattbridge.testing import wait_until
+from wattbridge.testing import free_port, wait_until
 from wattbridge_plugins.sinks.energydata.mqtt.payload import epoch_ms
 
 PREFIX = "myhouse"
@@ -71,15 +71,6 @@ SECOND_ROUTE = """
 from = "gen"
 to = "copy"
 """
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def get(url: str) -> tuple[int, str]:
