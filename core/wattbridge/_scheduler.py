@@ -19,6 +19,24 @@ from wattbridge._readings import EPOCH
 logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
 
+class _SkippedRunIsNormal(logging.Filter):
+    """A flush or poll still running when its next run is due skips that run, as
+    designed (jobs never overlap themselves). APScheduler warns of it as "maximum number
+    of running instances reached", which reads like a fault and, with a short
+    flush_interval against a slow platform, fills a log: shown at debug instead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno == logging.WARNING and "maximum number of running instances" in str(
+            record.msg
+        ):
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+            return logging.getLogger("apscheduler").isEnabledFor(logging.DEBUG)
+        return True
+
+
+logging.getLogger("apscheduler.scheduler").addFilter(_SkippedRunIsNormal())
+
+
 class Scheduler:
     """Interval jobs on a background thread pool of ``workers`` threads."""
 
