@@ -70,6 +70,8 @@ class DryRun:
         self.seconds = seconds
         self.show = show
         """Readings shown per source and payloads per sink (None: all)."""
+        self.resampled: set[str] = set()
+        """Sinks a route resamples for (their readings are shown before resampling)."""
         self.failures = 0
 
     def say(self, text: str = "") -> None:
