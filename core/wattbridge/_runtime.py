@@ -251,8 +251,11 @@ class Runtime:
         return {name: outbox.status() for name, outbox in list(self.outboxes.items())}
 
     def idle_for(self) -> float:
-        """Seconds since readings were last queued, or 0 while any outbox holds some."""
+        """Seconds since readings were last queued, or 0 while any outbox holds some or
+        any source has work in hand."""
         if any(outbox.depth for outbox in self.outboxes.values()):
+            return 0.0
+        if any(source.busy for source in self.sources.values()):
             return 0.0
         return time.monotonic() - self.bus.last_emit
 

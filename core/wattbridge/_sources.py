@@ -78,6 +78,7 @@ class SourceAdapter:
         self._start = optional_method(source, "start")
         self._stop = optional_method(source, "stop")
         self._close = optional_method(source, "close")
+        self._busy = optional_method(source, "busy")
         if self._poll is None and (self._start is None or self._stop is None):
             raise PluginError(
                 f"source {type(source).__name__} has neither poll() nor start(emit) and stop()"
@@ -103,6 +104,12 @@ class SourceAdapter:
         """Ask a pushed source to return from :meth:`start` (nothing for a polled one)."""
         if self._stop is not None and self._poll is None:
             self._stop()
+
+    @property
+    def busy(self) -> bool:
+        """True while the source has work in hand (a pushed source's optional ``busy()``:
+        a file being read, say), so ``run --until-idle`` does not stop under it."""
+        return self._busy is not None and bool(self._busy())
 
     def close(self) -> None:
         """Release the source's connections and files."""

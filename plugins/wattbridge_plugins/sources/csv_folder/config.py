@@ -78,7 +78,12 @@ class CsvFolderConfig:
     scan_interval: timedelta = timedelta(seconds=0.5)
     """How often the inbox is listed."""
     settle: timedelta = timedelta(seconds=1)
-    """A file is taken once its size and mtime have not changed for this long."""
+    """A new file is taken once its size and mtime have not changed for this long; after
+    that, lines appended to it are imported as they are completed."""
+    finished_after: timedelta = timedelta(minutes=3)
+    """A file unchanged this long (and held open for writing by no process, where Linux's
+    /proc can tell) is final: its last line is imported even without a line end, and it
+    moves to done/."""
 
     format: Literal["energydata", "wide", "long"] = "energydata"
     """Which layout the files have; see the README."""
@@ -96,8 +101,10 @@ class CsvFolderConfig:
     """"iso", "epoch_s", "epoch_ms" or a strptime pattern (wide and long formats)."""
     timezone: str = attrs.field(default="UTC", validator=_timezone)
     """The zone of timestamps written without an offset (wide and long formats)."""
-    ambiguous: Literal["earlier", "later", "error"] = "error"
-    """A local time in the hour that repeats when DST ends: which one it is, or a bad row."""
+    ambiguous: Literal["infer", "earlier", "later", "error"] = "infer"
+    """A local time in the hour that repeats when DST ends: "infer" tells the two apart
+    by the file's order (the first is summer time, the second standard time); "earlier"
+    or "later" takes one for both; "error" makes it a bad row."""
     nonexistent: Literal["error", "shift"] = "error"
     """A local time in the hour skipped when DST starts: a bad row, or moved forward by
     the gap (02:30 becomes 03:30 summer time)."""
@@ -153,6 +160,10 @@ class CsvFolderConfig:
             raise ConfigValueError("scan_interval", "must be positive")
         if self.settle < timedelta(0):
             raise ConfigValueError("settle", "must not be negative")
+        if self.finished_after < self.settle:
+            raise ConfigValueError(
+                "finished_after", f"must not be shorter than settle ({self.settle})"
+            )
         for key in ("done", "failed", "duplicates"):
             # A finished file moved back into the inbox would be taken again, forever.
             if getattr(self, key) == self.inbox:

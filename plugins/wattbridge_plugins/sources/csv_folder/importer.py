@@ -1,29 +1,41 @@
-"""Importing one settled file: hash, check, emit, move. See the README for the story.
+"""Importing one file, also one that is still being written: identity, check, emit,
+and, once the file is final, move. See the README for the story.
 
-1. **Hash** the content (SHA-256). Content the ledger has imported before goes to
-   duplicates/ (``dedupe``); content whose rows were all emitted but which was not yet
-   moved (a crash right before the move) goes straight to done/.
-2. **Check** every row in a first streaming pass, spooling bad lines to the state
-   folder. With ``on_bad_row = "reject"`` a file with any bad row (or an unreadable
-   header) moves to failed/ beside its report, and nothing of it was emitted: that is
-   why the check is a pass of its own, before the first emit.
-3. **Emit** the good rows in a second streaming pass, ``chunk`` readings at a time. After
-   each emit returns (the readings are durable in the outboxes) the ledger records the
-   byte offset reached; a restart after a crash resumes there, so at most the last chunk
-   is emitted twice (the platforms keep one value per stream and timestamp).
-4. **Move** the file to done/ (with the report of skipped rows, if any).
+A file is followed as Fluent Bit's tail follows one: by its identity (device and
+inode) and a byte offset in the ledger. Each run imports a *segment*: the complete
+lines added since the last one (all of the file once it is final: idle for
+``finished_after`` and held open for writing by no process /proc shows).
 
-A file that vanishes, changes or turns unreadable in the middle raises
-:class:`FileTrouble`: it stays where it is, the ledger keeps what was delivered, and it
-is tried again once it is stable (resuming if its content is the same).
+1. **Identify.** A file not followed yet is hashed; content the ledger has imported
+   before goes to duplicates/ (``dedupe``); content whose rows were all emitted but
+   which was not moved yet (a crash right before the move) goes straight to done/. A
+   followed file must still hold the bytes already imported (its ``mark``): one
+   truncated or rewritten under the import is read again from the start, as a new file.
+2. **Check** every row of the segment in a first streaming pass, spooling bad lines
+   to the state folder and deciding DST's repeated hour by the file's order
+   (:mod:`.localtimes`). With ``on_bad_row = "reject"`` a segment with any bad row (or
+   an unreadable header) moves the file to failed/ beside its report, and nothing of
+   that segment was emitted: that is why the check is a pass of its own. In a file
+   still being written, a repeated local time whose twin has not come yet ends the
+   segment before it.
+3. **Emit** the good rows of the segment in a second streaming pass, ``chunk``
+   readings at a time. After each emit returns (the readings are durable in the
+   outboxes) the ledger records the byte offset reached; a restart after a crash
+   checks the segment again and resumes at that offset, so at most the last chunk is
+   emitted twice (the platforms keep one value per stream and timestamp).
+4. **Move** the final file to done/ (with the report of skipped rows, if any).
+
+A file that vanishes or turns unreadable in the middle raises :class:`FileTrouble`: it
+stays where it is, the ledger keeps what was queued, and it is tried again later.
 """
 
 from __future__ import annotations
 
 import enum
 import logging
+import math
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import attrs
@@ -33,7 +45,7 @@ from wattbridge_plugins.sources.csv_folder.config import CsvFolderConfig
 from wattbridge_plugins.sources.csv_folder.files import free_name, move
 from wattbridge_plugins.sources.csv_folder.formats import RowProblem, header_parser
 from wattbridge_plugins.sources.csv_folder.formats.cells import to_readings
-from wattbridge_plugins.sources.csv_folder.ledger import Entry, Ledger
+from wattbridge_plugins.sources.csv_folder.ledger import Entry, Follow, Ledger
 from wattbridge_plugins.sources.csv_folder.lines import (
     FileProblem,
     FileTrouble,
@@ -41,10 +53,15 @@ from wattbridge_plugins.sources.csv_folder.lines import (
     Record,
     Snapshot,
     content_hash,
+    last_line_end,
+    line_start,
+    mark,
     records,
 )
+from wattbridge_plugins.sources.csv_folder.localtimes import LocalTimes, local_times
 from wattbridge_plugins.sources.csv_folder.report import BadLines, now_text, write_report
 from wattbridge_plugins.sources.csv_folder.rowtypes import HeaderParser, RowParser
+from wattbridge_plugins.sources.csv_folder.writers import held_for_writing
 
 REPORT_SUFFIX = ".error.txt"
 DUPLICATE_SUFFIX = ".duplicate.txt"
@@ -60,11 +77,13 @@ class Outcome(enum.Enum):
     """Not finished (vanished, changed, unreadable): try again once stable."""
     STOPPED = "stopped"
     """Wattbridge is stopping; progress is saved."""
+    FOLLOWING = "following"
+    """Imported as far as it is complete; it stays, as it may still be written to."""
 
 
 @attrs.define
 class Importer:
-    """Imports files one at a time for a csv-folder source."""
+    """Imports files for a csv-folder source, one run of one file at a time."""
 
     config: CsvFolderConfig
     ledger: Ledger
@@ -72,6 +91,7 @@ class Importer:
     log: logging.Logger
     source_name: str
     stop: threading.Event
+    held_open: Callable[[Path], bool] = held_for_writing
     _parse_header: HeaderParser = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
@@ -79,11 +99,18 @@ class Importer:
 
     # -- the steps ---------------------------------------------------------------
 
-    def run(self, path: Path, emit: Emit) -> Outcome:
-        """Import ``path``; raises :class:`wattbridge.Stopping` from ``emit``."""
+    def run(self, path: Path, emit: Emit, idle: float = math.inf) -> Outcome:
+        """Import what ``path`` holds now; ``idle`` is how long it has been unchanged.
+        Raises :class:`wattbridge.Stopping` from ``emit``."""
         try:
             snapshot = Snapshot.of(path)
-            digest = content_hash(snapshot, self.config.read_size)
+            follow = self._identify(path, snapshot)
+            if isinstance(follow, Outcome):
+                return follow
+            final = idle >= self.config.finished_after.total_seconds() and not self.held_open(
+                path
+            )
+            return self._segment(path, snapshot, follow, final, emit)
         except FileNotFoundError:
             self.log.warning("%s vanished before it could be read", path)
             return Outcome.RETRY
@@ -91,101 +118,181 @@ class Importer:
             self.log.warning("%s cannot be read: %s; will try again", path, exc.strerror or exc)
             return Outcome.RETRY
         except FileTrouble as exc:
-            self.log.warning("%s; will try again", exc)
+            self.log.warning("%s; what was queued stays queued; will try again", exc)
             return Outcome.RETRY
 
+    def _identify(self, path: Path, snapshot: Snapshot) -> Follow | Outcome:
+        """The file's import in progress, a new one, or what became of known content."""
+        follow = self.ledger.follow(snapshot.device, snapshot.inode)
+        if follow is not None:
+            changed = self._changed(snapshot, follow)
+            if changed is None:
+                return follow
+            self.log.warning(
+                "%s %s under the import; the %d row(s) queued stay queued; it is read "
+                "again from the start as a new file",
+                path,
+                changed,
+                follow.emitted,
+            )
+            self._discard_spool(follow)
+            self.ledger.drop(follow)
+        digest = content_hash(snapshot, self.config.read_size)
         entry = self.ledger.get(digest)
         if entry is not None and entry.status == "emitted":
             self.log.info("%s: every row was queued before a restart; moving it", path.name)
             return self._finish(path, digest, entry, None)
         if entry is not None and entry.status == "done" and self.config.dedupe:
             return self._duplicate(path, digest, entry)
+        return self.ledger.begin(
+            snapshot.device, snapshot.inode, path.name, snapshot.size, mark(snapshot, snapshot.size)
+        )
 
-        bad = BadLines(self.spool_dir / f"{digest}.txt", path.name, self.config.report_limit)
+    def _changed(self, snapshot: Snapshot, follow: Follow) -> str | None:
+        """How a followed file changed other than by growing, or None."""
+        if snapshot.size < follow.mark_length:
+            return f"was truncated ({follow.mark_length} -> {snapshot.size} bytes)"
+        if mark(snapshot, follow.mark_length) != follow.mark:
+            return "was rewritten"
+        return None
+
+    def _segment(
+        self, path: Path, snapshot: Snapshot, follow: Follow, final: bool, emit: Emit
+    ) -> Outcome:
+        """Check and emit the complete lines after the last segment; finish a final file."""
+        end = snapshot.size if final else last_line_end(snapshot, follow.seg_offset)
+        if end <= follow.seg_offset and not final:
+            return Outcome.FOLLOWING
+        segment = snapshot.upto(end)
+        bad = BadLines(self._spool(follow, "segment"), path.name, self.config.report_limit)
         try:
-            return self._import(path, snapshot, digest, entry, bad, emit)
-        except FileTrouble as exc:
-            self.log.warning("%s; what was queued stays queued; will try again", exc)
-            return Outcome.RETRY
+            try:
+                times, good, segment = self._check(segment, follow, bad, final)
+            except FileProblem as exc:
+                bad.add(exc.line, exc.message)
+                return self._fail(path, snapshot, follow, bad, 0)
+            if bad.count and self.config.on_bad_row == "reject":
+                return self._fail(path, snapshot, follow, bad, good + bad.count)
+            if follow.offset > follow.seg_offset:
+                self.log.info(
+                    "%s: resuming after %d row(s) already delivered (line %d)",
+                    path.name,
+                    follow.emitted,
+                    follow.line,
+                )
+            follow = self._emit(segment, follow, times.replay(), emit)
+            if follow is None:
+                return Outcome.STOPPED
+            follow = attrs.evolve(
+                follow,
+                name=path.name,
+                seg_offset=segment.size,
+                seg_line=follow.line,
+                state=times.state(),
+                mark_length=segment.size,
+                mark=mark(segment, segment.size),
+                bad_rows=follow.bad_rows + bad.count,
+                resolved=follow.resolved + times.resolved,
+            )
+            if bad.count:
+                kept = BadLines(
+                    self._spool(follow, "file"), path.name, self.config.report_limit,
+                    follow.bad_rows - bad.count,
+                )
+                kept.extend(bad)
+                kept.close()
+            self.ledger.segment_done(follow)
         finally:
             bad.discard()
-
-    def _import(
-        self,
-        path: Path,
-        snapshot: Snapshot,
-        digest: str,
-        entry: Entry | None,
-        bad: BadLines,
-        emit: Emit,
-    ) -> Outcome:
-        # Rows of this content delivered by an earlier run (whose config took them).
-        earlier = entry.emitted if entry is not None and entry.status == "importing" else 0
-        try:
-            good_rows = self._check(snapshot, bad)
-        except FileProblem as exc:
-            bad.add(exc.line, exc.message)
-            return self._fail(path, snapshot, digest, bad, 0, earlier)
-        if bad.count and self.config.on_bad_row == "reject":
-            return self._fail(path, snapshot, digest, bad, good_rows + bad.count, earlier)
-
-        if entry is not None and entry.status == "importing" and entry.offset > 0:
-            self.log.info(
-                "%s: resuming after %d row(s) already delivered (line %d)",
-                path.name,
-                entry.emitted,
-                entry.line,
+        if not final or segment.size < snapshot.size:
+            return Outcome.FOLLOWING
+        entry = self.ledger.emitted(follow, content_hash(segment, self.config.read_size), end)
+        report = None
+        if follow.bad_rows:
+            report = BadLines(
+                self._spool(follow, "file"), path.name, self.config.report_limit, follow.bad_rows
             )
-        else:
-            entry = self.ledger.begin(digest, path.name, snapshot.size, good_rows, bad.count)
-        if not self._emit(snapshot, digest, entry, emit):
-            return Outcome.STOPPED
-        self.ledger.set_status(digest, "emitted")
-        final = self.ledger.get(digest)
-        assert final is not None
-        return self._finish(path, digest, final, bad if bad.count else None)
+        try:
+            return self._finish(path, entry.hash, entry, report)
+        finally:
+            if report is not None:
+                report.discard()
+
+    def _spool(self, follow: Follow, kind: str) -> Path:
+        return self.spool_dir / f"{follow.device}-{follow.inode}.{kind}.txt"
+
+    def _discard_spool(self, follow: Follow) -> None:
+        for kind in ("segment", "file"):
+            self._spool(follow, kind).unlink(missing_ok=True)
 
     def _rows(self, lines: LineReader) -> Iterator[Record]:
         return records(lines, self.config.delimiter, self.config.quotechar)
 
-    def _header(self, snapshot: Snapshot) -> tuple[RowParser, LineReader]:
-        """Read the header; return the row parser and the reader positioned after it."""
+    def _header(
+        self, snapshot: Snapshot, times: LocalTimes, offset: int, line: int
+    ) -> tuple[RowParser, LineReader]:
+        """Read the header; return the row parser and a reader at ``offset`` (``line``),
+        or just after the header if that is further."""
         lines = LineReader(snapshot, self.config.read_size)
-        for fields, line, problem in self._rows(lines):
+        for fields, number, problem in self._rows(lines):
             if problem is not None:
-                raise FileProblem(line, f"header: {problem}")
-            return self._parse_header(fields, line), lines
+                raise FileProblem(number, f"header: {problem}")
+            parse = self._parse_header(fields, number, times)
+            if offset > lines.offset:
+                lines = LineReader(snapshot, self.config.read_size, offset, line)
+            return parse, lines
         raise FileProblem(0, "the file is empty: it has no header")
 
-    def _check(self, snapshot: Snapshot, bad: BadLines) -> int:
-        """The first pass: count good rows, spool bad ones. Raises FileProblem."""
-        parse, lines = self._header(snapshot)
+    def _check(
+        self, segment: Snapshot, follow: Follow, bad: BadLines, final: bool
+    ) -> tuple[LocalTimes, int, Snapshot]:
+        """The first pass over a segment: decide local times, count good rows, spool bad
+        ones. Returns the decisions, the good rows and the segment, cut before a repeated
+        local time whose twin has not come yet (in a file still being written). Raises
+        FileProblem."""
+        times = local_times(self.config, deciding=True, state=follow.state)
+        parse, lines = self._header(segment, times, follow.seg_offset, follow.seg_line)
         good = 0
         for fields, line, problem in self._rows(lines):
             if problem is not None:
                 bad.add(line, problem)
                 continue
+            times.line = line
             try:
                 parse(fields)
             except RowProblem as exc:
                 bad.add(line, str(exc))
             else:
                 good += 1
-        return good
+        unpaired = times.unpaired()
+        if unpaired and not final:
+            cut = line_start(
+                segment, follow.seg_offset, follow.seg_line, unpaired[0][0], self.config.read_size
+            )
+            bad.restart()
+            return self._check(segment.upto(cut), follow, bad, final=False)
+        for line, message in sorted({**times.refuse_unpaired(), **times.retro}.items()):
+            bad.add(line, message)
+            if line > follow.seg_line:
+                good -= 1  # counted good when it was read; made bad by a later row
+        return times, good, segment
 
-    def _emit(self, snapshot: Snapshot, digest: str, entry: Entry, emit: Emit) -> bool:
-        """The second pass, from the entry's offset; False if stopped between chunks."""
-        parse, lines = self._header(snapshot)
-        if entry.offset > lines.offset:
-            lines = LineReader(snapshot, self.config.read_size, entry.offset, entry.line)
-        rows = entry.emitted
-        readings = entry.readings
+    def _emit(
+        self, segment: Snapshot, follow: Follow, times: LocalTimes, emit: Emit
+    ) -> Follow | None:
+        """The second pass, from the follow's offset; the follow after it, or None if
+        stopped between chunks."""
+        parse, lines = self._header(segment, times, follow.offset, follow.line)
+        rows = follow.emitted
+        readings = follow.readings
         chunk: list[Reading] = []
         chunk_rows = 0
         size = self.config.chunk
-        for fields, _line, problem in self._rows(lines):
-            if problem is not None:
+        skip = times.bad
+        for fields, line, problem in self._rows(lines):
+            if problem is not None or line in skip:
                 continue  # reported by the check (skip mode)
+            times.line = line
             try:
                 parsed = parse(fields)
             except RowProblem:
@@ -196,17 +303,20 @@ class Importer:
                 emit(chunk)
                 rows += chunk_rows
                 readings += len(chunk)
-                self.ledger.progress(digest, rows, readings, lines.offset, lines.line)
+                self.ledger.progress(follow, rows, readings, lines.offset, lines.line)
                 chunk = []
                 chunk_rows = 0
                 if self.stop.is_set():
-                    return False
+                    return None
         if chunk:
             emit(chunk)
         rows += chunk_rows
         readings += len(chunk)
-        self.ledger.progress(digest, rows, readings, lines.offset, lines.line)
-        return True
+        end_line = max(lines.line, follow.line)
+        self.ledger.progress(follow, rows, readings, segment.size, end_line)
+        return attrs.evolve(
+            follow, emitted=rows, readings=readings, offset=segment.size, line=end_line
+        )
 
     # -- endings -----------------------------------------------------------------
 
@@ -233,11 +343,15 @@ class Importer:
         self.ledger.set_status(digest, "done", str(target))
         self.log.info(
             # Queued: durable in the outboxes; the sinks deliver them (wattbridge status).
-            "%s: %d row(s), %d reading(s) queued%s; moved to %s",
+            "%s: %d row(s), %d reading(s) queued%s%s; moved to %s",
             path.name,
             entry.emitted,
             entry.readings,
             f", {bad.count} bad line(s) skipped" if bad is not None else "",
+            f", {entry.resolved} repeated local time(s) of the hour DST ends told apart by "
+            "order (the first as summer time, the second as standard time)"
+            if entry.resolved
+            else "",
             target,
         )
         return Outcome.DONE
@@ -258,21 +372,18 @@ class Importer:
         write_report(target.with_name(target.name + REPORT_SUFFIX), [*heading, provenance], bad)
 
     def _fail(
-        self,
-        path: Path,
-        snapshot: Snapshot,
-        digest: str,
-        bad: BadLines,
-        rows: int,
-        earlier: int = 0,
+        self, path: Path, snapshot: Snapshot, follow: Follow, bad: BadLines, rows: int
     ) -> Outcome:
+        digest = content_hash(snapshot, self.config.read_size)
+        earlier = follow.emitted
         target = self._place_in(self.config.failed_dir, path)
         first = bad.first or (0, "?")
         heading = [
             f"{path.name}: rejected; nothing of it was imported."
             if not earlier
-            else f"{path.name}: rejected now; {earlier} row(s) of it had been queued by an "
-            "earlier run (with another config) and stay queued.",
+            else f"{path.name}: rejected now; {earlier} row(s) of it had been queued before "
+            "(the lines before these, of a file still being written, or an earlier run with "
+            "another config) and stay queued.",
             f"{bad.count} bad line(s)"
             + (f" among {rows} row(s)" if rows else "")
             + (
@@ -288,6 +399,8 @@ class Importer:
         except FileNotFoundError:
             self.log.warning("%s was rejected but vanished before it could be moved", path)
         self.ledger.failed(digest, path.name, snapshot.size, bad.count, str(target))
+        self.ledger.drop(follow)
+        self._discard_spool(follow)
         self.log.error(
             "%s rejected (%d bad line(s), first %s:%d: %s); moved to %s with %s",
             path.name,

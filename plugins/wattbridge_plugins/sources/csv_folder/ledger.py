@@ -1,19 +1,29 @@
-"""The ledger: every file the source took, by content hash, and how far its import got.
+"""The ledger: the files in the inbox being imported (followed), and every file the
+source finished, by content hash.
 
-One SQLite file in the source's state folder (synchronous=FULL, like the outboxes). An
-entry is ``importing`` while its rows are being emitted (``emitted`` rows so far, the
-byte ``offset`` and ``line`` where the next row starts), ``emitted`` once every row is
-durable in the outboxes, and ``done`` once the file is in done/. A restart resumes an
-``importing`` file at its offset; a file whose content is ``emitted`` or ``done`` is
-not imported again (with ``dedupe``). ``failed`` files are remembered for the record
-only: the same content dropped again is checked again (the config may have been fixed).
+One SQLite file in the source's state folder (synchronous=FULL, like the outboxes).
+
+``follows`` has a row for each file being imported, by device and inode (the file's
+identity while it grows, as Fluent Bit's tail keeps it): the byte ``offset`` and ``line``
+where the next row starts (every row before is durable in the outboxes), where the
+segment being emitted started (``seg_offset``, ``seg_line``) with the local-time state
+there, and a ``mark`` of the bytes already imported, so a file truncated or rewritten
+under the import is noticed. A restart resumes there.
+
+``files`` has a row for each finished content: ``emitted`` once every row is durable
+(the file not yet moved: a crash right before the move), ``done`` once it is in done/,
+``failed`` when rejected. Content that is ``emitted`` or ``done`` is not imported again
+(with ``dedupe``); ``failed`` content dropped again is checked again (the config may
+have been fixed).
 """
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import attrs
@@ -37,7 +47,29 @@ CREATE TABLE IF NOT EXISTS files (
     started_at REAL NOT NULL,
     updated_at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS follows (
+    device INTEGER NOT NULL,
+    inode INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    offset INTEGER NOT NULL DEFAULT 0,
+    line INTEGER NOT NULL DEFAULT 0,
+    seg_offset INTEGER NOT NULL DEFAULT 0,
+    seg_line INTEGER NOT NULL DEFAULT 0,
+    state TEXT NOT NULL DEFAULT '',
+    mark_length INTEGER NOT NULL DEFAULT 0,
+    mark TEXT NOT NULL,
+    emitted INTEGER NOT NULL DEFAULT 0,
+    readings INTEGER NOT NULL DEFAULT 0,
+    bad_rows INTEGER NOT NULL DEFAULT 0,
+    resolved INTEGER NOT NULL DEFAULT 0,
+    started_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    PRIMARY KEY (device, inode)
+);
 """
+
+_ADDED_COLUMNS = {"resolved": "INTEGER NOT NULL DEFAULT 0"}
+"""Columns of ``files`` added since the first ledgers: added to an older ledger on open."""
 
 IMPORTED = ("emitted", "done")
 """Statuses of a file whose every row is durable in the outboxes."""
@@ -61,11 +93,38 @@ class Entry:
     duplicates: int
     started_at: float
     updated_at: float
+    resolved: int = 0
+    """Repeated local times (DST's October hour) told apart by the file's order."""
 
     @property
     def imported(self) -> bool:
         """True once every row of the file is durable in the outboxes."""
         return self.status in IMPORTED
+
+
+@attrs.frozen
+class Follow:
+    """One file being imported: where its import stands (see the module doc)."""
+
+    device: int
+    inode: int
+    name: str
+    offset: int
+    line: int
+    seg_offset: int
+    seg_line: int
+    state: str
+    mark_length: int
+    mark: str
+    emitted: int
+    readings: int
+    bad_rows: int
+    resolved: int
+    started_at: float
+    updated_at: float
+
+
+_FOLLOW_COLUMNS = ", ".join(f.name for f in attrs.fields(Follow))
 
 
 class Ledger:
@@ -80,6 +139,21 @@ class Ledger:
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("PRAGMA busy_timeout=10000")
         self._db.executescript(_SCHEMA)
+        have = {row[1] for row in self._db.execute("PRAGMA table_info(files)")}
+        for column, kind in _ADDED_COLUMNS.items():
+            if column not in have:
+                self._db.execute(f"ALTER TABLE files ADD COLUMN {column} {kind}")
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """BEGIN ... COMMIT (the connection is in autocommit mode), ROLLBACK on error."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
 
     def close(self) -> None:
         """Close the database."""
@@ -105,33 +179,128 @@ class Ledger:
             ).fetchall()
         return [Entry(*row) for row in rows]
 
-    def begin(self, content_hash: str, name: str, size: int, rows: int, bad_rows: int) -> Entry:
-        """Start (or restart from zero) the import of a file's content."""
+    # -- files being imported ----------------------------------------------------
+
+    def follow(self, device: int, inode: int) -> Follow | None:
+        """The import in progress of the file with this identity, or None."""
+        with self._lock:
+            row = self._db.execute(
+                f"SELECT {_FOLLOW_COLUMNS} FROM follows WHERE device = ? AND inode = ?",
+                (device, inode),
+            ).fetchone()
+        return Follow(*row) if row else None
+
+    def follows(self) -> list[Follow]:
+        """Every import in progress (for tests and inspection)."""
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {_FOLLOW_COLUMNS} FROM follows ORDER BY started_at"
+            ).fetchall()
+        return [Follow(*row) for row in rows]
+
+    def begin(self, device: int, inode: int, name: str, mark_length: int, mark: str) -> Follow:
+        """Start importing a file from its first byte (forgetting any earlier import of
+        a file of this identity or name: that one is gone)."""
         now = time.time()
+        with self._lock, self._transaction():
+            self._db.execute(
+                "DELETE FROM follows WHERE (device = ? AND inode = ?) OR name = ?",
+                (device, inode, name),
+            )
+            self._db.execute(
+                "INSERT INTO follows (device, inode, name, mark_length, mark, started_at,"
+                " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (device, inode, name, mark_length, mark, now, now),
+            )
+        follow = self.follow(device, inode)
+        assert follow is not None
+        return follow
+
+    def progress(
+        self, follow: Follow, emitted: int, readings: int, offset: int, line: int
+    ) -> None:
+        """Record that rows up to byte ``offset`` (line ``line``) are durable."""
         with self._lock:
             self._db.execute(
-                "INSERT INTO files (hash, name, size, status, rows, bad_rows, started_at,"
-                " updated_at) VALUES (?, ?, ?, 'importing', ?, ?, ?, ?)"
-                " ON CONFLICT (hash) DO UPDATE SET name = excluded.name, status = 'importing',"
-                " rows = excluded.rows, bad_rows = excluded.bad_rows, emitted = 0,"
-                " readings = 0, offset = 0, line = 0, moved_to = '',"
-                " started_at = excluded.started_at, updated_at = excluded.updated_at",
-                (content_hash, name, size, rows, bad_rows, now, now),
+                "UPDATE follows SET emitted = ?, readings = ?, offset = ?, line = ?,"
+                " updated_at = ? WHERE device = ? AND inode = ?",
+                (emitted, readings, offset, line, time.time(), follow.device, follow.inode),
+            )
+
+    def segment_done(self, follow: Follow) -> None:
+        """Record a finished segment: ``follow`` as it stands after it (its offset, the
+        next segment's start and state, the mark, the counts)."""
+        with self._lock:
+            self._db.execute(
+                "UPDATE follows SET name = ?, offset = ?, line = ?, seg_offset = ?,"
+                " seg_line = ?, state = ?, mark_length = ?, mark = ?, emitted = ?,"
+                " readings = ?, bad_rows = ?, resolved = ?, updated_at = ?"
+                " WHERE device = ? AND inode = ?",
+                (
+                    follow.name,
+                    follow.offset,
+                    follow.line,
+                    follow.seg_offset,
+                    follow.seg_line,
+                    follow.state,
+                    follow.mark_length,
+                    follow.mark,
+                    follow.emitted,
+                    follow.readings,
+                    follow.bad_rows,
+                    follow.resolved,
+                    time.time(),
+                    follow.device,
+                    follow.inode,
+                ),
+            )
+
+    def drop(self, follow: Follow) -> None:
+        """Forget an import in progress (the file was rejected or changed)."""
+        with self._lock:
+            self._db.execute(
+                "DELETE FROM follows WHERE device = ? AND inode = ?",
+                (follow.device, follow.inode),
+            )
+
+    def emitted(self, follow: Follow, content_hash: str, size: int) -> Entry:
+        """Every row of a followed file is durable: record its content as ``emitted``
+        (it moves to done/ next) and forget the follow, in one transaction."""
+        now = time.time()
+        with self._lock, self._transaction():
+            self._db.execute(
+                "INSERT INTO files (hash, name, size, status, rows, bad_rows, emitted,"
+                " readings, offset, line, resolved, started_at, updated_at)"
+                " VALUES (?, ?, ?, 'emitted', ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (hash) DO UPDATE SET name = excluded.name, status = 'emitted',"
+                " rows = excluded.rows, bad_rows = excluded.bad_rows,"
+                " emitted = excluded.emitted, readings = excluded.readings,"
+                " offset = excluded.offset, line = excluded.line,"
+                " resolved = excluded.resolved, moved_to = '', updated_at = excluded.updated_at",
+                (
+                    content_hash,
+                    follow.name,
+                    size,
+                    follow.emitted + follow.bad_rows,
+                    follow.bad_rows,
+                    follow.emitted,
+                    follow.readings,
+                    follow.offset,
+                    follow.line,
+                    follow.resolved,
+                    follow.started_at,
+                    now,
+                ),
+            )
+            self._db.execute(
+                "DELETE FROM follows WHERE device = ? AND inode = ?",
+                (follow.device, follow.inode),
             )
         entry = self.get(content_hash)
         assert entry is not None
         return entry
 
-    def progress(
-        self, content_hash: str, emitted: int, readings: int, offset: int, line: int
-    ) -> None:
-        """Record that rows up to byte ``offset`` (line ``line``) are durable."""
-        with self._lock:
-            self._db.execute(
-                "UPDATE files SET emitted = ?, readings = ?, offset = ?, line = ?,"
-                " updated_at = ? WHERE hash = ?",
-                (emitted, readings, offset, line, time.time(), content_hash),
-            )
+    # -- finished files ----------------------------------------------------------
 
     def set_status(self, content_hash: str, status: str, moved_to: str = "") -> None:
         """Set an entry's status (and where the file went)."""

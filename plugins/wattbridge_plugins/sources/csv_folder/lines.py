@@ -47,41 +47,52 @@ class FileProblem(Exception):
 
 @attrs.frozen
 class Snapshot:
-    """What a file was when it was picked up; every later read must find it the same."""
+    """What a file was when it was picked up: every later read must find the same file
+    (device and inode), at least ``size`` bytes long, and, if exactly that long, with
+    the same mtime. A file that grows is the same file (a logger appending); one that
+    shrank, was replaced or was rewritten in place at the same size is not."""
 
     path: Path
     size: int
     mtime_ns: int
     inode: int
+    device: int = 0
 
     @classmethod
     def of(cls, path: Path) -> Snapshot:
         """Stat ``path`` now. Raises OSError if it cannot be."""
         st = path.stat()
-        return cls(path, st.st_size, st.st_mtime_ns, st.st_ino)
+        return cls(path, st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev)
+
+    def upto(self, size: int) -> Snapshot:
+        """The same file, read only up to ``size`` bytes."""
+        return attrs.evolve(self, size=size)
+
+    def trouble(self, st: os.stat_result) -> str | None:
+        """Why a file with stat ``st`` is no longer this one, or None."""
+        if st.st_ino != self.inode:
+            return "was replaced by another file"
+        if st.st_size < self.size:
+            return f"became shorter ({self.size} -> {st.st_size} bytes)"
+        if st.st_size == self.size and st.st_mtime_ns != self.mtime_ns:
+            return "was rewritten"
+        return None
 
 
 def read_blocks(snapshot: Snapshot, block_size: int, start: int = 0) -> Iterator[bytes]:
-    """The file's bytes from ``start`` to its picked-up size, ``block_size`` at a time.
+    """The file's bytes from ``start`` to ``snapshot.size``, ``block_size`` at a time.
 
     Raises :class:`FileTrouble` if the file vanished, cannot be opened or read, or is no
-    longer what ``snapshot`` says (size, mtime or inode changed).
+    longer the file of ``snapshot`` (see :meth:`Snapshot.trouble`).
     """
     position = start
     path = snapshot.path
     while position < snapshot.size:
         try:
             with path.open("rb") as handle:
-                st = os.fstat(handle.fileno())
-                if (st.st_size, st.st_mtime_ns, st.st_ino) != (
-                    snapshot.size,
-                    snapshot.mtime_ns,
-                    snapshot.inode,
-                ):
-                    raise FileTrouble(
-                        f"{path} changed while it was being read (size {snapshot.size} -> "
-                        f"{st.st_size}); it will be read again once it is stable"
-                    )
+                trouble = snapshot.trouble(os.fstat(handle.fileno()))
+                if trouble is not None:
+                    raise FileTrouble(f"{path} changed while it was being read: it {trouble}")
                 handle.seek(position)
                 data = handle.read(min(block_size, snapshot.size - position))
         except FileNotFoundError:
@@ -92,6 +103,51 @@ def read_blocks(snapshot: Snapshot, block_size: int, start: int = 0) -> Iterator
             raise FileTrouble(f"{path} became shorter while it was being read")
         position += len(data)
         yield data
+
+
+def last_line_end(snapshot: Snapshot, start: int, block_size: int = 1 << 16) -> int:
+    """The offset just past the last line end in ``[start, snapshot.size)``, or ``start``
+    if there is none: where the complete lines of a file still being written end."""
+    end = snapshot.size
+    while end > start:
+        begin = max(start, end - block_size)
+        data = b"".join(read_blocks(snapshot.upto(end), block_size, begin))
+        cut = data.rfind(b"\n")
+        if cut >= 0:
+            return begin + cut + 1
+        end = begin
+    return start
+
+
+def line_start(snapshot: Snapshot, offset: int, line: int, wanted: int, block_size: int) -> int:
+    """The offset where physical line ``wanted`` starts, counting from ``offset``, the
+    start of line ``line + 1``."""
+    position = offset
+    to_skip = wanted - line - 1
+    for block in read_blocks(snapshot, block_size, offset):
+        found = -1
+        while to_skip > 0:
+            found = block.find(b"\n", found + 1)
+            if found < 0:
+                break
+            to_skip -= 1
+        if to_skip == 0:
+            return position + found + 1 if found >= 0 else position
+        position += len(block)
+    return position
+
+
+MARK_BYTES = 4096
+
+
+def mark(snapshot: Snapshot, length: int) -> str:
+    """A digest of the first and the last ``MARK_BYTES`` of the file's first ``length``
+    bytes: bytes already imported, which a file that only grows never changes."""
+    digest = hashlib.sha256(str(length).encode())
+    for start in sorted({0, max(0, length - MARK_BYTES)}):
+        for block in read_blocks(snapshot.upto(min(length, start + MARK_BYTES)), MARK_BYTES, start):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def content_hash(snapshot: Snapshot, block_size: int) -> str:

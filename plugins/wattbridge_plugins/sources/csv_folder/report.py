@@ -17,16 +17,17 @@ from wattbridge import DataError
 
 
 class BadLines:
-    """The bad lines found in one pass over a file, spooled to ``spool``."""
+    """The bad lines found in a file, spooled to ``spool``: those of one pass, or (with
+    ``count``, the bad lines already in it) of every segment of a growing file so far."""
 
-    def __init__(self, spool: Path, file_name: str, limit: int) -> None:
+    def __init__(self, spool: Path, file_name: str, limit: int, count: int = 0) -> None:
         self.spool = spool
         self.file_name = file_name
         self.limit = limit
-        self.count = 0
+        self.count = count
         self.first: tuple[int, str] | None = None
         spool.parent.mkdir(parents=True, exist_ok=True)
-        self._out: TextIO | None = spool.open("w", encoding="utf-8")
+        self._out: TextIO | None = spool.open("a" if count else "w", encoding="utf-8")
 
     def add(self, line: int, message: str) -> None:
         """Record that ``line`` is bad because of ``message``."""
@@ -35,6 +36,25 @@ class BadLines:
             self.first = (line, message)
         if self.count <= self.limit and self._out is not None:
             self._out.write(f"{DataError(f'{self.file_name}:{line}', message)}\n")
+
+    def extend(self, other: BadLines) -> None:
+        """Add the bad lines spooled by ``other`` (a finished segment's) to these."""
+        other.close()
+        assert self._out is not None
+        with other.spool.open(encoding="utf-8") as spooled:
+            for number, entry in enumerate(spooled):
+                if self.count + number < self.limit:
+                    self._out.write(entry)
+        self._out.flush()
+        self.count += other.count
+        self.first = self.first or other.first
+
+    def restart(self) -> None:
+        """Forget every bad line (the pass is done again over less of the file)."""
+        self.close()
+        self.count = 0
+        self.first = None
+        self._out = self.spool.open("w", encoding="utf-8")
 
     def close(self) -> None:
         """Finish writing the spool."""

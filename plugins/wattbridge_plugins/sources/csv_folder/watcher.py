@@ -1,10 +1,10 @@
-"""Watching the inbox: which files are there, and which have settled.
+"""Watching the inbox: which files are there, and how long each has been unchanged.
 
 Listing a folder works alike on a local disk and a network share (inotify does not see
-changes made by other machines on a share), so the watcher polls. A file is *ready*
-once its size and mtime have not changed for ``settle`` seconds of the watcher's own
-clock; names of files still being written (``*.tmp``, ``*.part``, hidden files) are
-never taken, so the write-then-rename pattern needs no settling at all beyond that.
+changes made by other machines on a share), so the watcher polls. It tells, by its own
+clock, how long each file's size, mtime and inode have been what they are; the source
+decides from that when to take a file and when it is final. Names of files still being
+written (``*.tmp``, ``*.part``, hidden files) are never listed.
 """
 
 from __future__ import annotations
@@ -19,15 +19,25 @@ import attrs
 
 
 @attrs.define
-class _Seen:
+class Seen:
+    """A file as the watcher last saw it, and since when (the watcher's clock)."""
+
+    path: Path
     size: int
     mtime_ns: int
     inode: int
     since: float
+    idle: float = 0.0
+    """Seconds unchanged, as of the last scan."""
+
+    @property
+    def stat(self) -> tuple[int, int, int]:
+        """Size, mtime and inode: what a change changes."""
+        return (self.size, self.mtime_ns, self.inode)
 
 
 class Watcher:
-    """Lists ``inbox`` and reports the files that match and have settled."""
+    """Lists ``inbox`` and reports the files that match, with how long each is unchanged."""
 
     def __init__(
         self,
@@ -42,7 +52,7 @@ class Watcher:
         self.ignore = tuple(ignore)
         self.settle = settle
         self.clock = clock
-        self._seen: dict[str, _Seen] = {}
+        self._seen: dict[str, Seen] = {}
 
     def wanted(self, name: str) -> bool:
         """True if a file named ``name`` is one to take (pattern, not ignored, not hidden)."""
@@ -52,11 +62,10 @@ class Watcher:
             return False
         return fnmatch.fnmatch(name, self.pattern)
 
-    def scan(self) -> list[Path]:
-        """The settled files, oldest mtime first. Raises OSError if the inbox cannot be listed."""
+    def scan(self) -> list[Seen]:
+        """The wanted files, oldest mtime first. Raises OSError if the inbox cannot be listed."""
         now = self.clock()
-        present: dict[str, _Seen] = {}
-        ready: list[tuple[int, str]] = []
+        present: dict[str, Seen] = {}
         with os.scandir(self.inbox) as entries:
             for entry in entries:
                 if not self.wanted(entry.name):
@@ -68,17 +77,14 @@ class Watcher:
                 except OSError:
                     continue  # vanished between listing and stat: next scan will tell
                 seen = self._seen.get(entry.name)
-                if seen is None or (seen.size, seen.mtime_ns, seen.inode) != (
-                    st.st_size,
-                    st.st_mtime_ns,
-                    st.st_ino,
-                ):
-                    seen = _Seen(st.st_size, st.st_mtime_ns, st.st_ino, now)
+                if seen is None or seen.stat != (st.st_size, st.st_mtime_ns, st.st_ino):
+                    seen = Seen(
+                        self.inbox / entry.name, st.st_size, st.st_mtime_ns, st.st_ino, now
+                    )
+                seen.idle = now - seen.since
                 present[entry.name] = seen
-                if now - seen.since >= self.settle:
-                    ready.append((st.st_mtime_ns, entry.name))
         self._seen = present
-        return [self.inbox / name for _mtime, name in sorted(ready)]
+        return sorted(present.values(), key=lambda seen: (seen.mtime_ns, seen.path.name))
 
     def forget(self, path: Path) -> None:
         """Start the settle time of ``path`` afresh (after a failed attempt)."""

@@ -11,7 +11,7 @@ import pytest
 
 from wattbridge.testing import SourceHarness, wait_until
 
-FAST = {"settle": "0.05s", "scan_interval": "0.02s"}
+FAST = {"settle": "0.05s", "scan_interval": "0.02s", "finished_after": "0.2s"}
 """Timings that keep tests quick; the defaults are tested on their own."""
 
 

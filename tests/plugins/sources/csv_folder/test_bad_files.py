@@ -144,6 +144,6 @@ def test_a_file_half_delivered_then_rejected_under_a_stricter_config_says_so(
     folder_source(on_bad_row="reject")  # the same state folder: the same ledger
     report = csv.report(inbox / "failed", "f.csv")
     assert report.startswith(
-        "f.csv: rejected now; 10 row(s) of it had been queued by an earlier run"
+        "f.csv: rejected now; 10 row(s) of it had been queued before"
     )
     assert "f.csv:52: a: 'bad' is not a number" in report

@@ -18,6 +18,7 @@ from wattbridge_plugins.sources.csv_folder.config import CsvFolderConfig
 from wattbridge_plugins.sources.csv_folder.formats.cells import check_headers, check_width
 from wattbridge_plugins.sources.csv_folder.formats.values import RowProblem
 from wattbridge_plugins.sources.csv_folder.lines import FileProblem
+from wattbridge_plugins.sources.csv_folder.localtimes import LocalTimes
 from wattbridge_plugins.sources.csv_folder.rowtypes import Cell, HeaderParser, RowParser
 
 
@@ -49,7 +50,7 @@ def header_parser(config: CsvFolderConfig) -> HeaderParser:
     strings = frozenset(config.strings)
     units = config.units
 
-    def parse_header(fields: list[str], line: int) -> RowParser:
+    def parse_header(fields: list[str], line: int, _times: LocalTimes) -> RowParser:
         while len(fields) > 1 and not fields[-1].strip():
             fields = fields[:-1]  # a trailing delimiter
         if len(fields) < 2 or fields[0].strip():

@@ -12,16 +12,16 @@ from wattbridge_plugins.sources.csv_folder.formats.cells import (
 )
 from wattbridge_plugins.sources.csv_folder.formats.values import RowProblem, timestamp_parser
 from wattbridge_plugins.sources.csv_folder.lines import FileProblem
+from wattbridge_plugins.sources.csv_folder.localtimes import LocalTimes
 from wattbridge_plugins.sources.csv_folder.rowtypes import Cell, HeaderParser, RowParser
 
 
 def header_parser(config: CsvFolderConfig) -> HeaderParser:
     """Parse a long file's header into a row parser."""
     values = ValueReader(config)
-    parse_time = timestamp_parser(config)
     units = config.units
 
-    def parse_header(fields: list[str], line: int) -> RowParser:
+    def parse_header(fields: list[str], line: int, times: LocalTimes) -> RowParser:
         while len(fields) > 1 and not fields[-1].strip():
             fields = fields[:-1]
         check_headers(fields, line)
@@ -41,18 +41,24 @@ def header_parser(config: CsvFolderConfig) -> HeaderParser:
         value_index = names.index(config.value_column)
         unit_index = names.index(config.unit_column) if config.unit_column else None
         width = len(fields)
+        parse_time = timestamp_parser(config, times)
 
         def parse_row(row: list[str]) -> list[Cell]:
             check_width(row, width)
             stream = row[stream_index].strip()
             if not stream:
                 raise RowProblem("the stream cell is empty")
-            timestamp = parse_time(row[time_index])
+            times.edge = False
+            # Keyed by stream: the streams' rows of the repeated hour may interleave.
+            timestamp = parse_time(row[time_index], stream)
             value = values(stream, row[value_index])
             if value is None:
                 return []
             unit = row[unit_index].strip() if unit_index is not None else ""
-            return [(stream, timestamp, value, unit or units.get(stream, ""))]
+            cells: list[Cell] = [(stream, timestamp, value, unit or units.get(stream, ""))]
+            if times.edge:
+                times.claim(cells)
+            return cells
 
         return parse_row
 

@@ -8,15 +8,22 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, tzinfo
-from zoneinfo import ZoneInfo
+from typing import TYPE_CHECKING
 
 from wattbridge_plugins.sources.csv_folder.config import CsvFolderConfig
+
+if TYPE_CHECKING:
+    from wattbridge_plugins.sources.csv_folder.localtimes import LocalTimes
 
 Number = int | float
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 INT64 = 1 << 63
 """Integers must fit 64 bits signed: the outboxes (SQLite) cannot store larger ones."""
+
+
+TimestampParser = Callable[[str, str], datetime]
+"""(a timestamp cell's text, the row's key) -> the UTC instant; raises RowProblem."""
 
 
 class RowProblem(ValueError):
@@ -104,7 +111,8 @@ def localize(
             return to_utc(late, text)
         raise RowProblem(
             f"timestamp {text!r} is ambiguous in {zone} (the hour repeats when daylight "
-            'saving time ends); set ambiguous = "earlier" or "later"'
+            'saving time ends); set ambiguous = "infer" (the file\'s order tells), "earlier" '
+            'or "later"'
         )
     if nonexistent == "shift":
         return to_utc(early, text)
@@ -114,34 +122,32 @@ def localize(
     )
 
 
-def timestamp_parser(config: CsvFolderConfig) -> Callable[[str], datetime]:
-    """A function from a cell's text to an aware datetime, per the config's
-    ``timestamp_format``, ``timezone``, ``ambiguous`` and ``nonexistent``."""
-    zone: tzinfo = UTC if config.timezone == "UTC" else ZoneInfo(config.timezone)
-    ambiguous = config.ambiguous
-    nonexistent = config.nonexistent
+def timestamp_parser(config: CsvFolderConfig, times: LocalTimes) -> TimestampParser:
+    """A function from a cell's text (and the row's key, see :mod:`..localtimes`) to an
+    aware datetime in UTC, per the config's ``timestamp_format``; a time without an
+    offset is local time of ``times``' zone, its DST edges decided by ``times``."""
     fmt = config.timestamp_format
 
-    def aware(moment: datetime, text: str) -> datetime:
+    def aware(moment: datetime, text: str, key: str) -> datetime:
         if moment.tzinfo is not None and moment.utcoffset() is not None:
             return to_utc(moment, text)
-        return localize(moment, zone, ambiguous, nonexistent, text)
+        return times.localize(moment, key, text)
 
     if fmt == "iso":
 
-        def parse_iso(text: str) -> datetime:
+        def parse_iso(text: str, key: str) -> datetime:
             try:
                 moment = datetime.fromisoformat(text.strip())
             except ValueError:
                 raise RowProblem(f"timestamp {text!r} is not ISO 8601") from None
-            return aware(moment, text)
+            return aware(moment, text, key)
 
         return parse_iso
 
     if fmt in ("epoch_s", "epoch_ms"):
         unit = timedelta(seconds=1) if fmt == "epoch_s" else timedelta(milliseconds=1)
 
-        def parse_epoch(text: str) -> datetime:
+        def parse_epoch(text: str, _key: str) -> datetime:
             cleaned = text.strip()
             try:
                 amount: Number = int(cleaned)
@@ -157,11 +163,11 @@ def timestamp_parser(config: CsvFolderConfig) -> Callable[[str], datetime]:
 
         return parse_epoch
 
-    def parse_pattern(text: str) -> datetime:
+    def parse_pattern(text: str, key: str) -> datetime:
         try:
             moment = datetime.strptime(text.strip(), fmt)
         except ValueError:
             raise RowProblem(f"timestamp {text!r} does not match {fmt!r}") from None
-        return aware(moment, text)
+        return aware(moment, text, key)
 
     return parse_pattern

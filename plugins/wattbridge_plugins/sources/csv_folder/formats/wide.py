@@ -14,19 +14,19 @@ from wattbridge_plugins.sources.csv_folder.formats.cells import (
 )
 from wattbridge_plugins.sources.csv_folder.formats.values import RowProblem, timestamp_parser
 from wattbridge_plugins.sources.csv_folder.lines import FileProblem
+from wattbridge_plugins.sources.csv_folder.localtimes import LocalTimes
 from wattbridge_plugins.sources.csv_folder.rowtypes import Cell, HeaderParser, RowParser
 
 
 def header_parser(config: CsvFolderConfig) -> HeaderParser:
     """Parse a wide file's header into a row parser."""
     values = ValueReader(config)
-    parse_time = timestamp_parser(config)
     wanted: dict[str, ColumnSpec] = {
         header: spec if isinstance(spec, ColumnSpec) else ColumnSpec(stream=spec)
         for header, spec in config.columns.items()
     }
 
-    def parse_header(fields: list[str], line: int) -> RowParser:
+    def parse_header(fields: list[str], line: int, times: LocalTimes) -> RowParser:
         while len(fields) > 1 and not fields[-1].strip():
             fields = fields[:-1]  # a trailing delimiter
         check_headers(fields, line)
@@ -59,10 +59,14 @@ def header_parser(config: CsvFolderConfig) -> HeaderParser:
         if not columns:
             raise FileProblem(line, "header: no stream columns besides the timestamp")
         width = len(fields)
+        parse_time = timestamp_parser(config, times)
 
         def parse_row(row: list[str]) -> list[Cell]:
             check_width(row, width)
-            timestamp = parse_time(row[time_index])
+            times.edge = False
+            # One key for the whole row: its twin in the repeated hour is the next row
+            # with the same time, whichever cells it leaves empty.
+            timestamp = parse_time(row[time_index], "")
             readings: list[Cell] = []
             for index, stream, unit in columns:
                 try:
@@ -71,6 +75,8 @@ def header_parser(config: CsvFolderConfig) -> HeaderParser:
                     raise RowProblem(f"column {names[index]!r}: {exc}") from None
                 if value is not None:
                     readings.append((stream, timestamp, value, unit))
+            if times.edge:
+                times.claim(readings)
             return readings
 
         return parse_row
