@@ -36,6 +36,7 @@ log_level = "warning"
 plugin = "csv-folder"
 inbox = "inbox"
 settle = "0.2s"
+finished_after = "0.5s"
 scan_interval = "0.1s"
 
 [sinks.out]

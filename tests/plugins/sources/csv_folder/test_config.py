@@ -31,7 +31,7 @@ def test_wattbridge_check_accepts_the_example(capsys, monkeypatch):
         ('timezone = "Europe/Kobenhavn"', "timezone", "is not a known time zone"),
         ('delimiter = ";;"', "delimiter", "must be one character"),
         ('timestamp_format = "dd-mm-yyyy"', "timestamp_format", "nor a strptime pattern"),
-        ('ambiguous = "first"', "ambiguous", "is not one of 'earlier', 'later', 'error'"),
+        ('ambiguous = "first"', "ambiguous", "is not one of 'infer', 'earlier', 'later', 'error'"),
         ('nonexistent = "skip"', "nonexistent", "is not one of 'error', 'shift'"),
         ('on_bad_row = "ignore"', "on_bad_row", "is not one of 'reject', 'skip'"),
         ('settle = "soon"', "settle", "is not a duration"),

@@ -56,6 +56,7 @@ inbox = "{inbox}"
 format = "energydata"
 strings = ["117217"]
 settle = "0.05s"
+finished_after = "0.2s"
 scan_interval = "0.02s"
 
 [sinks.edk]

@@ -22,6 +22,7 @@ def test_dropped_file_reaches_the_jsonl_sink(wattbridge_runtime, tmp_path, csv):
 plugin = "csv-folder"
 inbox = "{inbox}"
 settle = "0.05s"
+finished_after = "0.2s"
 scan_interval = "0.02s"
 
 [sinks.out]
@@ -59,6 +60,7 @@ def test_a_full_outbox_stops_the_intake_and_nothing_is_lost(wattbridge_runtime, 
 plugin = "csv-folder"
 inbox = "{inbox}"
 settle = "0.05s"
+finished_after = "0.2s"
 scan_interval = "0.02s"
 chunk = 50
 

@@ -64,6 +64,12 @@ def slow_source(folder_source):
     return folder_source(start=False, read_size=4096, chunk=100).source
 
 
+def overwrite(path: Path, text: str) -> None:
+    """Write ``text`` over the file's bytes in place (same inode, no truncation)."""
+    with path.open("r+b") as handle:
+        handle.write(text.encode())
+
+
 def values(readings: list[Reading]) -> set[int | float | str]:
     return {r.value for r in readings}
 
@@ -76,9 +82,8 @@ def test_a_file_that_vanishes_mid_read(slow_source, inbox: Path, tmp_path: Path,
         wait_until(lambda: "v.csv vanished while it was being read" in caplog.text)
         delivered = len(run.emitted)
         assert 100 <= delivered < ROWS
-        [entry] = slow_source.ledger.all()
-        assert entry.status == "importing"
-        assert entry.emitted == delivered  # what emit returned for is on the ledger
+        [follow] = slow_source.ledger.follows()  # an import in progress
+        assert follow.emitted == delivered  # what emit returned for is on the ledger
         assert not (inbox / "done" / "v.csv").exists()
         # It comes back: the import resumes where it stopped and finishes.
         os.rename(parked, path)
@@ -101,14 +106,16 @@ def test_a_file_that_turns_unreadable_mid_read(slow_source, inbox, tmp_path, cap
         wait_until(lambda: "u.csv cannot be read" in caplog.text)
         delivered = len(run.emitted)
         assert 100 <= delivered < ROWS
-        assert slow_source.ledger.all()[0].emitted == delivered
+        assert slow_source.ledger.follows()[0].emitted == delivered
         path.rmdir()
         os.rename(parked, path)
         csv.wait_for_path(inbox / "done" / "u.csv", timeout=15)
     assert values(run.emitted) == set(range(ROWS))
 
 
-def test_a_file_that_changes_mid_read_is_read_again_whole(slow_source, inbox, caplog, csv):
+def test_a_file_appended_to_mid_read_is_followed_and_nothing_read_twice(
+    slow_source, inbox, caplog, csv
+):
     caplog.set_level(logging.INFO)
     path = csv.write(inbox / "c.csv", content())
 
@@ -117,14 +124,37 @@ def test_a_file_that_changes_mid_read_is_read_again_whole(slow_source, inbox, ca
             handle.write("2026-01-02T00:00:00Z;-1\n")
 
     with Run(slow_source, append) as run:
-        wait_until(lambda: "c.csv changed while it was being read" in caplog.text)
         csv.wait_for_path(inbox / "done" / "c.csv", timeout=15)
-    # Every row of the final content is delivered; the first rows twice (harmless: one
-    # value per stream and timestamp).
-    assert values(run.emitted) == set(range(ROWS)) | {-1}
-    entries = csv.ledger_when(slow_source, lambda e: "done" in {x.status for x in e})
-    statuses = sorted(entry.status for entry in entries)
-    assert statuses == ["done", "importing"]  # the first content was never finished
+    assert sorted(r.value for r in run.emitted) == [-1, *range(ROWS)]  # each row once
+    [entry] = csv.ledger_when(slow_source, lambda e: e and e[0].status == "done")
+    assert entry.emitted == ROWS + 1 and slow_source.ledger.follows() == []
+
+
+@pytest.mark.parametrize(
+    ("change", "said"),
+    [
+        (lambda path: os.truncate(path, len(content(10))), "was truncated"),
+        (lambda path: overwrite(path, content().replace(";11\n", ";99\n")), "was rewritten"),
+    ],
+    ids=["truncated", "rewritten"],
+)
+def test_a_file_truncated_or_rewritten_under_the_import_is_read_again_as_a_new_file(
+    folder_source, inbox, caplog, csv, change, said
+):
+    """The README's promise: what was delivered stays delivered; the new content is
+    imported from its first line (its rows again, which the platforms overwrite)."""
+    caplog.set_level(logging.INFO)
+    source = folder_source(finished_after="3s")
+    path = csv.write(inbox / "t.csv", content())
+    source.wait_for(ROWS)
+    assert path.exists()  # followed until idle for finished_after
+    change(path)
+    wait_until(lambda: f"t.csv {said}" in caplog.text, timeout=15)
+    csv.wait_for_path(inbox / "done" / "t.csv", timeout=15)
+    final = (inbox / "done" / "t.csv").read_text()
+    expected = [int(line.split(";")[1]) for line in final.splitlines()[1:]]
+    later = source.emitted[ROWS:]
+    assert [r.value for r in later] == expected
 
 
 def test_an_unlistable_inbox_is_logged_and_waited_for(folder_source, inbox, tmp_path, caplog, csv):
