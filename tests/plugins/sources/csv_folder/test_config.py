@@ -19,9 +19,10 @@ def test_wattbridge_check_accepts_the_sample(capsys):
     assert "ok (1 source(s), 1 sink(s), 1 route(s))" in capsys.readouterr().out
 
 
-def test_wattbridge_check_accepts_the_example(capsys, monkeypatch):
+@pytest.mark.parametrize("example", [EXAMPLE, EXAMPLE.parent / "eloverblik" / "wattbridge.toml"])
+def test_wattbridge_check_accepts_the_examples(capsys, monkeypatch, example):
     monkeypatch.setenv("EDK_TOKEN", "not-a-real-token")
-    assert main(["check", "-c", str(EXAMPLE)]) == 0
+    assert main(["check", "-c", str(example)]) == 0
     assert "ok (1 source(s), 1 sink(s), 1 route(s))" in capsys.readouterr().out
 
 
@@ -35,6 +36,7 @@ def test_wattbridge_check_accepts_the_example(capsys, monkeypatch):
         ('nonexistent = "skip"', "nonexistent", "is not one of 'error', 'shift'"),
         ('on_bad_row = "ignore"', "on_bad_row", "is not one of 'reject', 'skip'"),
         ('settle = "soon"', "settle", "is not a duration"),
+        ('finished_after = "0.5s"', "finished_after", "must not be shorter than settle"),
         ("chunk = 0", "chunk", "must be >= 1"),
         ('format = "wide"\ndecimal = ","\ndelimiter = ","', "decimal", '"," needs another'),
         ('decimal = ","', "decimal", "the energydata format's numbers are the platform's"),

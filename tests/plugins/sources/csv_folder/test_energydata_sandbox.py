@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import csv as csvmodule
 import io
+import os
 import shutil
+import subprocess
+import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -105,6 +108,8 @@ def test_the_watch_folder_example_delivers_its_sample_to_the_sandbox(
     assert 'url = "http://127.0.0.1:8765"' in text
     text = text.replace('url = "http://127.0.0.1:8765"', f'url = "{sandbox.url}"')
     text = text.replace('flush_interval = "5s"', 'flush_interval = "0.1s"')
+    assert 'finished_after = "10s"' in text
+    text = text.replace('finished_after = "10s"', 'finished_after = "1s"')
     wattbridge_runtime(text)
     inbox = tmp_path / "inbox"
     wait_until(inbox.exists)
@@ -140,3 +145,66 @@ def test_the_watch_folder_example_delivers_its_sample_to_the_sandbox(
         return got == expected
 
     wait_until(arrived, timeout=30, message="the sample's 48 hours in the sandbox")
+
+
+ELOVERBLIK = EXAMPLE / "eloverblik"
+
+
+def test_the_october_day_from_eloverblik_arrives_as_25_distinct_hours(
+    wattbridge_sandbox, tmp_path, csv
+):
+    """examples/watch-folder/eloverblik as a user runs it: `wattbridge run --until-idle`
+    in a process of its own, the sample (26 October 2025, 25 rows, 02:00 twice) dropped
+    into its inbox; the process delivers all of it before it stops, and the sandbox
+    holds 25 distinct UTC hours with the file's values in the file's order."""
+    sandbox = wattbridge_sandbox("energydata")
+    text = (ELOVERBLIK / "wattbridge.toml").read_text(encoding="utf-8")
+    for old, new in [
+        ('url = "http://127.0.0.1:8765"', f'url = "{sandbox.url}"'),
+        ('flush_interval = "5s"', 'flush_interval = "0.2s"'),
+        ('finished_after = "10s"', 'finished_after = "1s"'),
+    ]:
+        assert old in text
+        text = text.replace(old, new)
+    config = tmp_path / "wattbridge.toml"
+    config.write_text(text, encoding="utf-8")
+    sample = ELOVERBLIK / "sample-data" / "eloverblik-2025-10-26.csv"
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    shutil.copy(sample, inbox / ".copying")
+    (inbox / ".copying").rename(inbox / sample.name)
+    process = subprocess.run(
+        [sys.executable, "-m", "wattbridge", "run", "-c", str(config), "--until-idle", "1"],
+        cwd=tmp_path,
+        env={**os.environ, "EDK_TOKEN": sandbox.tokens["write"]},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert process.returncode == 0, process.stderr[-3000:]
+    assert (inbox / "done" / sample.name).exists(), process.stderr[-3000:]
+
+    # What the file says, read here without the plugin: the local day starts at 22:00
+    # UTC the day before (summer time) and has 25 hours; the values in the file's order.
+    values = [
+        str(float(line.split(";")[3].replace(",", ".")))
+        for line in sample.read_text(encoding="utf-8").splitlines()[1:]
+    ]
+    start = datetime(2025, 10, 25, 22)
+    expected = [
+        [(start + timedelta(hours=n)).strftime("%Y-%m-%dT%H:%M:%S.000Z"), value]
+        for n, value in enumerate(values)
+    ]
+    assert len(expected) == 25
+    response = requests.get(
+        f"{sandbox.url}/api/v1/datastreams/values",
+        headers={"Authorization": f"Bearer {sandbox.tokens['read']}"},
+        params={
+            "ids": "house/import_kwh",
+            "from": "2025-10-25T00:00:00.000Z",
+            "to": "2025-10-28T00:00:00.000Z",
+        },
+        timeout=10,
+    )
+    rows = list(csvmodule.reader(io.StringIO(response.text), delimiter=";"))[1:]
+    assert [[stamp, str(float(value))] for stamp, value in rows] == expected
