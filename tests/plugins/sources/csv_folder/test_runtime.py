@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import time
 
 from wattbridge.testing import wait_until
@@ -97,3 +100,49 @@ to = "out"
 
     wait_until(drained, timeout=30, message="both files through")
     assert [line["value"] for line in csv.jsonl(out)] == list(range(600))
+
+
+def test_run_until_idle_waits_for_a_file_in_hand(tmp_path):
+    """`wattbridge run --until-idle 1` with a file already in the inbox that takes longer
+    than a second to settle and to read: the run ends only after every row is delivered
+    and the file is final (it used to stop first, having delivered nothing)."""
+    count = 60_000
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "big.csv").write_text(
+        "timestamp,power\n" + "".join(f"{1_767_225_600 + n},{n}\n" for n in range(count))
+    )
+    config = tmp_path / "wattbridge.toml"
+    config.write_text(
+        """
+[wattbridge]
+state_dir = "state"
+
+[sources.folder]
+plugin = "csv-folder"
+inbox = "inbox"
+format = "wide"
+delimiter = ","
+timestamp_format = "epoch_s"
+settle = "1.5s"
+finished_after = "2s"
+
+[sinks.out]
+plugin = "jsonl"
+path = "out.jsonl"
+
+[[routes]]
+from = "folder"
+to = "out"
+"""
+    )
+    process = subprocess.run(
+        [sys.executable, "-m", "wattbridge", "run", "-c", str(config), "--until-idle", "1"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert process.returncode == 0, process.stderr[-3000:]
+    assert (inbox / "done" / "big.csv").exists(), process.stderr[-3000:]
+    assert len((tmp_path / "out.jsonl").read_text().splitlines()) == count
