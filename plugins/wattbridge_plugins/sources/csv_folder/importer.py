@@ -107,9 +107,7 @@ class Importer:
             follow = self._identify(path, snapshot)
             if isinstance(follow, Outcome):
                 return follow
-            final = idle >= self.config.finished_after.total_seconds() and not self.held_open(
-                path
-            )
+            final = idle >= self.config.finished_after.total_seconds() and not self.held_open(path)
             return self._segment(path, snapshot, follow, final, emit)
         except FileNotFoundError:
             self.log.warning("%s vanished before it could be read", path)
@@ -180,11 +178,11 @@ class Importer:
                     follow.emitted,
                     follow.line,
                 )
-            follow = self._emit(segment, follow, times.replay(), emit)
-            if follow is None:
+            emitted = self._emit(segment, follow, times.replay(), emit)
+            if emitted is None:
                 return Outcome.STOPPED
             follow = attrs.evolve(
-                follow,
+                emitted,
                 name=path.name,
                 seg_offset=segment.size,
                 seg_line=follow.line,
@@ -196,7 +194,9 @@ class Importer:
             )
             if bad.count:
                 kept = BadLines(
-                    self._spool(follow, "file"), path.name, self.config.report_limit,
+                    self._spool(follow, "file"),
+                    path.name,
+                    self.config.report_limit,
                     follow.bad_rows - bad.count,
                 )
                 kept.extend(bad)

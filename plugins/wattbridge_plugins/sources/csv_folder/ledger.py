@@ -216,9 +216,7 @@ class Ledger:
         assert follow is not None
         return follow
 
-    def progress(
-        self, follow: Follow, emitted: int, readings: int, offset: int, line: int
-    ) -> None:
+    def progress(self, follow: Follow, emitted: int, readings: int, offset: int, line: int) -> None:
         """Record that rows up to byte ``offset`` (line ``line``) are durable."""
         with self._lock:
             self._db.execute(

@@ -78,9 +78,7 @@ class Watcher:
                     continue  # vanished between listing and stat: next scan will tell
                 seen = self._seen.get(entry.name)
                 if seen is None or seen.stat != (st.st_size, st.st_mtime_ns, st.st_ino):
-                    seen = Seen(
-                        self.inbox / entry.name, st.st_size, st.st_mtime_ns, st.st_ino, now
-                    )
+                    seen = Seen(self.inbox / entry.name, st.st_size, st.st_mtime_ns, st.st_ino, now)
                 seen.idle = now - seen.since
                 present[entry.name] = seen
         self._seen = present

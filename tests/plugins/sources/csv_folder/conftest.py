@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -93,6 +95,17 @@ def as_tuples(readings: Any) -> list[tuple[str, str, Any, str]]:
     return out
 
 
+def start_run(config_path: Path) -> subprocess.Popen[bytes]:
+    """``python -m wattbridge run -c config_path`` in the config's folder, its log
+    appended to log.txt there."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "wattbridge", "run", "-c", str(config_path)],
+        cwd=config_path.parent,
+        stdout=subprocess.DEVNULL,
+        stderr=(config_path.parent / "log.txt").open("ab"),
+    )
+
+
 class Helpers:
     """The helpers above, handed to tests as the ``csv`` fixture (test modules cannot
     import a conftest under --import-mode=importlib)."""
@@ -103,6 +116,7 @@ class Helpers:
     ledger_when = staticmethod(ledger_when)
     jsonl = staticmethod(jsonl)
     as_tuples = staticmethod(as_tuples)
+    start_run = staticmethod(start_run)
 
 
 @pytest.fixture

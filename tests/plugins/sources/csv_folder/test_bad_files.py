@@ -143,7 +143,5 @@ def test_a_file_half_delivered_then_rejected_under_a_stricter_config_says_so(
     assert (inbox / "f.csv").exists()
     folder_source(on_bad_row="reject")  # the same state folder: the same ledger
     report = csv.report(inbox / "failed", "f.csv")
-    assert report.startswith(
-        "f.csv: rejected now; 10 row(s) of it had been queued before"
-    )
+    assert report.startswith("f.csv: rejected now; 10 row(s) of it had been queued before")
     assert "f.csv:52: a: 'bad' is not a number" in report

@@ -9,8 +9,6 @@ import os
 import random
 import signal
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -52,15 +50,6 @@ to = "out"
     return path
 
 
-def start(config_path: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "wattbridge", "run", "-c", str(config_path)],
-        cwd=config_path.parent,
-        stdout=subprocess.DEVNULL,
-        stderr=(config_path.parent / "log.txt").open("ab"),
-    )
-
-
 def ledger_row(state: Path) -> tuple[str, int] | None:
     """("importing", rows emitted) while a file is followed, then (status, rows emitted)."""
     path = state / "sources" / "folder" / "ledger.sqlite"
@@ -90,7 +79,7 @@ def test_sigkill_mid_file_then_restart_delivers_every_row(tmp_path: Path, csv):
         "timestamp,power\n" + "".join(f"{base + n},{n}\n" for n in range(ROWS)),
     )
     state = tmp_path / "state"
-    process = start(config_path)
+    process = csv.start_run(config_path)
     try:
         row = wait_until(
             lambda: (r := ledger_row(state)) and r[1] >= 3 * CHUNK and r,
@@ -107,7 +96,7 @@ def test_sigkill_mid_file_then_restart_delivers_every_row(tmp_path: Path, csv):
     assert status == "importing" and 0 < emitted < ROWS, (row, status, emitted)
     assert (inbox / "big.csv").exists()  # not acknowledged: still in the inbox
 
-    process = start(config_path)
+    process = csv.start_run(config_path)
     try:
         csv.wait_for_path(inbox / "done" / "big.csv", timeout=120)
         out = tmp_path / "out.jsonl"
@@ -150,7 +139,7 @@ def test_garbage_files_never_take_the_process_down(tmp_path: Path, csv):
         files[f"m{n:02d}.csv"] = bytes(data[: rng.randrange(len(data) // 2, len(data) + 1)])
     for n in range(2):  # and good ones, which must get through beside the garbage
         files[f"ok{n}.csv"] = good.replace("\n", f"{n}\n").encode()
-    process = start(config_path)
+    process = csv.start_run(config_path)
     try:
         for name, data in files.items():
             (inbox / f".{name}").write_bytes(data)

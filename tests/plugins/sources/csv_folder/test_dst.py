@@ -126,7 +126,9 @@ def import_file(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> ImportFile:
         inbox = tmp_path / "inbox"
         inbox.mkdir(exist_ok=True)
         (inbox / "day.csv").write_bytes(text.encode("utf-8"))
-        config = plugin_config(REGISTRY, "sources", "csv-folder", tmp_path, inbox=str(inbox), **keys)
+        config = plugin_config(
+            REGISTRY, "sources", "csv-folder", tmp_path, inbox=str(inbox), **keys
+        )
         ledger = Ledger(tmp_path / "state" / "ledger.sqlite")
         emitted: list[Reading] = []
         try:
@@ -251,7 +253,10 @@ def test_earlier_never_lets_the_second_hour_overwrite_the_first(import_file):
 def test_the_same_reading_twice_in_the_repeated_hour_is_harmless(import_file):
     text = "time;kwh\n2026-10-25 01:30;1\n2026-10-25 02:30;2\n2026-10-25 02:30;2\n"
     outcome, readings, _report, _entry = import_file(
-        text, format="wide", timestamp_column="time", timezone="Europe/Copenhagen",
+        text,
+        format="wide",
+        timestamp_column="time",
+        timezone="Europe/Copenhagen",
         ambiguous="earlier",
     )
     assert outcome is Outcome.DONE and [r.value for r in readings] == [1, 2, 2]

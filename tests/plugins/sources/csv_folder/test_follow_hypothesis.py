@@ -54,7 +54,9 @@ class Folder:
     def __init__(self, root: Path, **keys: Any) -> None:
         self.inbox = root / "inbox"
         self.inbox.mkdir(parents=True, exist_ok=True)
-        config = plugin_config(REGISTRY, "sources", "csv-folder", root, inbox=str(self.inbox), **keys)
+        config = plugin_config(
+            REGISTRY, "sources", "csv-folder", root, inbox=str(self.inbox), **keys
+        )
         self.ledger = Ledger(root / "state" / "ledger.sqlite")
         self.importer = Importer(
             config,
@@ -118,7 +120,9 @@ def test_a_repeated_local_time_is_resolved_by_order_or_named_as_a_bad_line(rows)
     """Oracle: a row is at its instant, unless its local time repeats and the file holds
     that meter's local time once: then it is a bad line naming it."""
     text = local_file(rows)
-    counts = Counter((meter, instant.astimezone(CPH).replace(tzinfo=None)) for meter, instant, _ in rows)
+    counts = Counter(
+        (meter, instant.astimezone(CPH).replace(tzinfo=None)) for meter, instant, _ in rows
+    )
     good, bad_lines = [], []
     for line, (meter, instant, value) in enumerate(rows, start=2):
         naive = instant.astimezone(CPH).replace(tzinfo=None)
@@ -137,9 +141,7 @@ def test_a_repeated_local_time_is_resolved_by_order_or_named_as_a_bad_line(rows)
         got = [(r.stream, r.timestamp, r.value) for r in folder.emitted]
         assert got == good
         assert [int(n) for n in re.findall(r"^f\.csv:(\d+):", folder.report(), re.M)] == bad_lines
-        assert entry.resolved == sum(
-            1 for (meter, naive), count in counts.items() if count == 2
-        )
+        assert entry.resolved == sum(1 for (meter, naive), count in counts.items() if count == 2)
 
 
 @st.composite
@@ -156,7 +158,7 @@ def appended(draw: st.DrawFn) -> tuple[bytes, list[int]]:
     if draw(st.booleans()):
         data = data.rstrip(b"\r\n")  # a last line without its line end
     cuts = sorted(draw(st.lists(st.integers(1, max(1, len(data) - 1)), max_size=12)))
-    sizes = [b - a for a, b in zip([0, *cuts], [*cuts, len(data)]) if b > a]
+    sizes = [b - a for a, b in zip([0, *cuts], [*cuts, len(data)], strict=True) if b > a]
     return data, sizes
 
 

@@ -76,15 +76,6 @@ to = "out"
     return path
 
 
-def start_wattbridge(config_path: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "wattbridge", "run", "-c", str(config_path)],
-        cwd=config_path.parent,
-        stdout=subprocess.DEVNULL,
-        stderr=(config_path.parent / "log.txt").open("ab"),
-    )
-
-
 def delivered(out: Path) -> list[tuple[str, float]]:
     if not out.exists():
         return []
@@ -95,7 +86,7 @@ def delivered(out: Path) -> list[tuple[str, float]]:
     return rows
 
 
-def test_a_logger_appending_to_an_open_file_loses_nothing_through_a_sigkill(tmp_path: Path):
+def test_a_logger_appending_to_an_open_file_loses_nothing_through_a_sigkill(tmp_path: Path, csv):
     config_path = config(tmp_path)
     inbox = tmp_path / "inbox"
     inbox.mkdir()
@@ -106,7 +97,7 @@ def test_a_logger_appending_to_an_open_file_loses_nothing_through_a_sigkill(tmp_
         stdout=subprocess.PIPE,
         text=True,
     )
-    wattbridge = start_wattbridge(config_path)
+    wattbridge = csv.start_run(config_path)
     try:
         # A few rows in, kill wattbridge while the logger pauses inside a line.
         wait_until(lambda: len(delivered(out)) >= 4, timeout=60, message="four rows")
@@ -117,7 +108,7 @@ def test_a_logger_appending_to_an_open_file_loses_nothing_through_a_sigkill(tmp_
         before_restart = delivered(out)
         assert 4 <= len(before_restart) < ROWS
         time.sleep(2.0)  # the logger goes on meanwhile
-        wattbridge = start_wattbridge(config_path)
+        wattbridge = csv.start_run(config_path)
 
         # Every row, with its full value, as its line completes; the file stays put.
         wait_until(lambda: len(delivered(out)) >= ROWS - 1, timeout=60, message="all rows")

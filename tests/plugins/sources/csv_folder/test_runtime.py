@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-
 import time
 
 from wattbridge.testing import wait_until
