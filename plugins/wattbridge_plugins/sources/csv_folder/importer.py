@@ -185,7 +185,7 @@ class Importer:
                 emitted,
                 name=path.name,
                 seg_offset=segment.size,
-                seg_line=follow.line,
+                seg_line=emitted.line,
                 state=times.state(),
                 mark_length=segment.size,
                 mark=mark(segment, segment.size),
