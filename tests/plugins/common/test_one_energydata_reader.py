@@ -17,6 +17,7 @@ from wattbridge_plugins.sinks.energydata.batch.importer import read_chunks
 from wattbridge_plugins.sources.csv_folder.config import CsvFolderConfig
 from wattbridge_plugins.sources.csv_folder.formats.energydata import header_parser
 from wattbridge_plugins.sources.csv_folder.formats.values import RowProblem
+from wattbridge_plugins.sources.csv_folder.localtimes import local_times
 
 timestamps = st.sampled_from(
     [
@@ -48,7 +49,8 @@ def _via_import(path: Path) -> list[tuple[int, float]] | str:
 
 
 def _via_csv_folder(stamp: str, cell: str) -> list[tuple[int, float]] | str:
-    parse_row = header_parser(CsvFolderConfig(inbox=Path("in")))(["", "s"], 1)
+    config = CsvFolderConfig(inbox=Path("in"))
+    parse_row = header_parser(config)(["", "s"], 1, local_times(config, deciding=True))
     try:
         cells = parse_row([stamp, cell])
     except RowProblem:
