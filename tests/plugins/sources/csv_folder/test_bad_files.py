@@ -145,3 +145,20 @@ def test_a_file_half_delivered_then_rejected_under_a_stricter_config_says_so(
     report = csv.report(inbox / "failed", "f.csv")
     assert report.startswith("f.csv: rejected now; 10 row(s) of it had been queued before")
     assert "f.csv:52: a: 'bad' is not a number" in report
+
+
+def test_a_bad_row_appended_to_a_followed_file_rejects_the_rest(folder_source, inbox, csv):
+    """Rows of a growing file are delivered as they come; a bad row appended later (with
+    on_bad_row = "reject") fails the file from there, and the report says what had been
+    delivered."""
+    source = folder_source(finished_after="5s")
+    path = inbox / "log.csv"
+    with path.open("w", encoding="utf-8") as log:
+        log.write(";a\n2026-01-01T00:00:00Z;1\n2026-01-01T00:00:01Z;2\n")
+        log.flush()
+        source.wait_for(2)
+        log.write("2026-01-01T00:00:02Z;x\n2026-01-01T00:00:03Z;4\n")
+    report = csv.report(inbox / "failed", "log.csv")
+    assert report.startswith("log.csv: rejected now; 2 row(s) of it had been delivered before")
+    assert "log.csv:4: a: 'x' is not a number" in report
+    assert [r.value for r in source.emitted] == [1, 2]

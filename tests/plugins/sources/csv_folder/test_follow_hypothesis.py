@@ -65,6 +65,9 @@ class Folder:
             LOG,
             "t",
             threading.Event(),
+            # The writer here is this test process itself, which holds the file open
+            # (test_writers.py tests the /proc check with real processes): whether a
+            # run is final is what each call says.
             held_open=lambda _path: False,
         )
         self.emitted: list[Reading] = []
