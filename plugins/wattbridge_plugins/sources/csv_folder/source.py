@@ -28,6 +28,9 @@ RETRY_INITIAL = 1.0
 RETRY_MAX = 300.0
 HELD_OPEN_RECHECK = 5.0
 """Seconds between looks at /proc for a final-looking file a process holds open."""
+GROWING_TAKEN_AFTER = 10
+"""A new file that keeps growing (a logger writing more often than ``settle``) is taken
+once it has been in the inbox this many times ``settle``."""
 
 
 @attrs.define
@@ -65,6 +68,8 @@ class CsvFolderSource:
         self._recheck: dict[str, float] = {}
         """Final-looking files held open for writing -> when to look again."""
         self._in_hand = True  # until the first scan says otherwise
+        self._resume = {follow.name for follow in self.ledger.follows()}
+        """Files whose import a restart resumes without waiting for them to settle."""
         self.outcomes: dict[str, int] = {outcome.value: 0 for outcome in Outcome}
         """How many files ended each way since start (for tests and status)."""
 
@@ -118,7 +123,12 @@ class CsvFolderSource:
         if not self._due(name):
             return False
         if name not in self._followed:
-            return seen.idle >= self.config.settle.total_seconds()
+            settle = self.config.settle.total_seconds()
+            return (
+                seen.idle >= settle
+                or seen.age >= GROWING_TAKEN_AFTER * settle
+                or name in self._resume
+            )
         if self._followed[name] != seen.stat:
             return True  # it grew (or changed): import what was completed
         if seen.idle < self.config.finished_after.total_seconds():
@@ -138,6 +148,7 @@ class CsvFolderSource:
             self.log.exception("importing %s failed; will try again", path)
             outcome = Outcome.RETRY
         self.outcomes[outcome.value] += 1
+        self._resume.discard(path.name)
         if outcome is Outcome.STOPPED:
             return False
         if outcome is Outcome.FOLLOWING:

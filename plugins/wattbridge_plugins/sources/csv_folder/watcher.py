@@ -27,8 +27,12 @@ class Seen:
     mtime_ns: int
     inode: int
     since: float
+    first: float
+    """When the watcher first saw the file (its clock)."""
     idle: float = 0.0
     """Seconds unchanged, as of the last scan."""
+    age: float = 0.0
+    """Seconds since first seen, as of the last scan."""
 
     @property
     def stat(self) -> tuple[int, int, int]:
@@ -78,8 +82,11 @@ class Watcher:
                     continue  # vanished between listing and stat: next scan will tell
                 seen = self._seen.get(entry.name)
                 if seen is None or seen.stat != (st.st_size, st.st_mtime_ns, st.st_ino):
-                    seen = Seen(self.inbox / entry.name, st.st_size, st.st_mtime_ns, st.st_ino, now)
+                    first = now if seen is None else seen.first
+                    path = self.inbox / entry.name
+                    seen = Seen(path, st.st_size, st.st_mtime_ns, st.st_ino, now, first)
                 seen.idle = now - seen.since
+                seen.age = now - seen.first
                 present[entry.name] = seen
         self._seen = present
         return sorted(present.values(), key=lambda seen: (seen.mtime_ns, seen.path.name))

@@ -111,3 +111,23 @@ def test_folders_can_live_elsewhere(folder_source, inbox, csv, tmp_path):
     csv.write(inbox / "bad.csv", ";a\nnope;1\n")
     csv.wait_for_path(done / "good.csv")
     assert "bad.csv:2: timestamp 'nope' is not ISO 8601" in csv.report(failed, "bad.csv")
+
+
+def test_a_file_that_never_pauses_for_settle_is_taken_while_it_grows(folder_source, inbox, csv):
+    """A logger writing more often than `settle` is followed once its file has been in
+    the inbox ten times `settle`: its rows arrive while it is still being written."""
+    source = folder_source(settle="0.2s", finished_after="1s")
+    path = inbox / "fast.csv"
+    written = 0
+    with path.open("w", encoding="utf-8") as log:
+        log.write(";a\n")
+        deadline = time.monotonic() + 60
+        while not source.emitted:
+            assert time.monotonic() < deadline, "never taken"
+            log.write(rows(written, 1))
+            log.flush()
+            written += 1
+            time.sleep(0.05)
+        assert path.exists() and not (inbox / "done" / "fast.csv").exists()
+    csv.wait_for_path(inbox / "done" / "fast.csv")
+    assert [r.value for r in source.emitted] == list(range(written))
