@@ -27,7 +27,15 @@ from typing import Any, NoReturn
 from zoneinfo import ZoneInfo
 
 from wattbridge_plugins.sources.csv_folder.config import CsvFolderConfig
-from wattbridge_plugins.sources.csv_folder.formats.values import RowProblem, localize, to_utc
+from wattbridge_plugins.sources.csv_folder.formats.values import (
+    ORDINARY,
+    REPEATED,
+    SKIPPED,
+    RowProblem,
+    resolve,
+    to_utc,
+    wall_clock,
+)
 from wattbridge_plugins.sources.csv_folder.rowtypes import Cell
 
 HOUR = timedelta(hours=1)
@@ -81,26 +89,15 @@ class LocalTimes:
         zone = self.zone
         if zone is UTC:
             return naive.replace(tzinfo=UTC)
-        early = naive.replace(tzinfo=zone, fold=0)
-        late = naive.replace(tzinfo=zone, fold=1)
-        early_offset = early.utcoffset()
-        late_offset = late.utcoffset()
-        assert early_offset is not None and late_offset is not None
-        if early_offset == late_offset:
-            if self.nonexistent == "shift" and self._after_gap(naive):
-                self.edge = True  # a shifted time may land here
+        early, late, kind = wall_clock(naive, zone)
+        if kind == ORDINARY:
+            if self.nonexistent == "shift" and wall_clock(naive - HOUR, zone)[2] == SKIPPED:
+                self.edge = True  # a skipped time shifted forward may land here
             return to_utc(early, text)
         self.edge = True
-        if early_offset > late_offset and self.ambiguous == "infer":
+        if kind == REPEATED and self.ambiguous == "infer":
             return to_utc(late if self._later(key, naive, text) else early, text)
-        return localize(naive, zone, self.ambiguous, self.nonexistent, text)
-
-    def _after_gap(self, naive: datetime) -> bool:
-        before = naive - HOUR
-        return bool(
-            before.replace(tzinfo=self.zone, fold=0).utcoffset()
-            != before.replace(tzinfo=self.zone, fold=1).utcoffset()
-        )
+        return resolve(early, late, kind, self.ambiguous, self.nonexistent, text)
 
     def _later(self, key: str, naive: datetime, text: str) -> bool:
         """True if this occurrence of a repeated local time is the second (standard time)."""

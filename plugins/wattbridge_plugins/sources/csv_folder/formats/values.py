@@ -80,6 +80,52 @@ def to_utc(moment: datetime, text: str) -> datetime:
         raise RowProblem(f"timestamp {text!r} is out of range") from None
 
 
+ORDINARY, REPEATED, SKIPPED = "ordinary", "repeated", "skipped"
+
+
+def wall_clock(naive: datetime, zone: tzinfo) -> tuple[datetime, datetime, str]:
+    """The two readings of a wall-clock time in ``zone`` (PEP 495's fold 0 and 1) and
+    what the time is: ``ORDINARY`` (both the same), ``REPEATED`` (in the hour that
+    repeats when DST ends: fold 0 is the first, summer-time instant) or ``SKIPPED`` (in
+    the hour skipped when DST starts: fold 0 uses the offset from before the jump)."""
+    early = naive.replace(tzinfo=zone, fold=0)
+    late = naive.replace(tzinfo=zone, fold=1)
+    early_offset = early.utcoffset()
+    late_offset = late.utcoffset()
+    assert early_offset is not None and late_offset is not None
+    if early_offset == late_offset:
+        return early, late, ORDINARY
+    return early, late, REPEATED if early_offset > late_offset else SKIPPED
+
+
+def resolve(
+    early: datetime, late: datetime, kind: str, ambiguous: str, nonexistent: str, text: str
+) -> datetime:
+    """The UTC instant of a wall-clock time read by :func:`wall_clock`, its DST edge
+    decided by ``ambiguous`` ("earlier", "later" or "error"; "infer" is decided by
+    :mod:`..localtimes`) or ``nonexistent`` ("shift" or "error")."""
+    # Converted to UTC here: PEP 495 makes an aware time in a fold compare unequal to
+    # every instant of another zone, so it must not travel on as local time.
+    if kind == ORDINARY:
+        return to_utc(early, text)
+    if kind == REPEATED:
+        if ambiguous == "earlier":
+            return to_utc(early, text)
+        if ambiguous == "later":
+            return to_utc(late, text)
+        raise RowProblem(
+            f"timestamp {text!r} is ambiguous in {early.tzinfo} (the hour repeats when "
+            'daylight saving time ends); set ambiguous = "infer" (the file\'s order tells), '
+            '"earlier" or "later"'
+        )
+    if nonexistent == "shift":
+        return to_utc(early, text)
+    raise RowProblem(
+        f"timestamp {text!r} does not exist in {early.tzinfo} (the hour is skipped when "
+        'daylight saving time starts); set nonexistent = "shift" to move it forward'
+    )
+
+
 def localize(
     naive: datetime, zone: tzinfo, ambiguous: str, nonexistent: str, text: str
 ) -> datetime:
@@ -93,33 +139,7 @@ def localize(
     """
     if zone is UTC:
         return naive.replace(tzinfo=UTC)
-    early = naive.replace(tzinfo=zone, fold=0)
-    late = naive.replace(tzinfo=zone, fold=1)
-    early_offset = early.utcoffset()
-    late_offset = late.utcoffset()
-    if early_offset == late_offset:
-        return to_utc(early, text)
-    assert early_offset is not None and late_offset is not None
-    # PEP 495: in a repeated hour fold=0 is the first (larger offset) instant; in a
-    # skipped hour fold=0 uses the offset from before the jump (the smaller one).
-    if early_offset > late_offset:
-        # Converted to UTC here: PEP 495 makes an aware time in a fold compare unequal
-        # to every instant of another zone, so it must not travel on as local time.
-        if ambiguous == "earlier":
-            return to_utc(early, text)
-        if ambiguous == "later":
-            return to_utc(late, text)
-        raise RowProblem(
-            f"timestamp {text!r} is ambiguous in {zone} (the hour repeats when daylight "
-            'saving time ends); set ambiguous = "infer" (the file\'s order tells), "earlier" '
-            'or "later"'
-        )
-    if nonexistent == "shift":
-        return to_utc(early, text)
-    raise RowProblem(
-        f"timestamp {text!r} does not exist in {zone} (the hour is skipped when daylight "
-        'saving time starts); set nonexistent = "shift" to move it forward'
-    )
+    return resolve(*wall_clock(naive, zone), ambiguous, nonexistent, text)
 
 
 def timestamp_parser(config: CsvFolderConfig, times: LocalTimes) -> TimestampParser:
