@@ -112,9 +112,12 @@ def test_a_logger_appending_to_an_open_file_loses_nothing_through_a_sigkill(tmp_
 
         # Every row, with its full value, as its line completes; the file stays put.
         wait_until(lambda: len(delivered(out)) >= ROWS - 1, timeout=60, message="all rows")
-        assert not (inbox / "done" / "logger.csv").exists()
+        # Idle for longer than finished_after while the logger still holds the file
+        # open (it sleeps HOLD seconds after its last row): never moved meanwhile.
+        while logger.poll() is None:
+            assert log_file.exists(), "moved to done/ while the logger held it open"
+            time.sleep(0.1)
         lines = [line.split() for line in logger.stdout]  # type: ignore[union-attr]
-        logger.wait(30)
         closed = float(lines[-1][1])
         last_row = float(lines[-2][1])
         # Idle longer than finished_after while still open for writing: not moved.
