@@ -92,6 +92,8 @@ class Importer:
     source_name: str
     stop: threading.Event
     held_open: Callable[[Path], bool] = held_for_writing
+    count: Callable[[str, int], None] = lambda _name, _n: None
+    """The source's counters (``wattbridge status``): files done, times resolved."""
     _parse_header: HeaderParser = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
@@ -341,6 +343,8 @@ class Importer:
             self.ledger.set_status(digest, "done", "")
             return Outcome.DONE
         self.ledger.set_status(digest, "done", str(target))
+        if entry.resolved:
+            self.count("repeated_times_resolved", entry.resolved)
         self.log.info(
             # Queued: durable in the outboxes; the sinks deliver them (wattbridge status).
             "%s: %d row(s), %d reading(s) queued%s%s; moved to %s",

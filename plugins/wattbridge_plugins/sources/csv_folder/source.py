@@ -61,6 +61,7 @@ class CsvFolderSource:
             self.log,
             context.name,
             self._stop,
+            count=context.count,
         )
         self._retries: dict[str, _Retry] = {}
         self._followed: dict[str, tuple[int, int, int]] = {}

@@ -145,3 +145,44 @@ to = "out"
     assert process.returncode == 0, process.stderr[-3000:]
     assert (inbox / "done" / "big.csv").exists(), process.stderr[-3000:]
     assert len((tmp_path / "out.jsonl").read_text().splitlines()) == count
+
+
+def test_repeated_times_resolved_are_counted_for_wattbridge_status(
+    wattbridge_runtime, tmp_path, csv
+):
+    inbox = tmp_path / "inbox"
+    runtime = wattbridge_runtime(
+        f"""
+[sources.folder]
+plugin = "csv-folder"
+inbox = "{inbox}"
+format = "wide"
+timestamp_column = "time"
+timezone = "Europe/Copenhagen"
+settle = "0.05s"
+finished_after = "0.2s"
+scan_interval = "0.02s"
+
+[sinks.out]
+plugin = "jsonl"
+path = "{tmp_path / "out.jsonl"}"
+
+[[routes]]
+from = "folder"
+to = "out"
+"""
+    )
+    wait_until(inbox.exists)
+    csv.write(
+        inbox / "october.csv",
+        "time;kwh\n2025-10-26 01:30;1\n2025-10-26 02:30;2\n2025-10-26 02:30;3\n"
+        "2025-10-26 03:30;4\n",
+    )
+    csv.wait_for_path(inbox / "done" / "october.csv")
+    counters = runtime.stats.snapshot()["counters"]
+    wait_until(
+        lambda: (
+            runtime.stats.snapshot()["counters"].get("source.folder.repeated_times_resolved") == 1
+        ),
+        message=f"the counter (have {counters})",
+    )
