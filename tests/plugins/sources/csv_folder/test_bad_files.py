@@ -151,7 +151,7 @@ def test_a_bad_row_appended_to_a_followed_file_rejects_the_rest(folder_source, i
     """Rows of a growing file are delivered as they come; a bad row appended later (with
     on_bad_row = "reject") fails the file from there, and the report says what had been
     delivered."""
-    source = folder_source(finished_after="5s")
+    source = folder_source(finished_after="10s")
     path = inbox / "log.csv"
     with path.open("w", encoding="utf-8") as log:
         log.write(";a\n2026-01-01T00:00:00Z;1\n2026-01-01T00:00:01Z;2\n")

@@ -144,13 +144,13 @@ def test_a_file_truncated_or_rewritten_under_the_import_is_read_again_as_a_new_f
     """The README's promise: what was delivered stays delivered; the new content is
     imported from its first line (its rows again, which the platforms overwrite)."""
     caplog.set_level(logging.INFO)
-    source = folder_source(finished_after="3s")
+    source = folder_source(finished_after="8s")  # long enough not to finish before the change
     path = csv.write(inbox / "t.csv", content())
     source.wait_for(ROWS)
     assert path.exists()  # followed until idle for finished_after
     change(path)
-    wait_until(lambda: f"t.csv {said}" in caplog.text, timeout=15)
-    csv.wait_for_path(inbox / "done" / "t.csv", timeout=15)
+    wait_until(lambda: f"t.csv {said}" in caplog.text, timeout=30)
+    csv.wait_for_path(inbox / "done" / "t.csv", timeout=60)
     final = (inbox / "done" / "t.csv").read_text()
     expected = [int(line.split(";")[1]) for line in final.splitlines()[1:]]
     later = source.emitted[ROWS:]
