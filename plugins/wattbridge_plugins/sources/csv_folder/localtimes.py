@@ -61,6 +61,12 @@ class LocalTimes:
         """key + local time -> [occurrences, first line, its text] (repeated hour, infer)."""
         self.claims: dict[str, list[Any]] = saved.get("claims", {})
         """stream + UTC instant -> [value, line] of rows in edge hours."""
+        self.ordered = deciding and ambiguous == "infer" and zone is not UTC
+        """Whether to keep each key's last local time, to check the file's order."""
+        self.last: dict[str, datetime] = {
+            key: datetime.fromisoformat(text) for key, text in saved.get("last", {}).items()
+        }
+        """key -> the local time of its last row (infer only)."""
         self.later: set[int] = set()
         """Lines decided as the second occurrence (standard time) by the check pass."""
         self.bad: dict[int, str] = {}
@@ -73,7 +79,10 @@ class LocalTimes:
 
     def state(self) -> str:
         """The state to carry into the next segment of a growing file (JSON)."""
-        return json.dumps({"seen": self.seen, "claims": self.claims}, separators=(",", ":"))
+        last = {key: moment.isoformat() for key, moment in self.last.items()}
+        return json.dumps(
+            {"seen": self.seen, "claims": self.claims, "last": last}, separators=(",", ":")
+        )
 
     def replay(self) -> LocalTimes:
         """A LocalTimes for the emit pass over the same rows, with this pass's decisions."""
@@ -89,6 +98,10 @@ class LocalTimes:
         zone = self.zone
         if zone is UTC:
             return naive.replace(tzinfo=UTC)
+        previous = None
+        if self.ordered:
+            previous = self.last.get(key)
+            self.last[key] = naive
         early, late, kind = wall_clock(naive, zone)
         if kind == ORDINARY:
             if self.nonexistent == "shift" and wall_clock(naive - HOUR, zone)[2] == SKIPPED:
@@ -96,16 +109,28 @@ class LocalTimes:
             return to_utc(early, text)
         self.edge = True
         if kind == REPEATED and self.ambiguous == "infer":
-            return to_utc(late if self._later(key, naive, text) else early, text)
+            return to_utc(late if self._later(key, naive, text, previous) else early, text)
         return resolve(early, late, kind, self.ambiguous, self.nonexistent, text)
 
-    def _later(self, key: str, naive: datetime, text: str) -> bool:
-        """True if this occurrence of a repeated local time is the second (standard time)."""
+    def _later(self, key: str, naive: datetime, text: str, previous: datetime | None) -> bool:
+        """True if this occurrence of a repeated local time is the second (standard time);
+        ``previous`` is the local time of the key's row before it."""
         if not self.deciding:
             return self.line in self.later
         name = f"{key}\x00{naive.isoformat()}"
         seen = self.seen.get(name)
         if seen is None:
+            if previous is not None and previous > naive:
+                # After the clock went back: standard time whose summer twin is missing,
+                # or a file newest first, whose order would swap the two. Either way a
+                # bad row, never a guess.
+                self._refuse(
+                    f"timestamp {text!r} is in the hour that repeats when daylight saving "
+                    f"time ends, and comes after a later time ({previous:%Y-%m-%d %H:%M})"
+                    + (f" for {key}" if key else "")
+                    + ": its summer-time twin is missing, or the file is newest first; "
+                    'ambiguous = "infer" needs both, in time order, oldest first'
+                )
             self.seen[name] = [1, self.line, text.strip()]
             return False
         if seen[0] == 1:

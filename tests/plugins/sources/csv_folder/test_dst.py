@@ -352,3 +352,17 @@ def test_localize_edges_exactly():
     )
     # UTC has no edges at all.
     assert localize(naive(2026, 3, 29, 2, 30), UTC, "error", "error", "") == utc(2026, 3, 29, 2, 30)
+
+
+def test_infer_refuses_a_file_newest_first_rather_than_swap_the_hours(import_file):
+    """Read by order, a file newest first would give the repeated hour's two rows each
+    other's instants: its repeated times are bad rows instead, naming the order."""
+    instants = list(reversed(local_day(OCTOBER, timedelta(hours=1))))
+    outcome, readings, report, _entry = import_file(
+        eloverblik(instants), **ELOVERBLIK, on_bad_row="skip"
+    )
+    assert outcome is Outcome.DONE
+    assert "its summer-time twin is missing, or the file is newest first" in report
+    lines = sorted(int(n) for n in re.findall(r"^day\.csv:(\d+):", report, re.MULTILINE))
+    assert lines == [23, 24]  # both 02:00 rows; none of them imported at a swapped instant
+    assert [r.timestamp for r in readings] == [t for t in instants if t not in instants[21:23]]
