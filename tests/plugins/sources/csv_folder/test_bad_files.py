@@ -159,6 +159,6 @@ def test_a_bad_row_appended_to_a_followed_file_rejects_the_rest(folder_source, i
         source.wait_for(2)
         log.write("2026-01-01T00:00:02Z;x\n2026-01-01T00:00:03Z;4\n")
     report = csv.report(inbox / "failed", "log.csv")
-    assert report.startswith("log.csv: rejected now; 2 row(s) of it had been delivered before")
+    assert report.startswith("log.csv: rejected now; 2 row(s) of it had been queued before")
     assert "log.csv:4: a: 'x' is not a number" in report
     assert [r.value for r in source.emitted] == [1, 2]
