@@ -38,6 +38,7 @@ from wattbridge._secret import redact
 from wattbridge._signals import stop_signals
 from wattbridge._sinks import SinkAdapter
 from wattbridge._sources import SourceAdapter, SourceContext
+from wattbridge._statelock import lock_state_dir
 from wattbridge._stats import Stats
 
 log = logging.getLogger("wattbridge._runtime")
@@ -89,6 +90,8 @@ class Runtime:
         self.registry = registry
         self.state_dir = config.settings.state_dir
         private_dir(self.state_dir)
+        # Before anything is opened: a second process on this folder must not touch it.
+        self._state_lock = lock_state_dir(self.state_dir)
         self.stopping = threading.Event()
         self.stats = Stats(stats_path(self.state_dir))
         self.outboxes: dict[str, Outbox] = {}
@@ -245,6 +248,7 @@ class Runtime:
         self.stats.save()
         self.opened = {}
         self.outboxes = {}
+        self._state_lock.release()
 
     def sink_statuses(self) -> dict[str, OutboxStatus]:
         """Each sink's outbox status, now (for ``/metrics`` and ``/healthz``)."""

@@ -12,6 +12,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
+from apscheduler.util import undefined
 
 from wattbridge._readings import EPOCH
 
@@ -50,15 +51,18 @@ class Scheduler:
     def every(
         self, job_id: str, interval: timedelta, func: Callable[[], object], *, now: bool = True
     ) -> None:
-        """Run ``func`` every ``interval`` (first at once if ``now``); a run still going
-        when the next is due makes that next one skip, not pile up."""
+        """Run ``func`` every ``interval`` (first at once if ``now``, else one interval
+        from now); a run still going when the next is due makes that next one skip, not
+        pile up."""
         self._scheduler.add_job(
             func,
             "interval",
             seconds=max(interval.total_seconds(), 0.01),
             id=job_id,
             name=job_id,
-            next_run_time=datetime.now(UTC) if now else None,
+            # Not None when not now: APScheduler adds a job with None as *paused*, and
+            # it would never run (the stats were never saved while running).
+            next_run_time=datetime.now(UTC) if now else undefined,
         )
 
     def on_grid(self, job_id: str, interval: timedelta, func: Callable[[], object]) -> None:
