@@ -11,8 +11,10 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
+
+import attrs
 
 from wattbridge._backoff import Backoff
 from wattbridge._deliverystate import DeliveryState, Retrying
@@ -56,6 +58,8 @@ class SinkWorker:
         self._in_progress: dict[str, Batch] = {}
         if self.min_interval:
             outbox.use_credentials()
+        # A stamp later than now by more than this was written by a clock that was ahead.
+        self._window = max(self.min_interval or 0.0, self.backoff.maximum)
 
     @property
     def busy(self) -> bool:
@@ -105,12 +109,52 @@ class SinkWorker:
     def _ready_at(self, credential: str) -> float:
         if self.state.halted(credential) is not None:
             return float("inf")
-        ready = self.state.retrying(credential).next_at
+        ready = self._retry_at(credential)
         if self.min_interval:
-            last = self.state.last_request(credential)
+            last = self._last_request(credential)
             if last is not None:
-                ready = max(ready, float(last) + self.min_interval)
+                ready = max(ready, last + self.min_interval)
         return ready
+
+    def _retry_at(self, credential: str) -> float:
+        """When a backoff or a wait lets the credential try again. One decided in the
+        future (a clock that was ahead) is moved back: its delay counts from now."""
+        retrying = self.state.retrying(credential)
+        now = self.clock()
+        if retrying.at > now + self._window:
+            moved = now + max(0.0, retrying.next_at - retrying.at)
+            self.log.warning(
+                "the retry%s was decided at %s, %.0fs ahead of the clock now: the clock was "
+                "ahead; waiting %.0fs from now instead",
+                _label(credential),
+                _iso(retrying.at),
+                retrying.at - now,
+                moved - now,
+            )
+            self.state.reschedule(credential, attrs.evolve(retrying, next_at=moved, at=now))
+            return moved
+        return retrying.next_at
+
+    def _last_request(self, credential: str) -> float | None:
+        """When the last request with the credential went out; a stamp from the future
+        (later than now + the window: the clock was ahead when it was written) counts
+        as now, so one run with a wrong clock cannot silence a sink for as long."""
+        stored = self.state.last_request(credential)
+        if stored is None:
+            return None
+        last = float(stored)
+        now = self.clock()
+        if last > now + self._window:
+            self.log.warning(
+                "the last request%s is stamped %s, %.0fs ahead of the clock now: the clock "
+                "was ahead when it was written; counting it as sent now",
+                _label(credential),
+                _iso(last),
+                last - now,
+            )
+            self.state.request_made(credential, now)
+            return now
+        return last
 
     def _send_one(self, credential: str | None) -> int:
         batch = self._in_progress.pop(credential or "", None) or self.outbox.take(
@@ -154,7 +198,7 @@ class SinkWorker:
                 return 0
             case InProgress(reason=reason, not_before=not_before):
                 self._in_progress[key] = batch
-                self.state.wait(key, not_before.timestamp())
+                self.state.wait(key, not_before.timestamp(), self.clock())
                 self.log.debug("%s%s", reason, label)
                 return 0
             case Settled():
@@ -186,7 +230,7 @@ class SinkWorker:
             if result.not_before is not None:
                 next_at = max(next_at, result.not_before.timestamp())
             reason = redact(result.reason or "retry")
-            self.state.failed(key, Retrying(failures, next_at), reason, now)
+            self.state.failed(key, Retrying(failures, next_at, now), reason, now)
             log = self.log.warning if failures == 1 or failures % 10 == 0 else self.log.info
             log(
                 "%d reading(s) will be retried in %.1fs (attempt %d)%s: %s",
@@ -197,3 +241,11 @@ class SinkWorker:
                 reason,
             )
         return len(ok) + len(result.rejected)
+
+
+def _label(credential: str) -> str:
+    return f" (credential {credential})" if credential else ""
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds")

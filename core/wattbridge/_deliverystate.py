@@ -48,10 +48,12 @@ class StateTable(Protocol):
 
 @attrs.frozen
 class Retrying:
-    """A credential's failures in a row and when (epoch seconds) it may try again."""
+    """A credential's failures in a row and when (epoch seconds) it may try again;
+    ``at`` is when that was decided (0: unknown, from an older state table)."""
 
     failures: int = 0
     next_at: float = 0.0
+    at: float = 0.0
 
 
 @attrs.frozen
@@ -79,7 +81,7 @@ class DeliveryState:
         if not raw:
             return Retrying()
         data = json.loads(raw)
-        return Retrying(int(data["failures"]), float(data["next"]))
+        return Retrying(int(data["failures"]), float(data["next"]), float(data.get("at", 0.0)))
 
     def halted(self, credential: str) -> str | None:
         """Why sending with the credential stopped, or None."""
@@ -106,10 +108,15 @@ class DeliveryState:
             {_HALTED + credential: reason, _LAST_ERROR: reason, _LAST_ERROR_AT: repr(at)}
         )
 
-    def wait(self, credential: str, until: float) -> None:
-        """A delivery in progress: try again at ``until`` without counting a failure."""
+    def wait(self, credential: str, until: float, at: float) -> None:
+        """A delivery in progress (decided at ``at``): try again at ``until`` without
+        counting a failure."""
         retrying = self.retrying(credential)
-        self._set_retrying(credential, Retrying(retrying.failures, until))
+        self._set_retrying(credential, Retrying(retrying.failures, until, at))
+
+    def reschedule(self, credential: str, retrying: Retrying) -> None:
+        """Replace the credential's backoff (keeping the last error)."""
+        self._set_retrying(credential, retrying)
 
     def failed(self, credential: str, retrying: Retrying, reason: str, at: float) -> None:
         """A failed attempt: the new backoff and the error status shows."""
@@ -160,7 +167,7 @@ class DeliveryState:
 
 
 def _encode(retrying: Retrying) -> str:
-    return json.dumps({"failures": retrying.failures, "next": retrying.next_at})
+    return json.dumps({"failures": retrying.failures, "next": retrying.next_at, "at": retrying.at})
 
 
 def _float(value: str | None) -> float | None:

@@ -163,6 +163,18 @@ class EnerginetSink:
         # within a window of it: jitter of a few ms must not cost a 429.
         stored = self.context.state.get(f"posted:{profile}")
         posted = max(float(stored or 0.0), self._posted.get(profile, 0.0))
+        if posted > now + self.window.total_seconds():
+            # Written by a clock that was ahead (a run with the clock a day fast): taken
+            # as now, or that one run would silence the sender until the clock caught up.
+            self.log.warning(
+                "sender %r: the last post is stamped %.0fs ahead of the clock now; "
+                "counting it as posted now",
+                profile,
+                posted - now,
+            )
+            posted = now
+            self._posted[profile] = now
+            self.context.state.set(f"posted:{profile}", repr(now))
         if now < posted + self.window.total_seconds():
             not_before = datetime.fromtimestamp(posted, UTC) + self.window
             return SendResult.in_progress("window not over", not_before, requested=False)
