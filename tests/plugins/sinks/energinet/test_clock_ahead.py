@@ -63,8 +63,17 @@ def run(config: Path, *prefix: str) -> subprocess.CompletedProcess[str]:
         "FAKETIME_DONT_FAKE_MONOTONIC": "1",
     }
     return subprocess.run(
-        [*prefix, sys.executable, "-m", "wattbridge", "run", "-c", str(config)]
-        + ["--until-idle", "1"],
+        [
+            *prefix,
+            sys.executable,
+            "-m",
+            "wattbridge",
+            "run",
+            "-c",
+            str(config),
+            "--until-idle",
+            "1",
+        ],
         env=env,
         capture_output=True,
         text=True,
