@@ -8,6 +8,7 @@ outbox, so it holds across restarts.
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -23,6 +24,9 @@ from wattbridge._secret import redact
 from wattbridge._sinks import Batch, Halted, InProgress, SendResult, Settled, SinkAdapter
 
 Clock = Callable[[], float]
+
+STALL_LOG_EVERY = 600.0
+"""Seconds between two errors logged for an outbox that again cannot record progress."""
 
 
 class SinkWorker:
@@ -60,6 +64,9 @@ class SinkWorker:
             outbox.use_credentials()
         # A stamp later than now by more than this was written by a clock that was ahead.
         self._window = max(self.min_interval or 0.0, self.backoff.maximum)
+        self.stalled: str | None = None
+        """Why the outbox cannot record progress (a full disk), or None; no sending then."""
+        self._stall_logged_at = -STALL_LOG_EVERY
 
     @property
     def busy(self) -> bool:
@@ -74,8 +81,10 @@ class SinkWorker:
         """
         if not self._flush_lock.acquire(blocking=False):
             return 0
+        settled = 0
         try:
-            settled = 0
+            if self.stalled is not None and not self._can_record():
+                return 0
             while not (stop is not None and stop.is_set()):
                 progress = 0
                 for credential in self._due_credentials():
@@ -86,8 +95,32 @@ class SinkWorker:
                 if progress == 0 or self.outbox.depth == 0:
                     break
             return settled
+        except sqlite3.OperationalError as exc:
+            # An ack, an attempt or a rate-limit stamp could not be written (a full disk):
+            # sending on would repeat the same batch as fast as the platform takes it.
+            self._stall(exc)
+            return settled
         finally:
             self._flush_lock.release()
+
+    def _stall(self, exc: sqlite3.Error) -> None:
+        self.stalled = f"cannot record progress in {self.outbox.path}: {exc}"
+        now = time.monotonic()
+        if now - self._stall_logged_at >= STALL_LOG_EVERY:
+            self._stall_logged_at = now
+            self.log.error("%s; not sending until it can (free some disk space)", self.stalled)
+        else:
+            self.log.debug("%s", self.stalled)
+
+    def _can_record(self) -> bool:
+        """Try one small write; True (and sending resumes) once the outbox takes it."""
+        try:
+            self.outbox.set_state("probe", repr(self.clock()))
+        except sqlite3.OperationalError:
+            return False
+        self.log.warning("the outbox records progress again: sending resumes")
+        self.stalled = None
+        return True
 
     def next_due(self) -> float | None:
         """When the earliest waiting credential may send again (None: nothing waits)."""

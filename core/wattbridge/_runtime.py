@@ -313,6 +313,7 @@ class Runtime:
             log.exception("flushing sink %s failed", worker.name)
             self.stats.error(f"sink.{worker.name}", redact(f"{type(exc).__name__}: {exc}"))
             return 0
+        self._show_stall(worker)
         return settled
 
     def _close_windows(self) -> None:
@@ -322,6 +323,14 @@ class Runtime:
             # A full disk must not stop the scheduler; the windows stay open, try again.
             log.exception("closing resampling windows failed")
             self.stats.error("resample", redact(f"{type(exc).__name__}: {exc}"))
+
+    def _show_stall(self, worker: SinkWorker) -> None:
+        """Put a sink's "cannot record progress" in status (its outbox cannot take it)."""
+        key = f"sink.{worker.name}.outbox"
+        if worker.stalled is not None:
+            self.stats.error(key, worker.stalled)
+        elif key in self.stats.errors:
+            self.stats.error(key, None)
 
     def _queued(self, sink: str) -> None:
         worker = self.workers[sink]

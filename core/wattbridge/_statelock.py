@@ -58,6 +58,9 @@ def lock_state_dir(state_dir: Path) -> StateLock:
     except BaseException:
         os.close(fd)
         raise
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+    except OSError:
+        pass  # a full disk: the lock holds all the same, only the error names no pid
     return StateLock(path, fd)

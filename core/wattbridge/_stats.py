@@ -4,6 +4,7 @@ writes to ``runtime.json`` in the state folder, so ``wattbridge status`` can sho
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from collections import Counter
@@ -11,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from wattbridge._private import write_private
+
+log = logging.getLogger("wattbridge._stats")
 
 
 class Stats:
@@ -21,6 +24,7 @@ class Stats:
         self._lock = threading.Lock()
         self.counters: Counter[str] = Counter()
         self.errors: dict[str, dict[str, Any]] = {}
+        self._save_failed = False
         if path is not None and path.exists():
             try:
                 saved = json.loads(path.read_text(encoding="utf-8"))
@@ -49,10 +53,18 @@ class Stats:
             return {"counters": dict(self.counters), "errors": dict(self.errors)}
 
     def save(self) -> None:
-        """Write the snapshot atomically (write a temporary file, then rename it)."""
+        """Write the snapshot atomically (write a temporary file, then rename it). A
+        failure (a full disk) is logged once and tried again at the next save."""
         if self.path is None:
             return
-        write_private(self.path, json.dumps(self.snapshot(), indent=1, sort_keys=True))
+        try:
+            write_private(self.path, json.dumps(self.snapshot(), indent=1, sort_keys=True))
+        except OSError as exc:
+            if not self._save_failed:
+                log.warning("cannot save the counters to %s: %s", self.path, exc)
+            self._save_failed = True
+            return
+        self._save_failed = False
 
 
 def load_stats(path: Path) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""Real peers for tests: free loopback ports, throw-away certificates, a private Mosquitto.
+"""Real peers for tests: free loopback ports, throw-away certificates, a private Mosquitto,
+a small real disk (tmpfs) to fill.
 
 Public through :mod:`wattbridge.testing`; nothing here runs in production. The broker
 is the real ``mosquitto`` program (Debian's package), configured per test with a
@@ -9,6 +10,7 @@ own are; a missing program fails with the install hint, never a skip.
 from __future__ import annotations
 
 import getpass
+import os
 import socket
 import subprocess
 import time
@@ -166,3 +168,53 @@ class Mosquitto:
         if self.process is not None and self.process.poll() is not None and self.process.stderr:
             text += self.process.stderr.read().decode(errors="replace")
         return text[-4000:]
+
+
+SMALL_DISK_HINT = (
+    "a small disk for this test is a tmpfs mount: run the tests as root (or with "
+    "CAP_SYS_ADMIN), where `mount -t tmpfs` works"
+)
+
+
+class SmallDisk:
+    """A tmpfs of ``size`` bytes mounted at ``path`` (a real file system that fills up
+    and says ENOSPC); :meth:`fill` takes what is free, :meth:`free` gives it back."""
+
+    def __init__(self, path: Path, size: int) -> None:
+        self.path = path
+        self.size = size
+        self._filler = path / ".filler"
+        path.mkdir(parents=True, exist_ok=True)
+        result = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size},mode=0777", "tmpfs", str(path)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"{SMALL_DISK_HINT} ({result.stderr.strip()})")
+
+    def fill(self, leave: int = 0) -> int:
+        """Write a filler file until only ``leave`` bytes are free; returns its size."""
+        written = 0
+        chunk = b"\0" * 4096
+        with self._filler.open("ab", buffering=0) as handle:
+            while self.free_bytes() > leave + len(chunk):
+                try:
+                    written += handle.write(chunk)
+                except OSError:
+                    break
+        return written
+
+    def free(self) -> None:
+        """Delete the filler file: the space is free again."""
+        self._filler.unlink(missing_ok=True)
+
+    def free_bytes(self) -> int:
+        """Bytes free on the disk now."""
+        stat = os.statvfs(self.path)
+        return stat.f_bavail * stat.f_frsize
+
+    def unmount(self) -> None:
+        """Unmount (lazily: a process that still has a file open cannot hold it up)."""
+        subprocess.run(["umount", "-l", str(self.path)], capture_output=True, check=False)

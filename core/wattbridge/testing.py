@@ -17,6 +17,9 @@ Fixtures:
 - ``mosquitto``: ``mosquitto(users={"token": "pw"}, acl=[...], tls=make_certificates(...))``
   starts a private Mosquitto broker (the real program) on free loopback ports; it is
   stopped after the test.
+- ``small_disk``: ``small_disk(path, size)`` mounts a real tmpfs of ``size`` bytes at
+  ``path`` (root only: a test that cannot mount fails with the hint); ``fill()`` it to
+  test a full disk, ``free()`` it again; it is unmounted after the test.
 
 Helpers: :func:`free_port`, :func:`wait_until`, :func:`plugin_config`,
 :func:`make_certificates` (a throw-away CA and server certificate, with ``openssl``).
@@ -46,11 +49,12 @@ from wattbridge._programs import TlsFiles, make_certificates
 from wattbridge._readings import Reading
 from wattbridge._runtime import Runtime
 from wattbridge._sources import SourceAdapter, SourceContext
-from wattbridge._testpeers import Mosquitto, free_port
+from wattbridge._testpeers import Mosquitto, SmallDisk, free_port
 
 __all__ = [
     "Mosquitto",
     "SinkHarness",
+    "SmallDisk",
     "SourceHarness",
     "TlsFiles",
     "free_port",
@@ -59,6 +63,7 @@ __all__ = [
     "plugin_config",
     "run_sink",
     "run_source",
+    "small_disk",
     "wait_until",
     "wattbridge_config",
     "wattbridge_registry",
@@ -317,3 +322,22 @@ def mosquitto(tmp_path: Path) -> Iterator[Callable[..., Mosquitto]]:
     yield start
     for broker in started:
         broker.stop()
+
+
+@pytest.fixture
+def small_disk() -> Iterator[Callable[[Path, int], SmallDisk]]:
+    """``small_disk(path, size)``: a real tmpfs of ``size`` bytes mounted at ``path``,
+    unmounted after the test; fails the test with the hint where it cannot mount."""
+    mounted: list[SmallDisk] = []
+
+    def mount(path: Path, size: int) -> SmallDisk:
+        try:
+            disk = SmallDisk(path, size)
+        except RuntimeError as exc:
+            pytest.fail(str(exc))
+        mounted.append(disk)
+        return disk
+
+    yield mount
+    for disk in mounted:
+        disk.unmount()

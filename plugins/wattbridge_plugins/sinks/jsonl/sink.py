@@ -1,14 +1,18 @@
 """The ``jsonl`` sink: one JSON object a line, in :meth:`wattbridge.Reading.to_dict`'s
 form, appended to a file (fsynced before the batch is acknowledged) or written to
-standard output. For debugging a config, and as the simplest end of a pipeline."""
+standard output. For debugging a config, and as the simplest end of a pipeline.
+
+A batch is appended whole or not at all: a write that fails part-way (a full disk)
+is cut off again, so the file never holds a torn line, and the batch is retried.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
 from collections.abc import Iterator
-from typing import IO
 
 from wattbridge import Batch, SendResult, SinkContext, SinkLimits
 from wattbridge_plugins.sinks.jsonl.config import JsonlConfig
@@ -20,20 +24,22 @@ class JsonlSink:
     def __init__(self, config: JsonlConfig, context: SinkContext) -> None:
         self.config = config
         self.limits = SinkLimits(max_batch=config.batch)
-        self._file: IO[str] | None = None
+        self._fd: int | None = None
         self._frames: dict[tuple[str, str, str], tuple[str, str]] = {}
 
     def open(self) -> None:
         """Open the file for appending (created with its folder if missing)."""
-        if self.config.path is not None and self._file is None:
+        if self.config.path is not None and self._fd is None:
             self.config.path.parent.mkdir(parents=True, exist_ok=True)
-            self._file = self.config.path.open("a", encoding="utf-8")
+            # Unbuffered: a buffer would keep the part of a failed write that did not
+            # fit, and write it later in the middle of another batch.
+            self._fd = os.open(self.config.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
 
     def close(self) -> None:
         """Close the file."""
-        if self._file is not None:
-            self._file.close()
-            self._file = None
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
     def _frame(self, stream: str, unit: str, source: str) -> tuple[str, str]:
         # The text around timestamp and value depends only on these three names, which
@@ -77,9 +83,22 @@ class JsonlSink:
             sys.stdout.flush()
             return SendResult.all_ok(batch)
         self.open()
-        assert self._file is not None
-        self._file.write(text)
-        self._file.flush()
-        if self.config.fsync:
-            os.fsync(self._file.fileno())
+        assert self._fd is not None
+        self._append(self._fd, text.encode("utf-8"))
         return SendResult.all_ok(batch)
+
+    def _append(self, fd: int, data: bytes) -> None:
+        """Append ``data`` whole (and sync it), or cut the file back and raise."""
+        start = os.lseek(fd, 0, os.SEEK_END)
+        try:
+            view = memoryview(data)
+            while view:
+                written = os.write(fd, view)
+                view = view[written:]
+            if self.config.fsync:
+                os.fsync(fd)
+        except OSError:
+            # A device (/dev/full) cannot be cut: its error is not the one to report.
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, start)
+            raise
