@@ -66,7 +66,8 @@ class Bus:
         self._resamplers: dict[str, Resampler] = {}
         for route in routes:
             for sink in route.sinks:
-                if route.resample is not None and sink not in self._resamplers:
+                # A sink whose outbox is damaged has none (its sources wait for it).
+                if route.resample is not None and sink not in self._resamplers and sink in outboxes:
                     self._resamplers[sink] = Resampler(outboxes[sink], self.credentials.get(sink))
         self.last_emit = time.monotonic()
         """When readings were last queued (monotonic clock), for ``run --until-idle``."""
@@ -78,8 +79,13 @@ class Bus:
         return {sink for sinks, _, _ in self._routes.get(source, []) for sink in sinks}
 
     def has_room(self, source: str) -> bool:
-        """True while every outbox that ``source`` feeds is below its bound."""
-        return all(self.outboxes[sink].has_room() for sink in self.targets(source))
+        """True while every outbox that ``source`` feeds is below its bound (a sink whose
+        outbox could not be opened has none)."""
+        return all(self._has_room(sink) for sink in self.targets(source))
+
+    def _has_room(self, sink: str) -> bool:
+        outbox = self.outboxes.get(sink)
+        return outbox is not None and outbox.has_room()
 
     def emit(self, source: str, readings: Iterable[Reading]) -> None:
         """Route and queue ``readings`` from ``source``; return when they are durable.
@@ -91,12 +97,15 @@ class Bus:
         if not per_target:
             return
         for sink in {sink for sink, _ in per_target}:
-            outbox = self.outboxes[sink]
-            while not outbox.has_room():
+            while not self._has_room(sink):
                 if self.stopping.is_set():
                     raise Stopping(f"stopping while the outbox of {sink!r} was full")
                 self.stats.add(f"source.{source}.waited_for_room")
-                outbox.wait_for_room(0.5)
+                outbox = self.outboxes.get(sink)
+                if outbox is None:
+                    self.stopping.wait(0.5)  # damaged: it waits for a recover and restart
+                else:
+                    outbox.wait_for_room(0.5)
         for (sink, resample), items in per_target.items():
             if resample is not None:
                 resampler = self._resamplers[sink]

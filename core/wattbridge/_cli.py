@@ -34,7 +34,13 @@ from wattbridge._errors import CommandFailed, PluginError
 from wattbridge._health import assess
 from wattbridge._logs import setup_logging
 from wattbridge._opensink import open_sink, outbox_path
-from wattbridge._outbox import Outbox
+from wattbridge._outbox import Outbox, OutboxDamaged, OutboxStatus
+from wattbridge._outboxcli import (
+    OUTBOX_HELP,
+    add_outbox_arguments,
+    read_outbox_status,
+    run_outbox_command,
+)
 from wattbridge._plugins import DISABLE_PLUGINS_ENV, Registry, disabled_from_env, load_plugins
 from wattbridge._reload import Service
 from wattbridge._runtime import stats_path
@@ -99,7 +105,12 @@ def open_outbox(config: Config | LocalView, sink: str) -> Outbox:
     path = outbox_path(config.state_dir, sink)
     if not path.exists():
         raise CommandFailed(f"sink {sink!r} has no outbox yet ({path})", exitcodes.NOT_FOUND)
-    return Outbox.open_existing(path)
+    try:
+        return Outbox.open_existing(path)
+    except OutboxDamaged as exc:
+        raise CommandFailed(
+            f"{exc}; run `wattbridge outbox recover {sink}` to salvage it", exitcodes.FAILURE
+        ) from None
 
 
 def _when(epoch: float | None) -> str:
@@ -182,14 +193,13 @@ def cmd_status(args: argparse.Namespace) -> int:
         if not path.exists():
             report["sinks"][name] = None
             continue
-        outbox = Outbox.open_existing(path)
-        try:
-            report["sinks"][name] = outbox.status()
-        finally:
-            outbox.close()
+        report["sinks"][name] = read_outbox_status(path, name)
     health = assess(report["sinks"], report["runtime"])
     if args.json:
-        sinks = {k: attrs.asdict(v) if v else None for k, v in report["sinks"].items()}
+        sinks = {
+            k: attrs.asdict(v) if isinstance(v, OutboxStatus) else v
+            for k, v in report["sinks"].items()
+        }
         verdict = {"level": health.level.name.lower(), "reasons": list(health.reasons)}
         print(
             json.dumps({"sinks": sinks, "runtime": report["runtime"], "health": verdict}, indent=2)
@@ -199,6 +209,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     for name, status in report["sinks"].items():
         if status is None:
             rows.append([name, "-", "-", "-", "-", "never ran", "-"])
+            continue
+        if not isinstance(status, OutboxStatus):
+            rows.append([name, "-", "-", "-", "-", f"DAMAGED {status['damaged']}", "-"])
             continue
         error = (status.halted and f"HALTED {status.halted}") or status.last_error or "-"
         rows.append(
@@ -299,6 +312,10 @@ def cmd_test(args: argparse.Namespace) -> int:
     show = args.show or None
     failures = DryRun(config, args.registry, sys.stdout, seconds=args.seconds, show=show).run()
     return exitcodes.FAILURE if failures else exitcodes.OK
+
+
+def cmd_outbox(args: argparse.Namespace) -> int:
+    return run_outbox_command(args, read_config(args))
 
 
 def replay_dead_letters(config: Config, sink: str, ids: list[int] | None) -> int:
@@ -447,6 +464,7 @@ def build_parser(registry: Registry) -> argparse.ArgumentParser:
         metavar="N",
         help="readings shown per source and payloads per sink (default 20; 0: all)",
     )
+    add_outbox_arguments(add("outbox", cmd_outbox, OUTBOX_HELP))
     sandbox = add("sandbox", cmd_sandbox, "run the local imitation of each platform", config=False)
     sandbox.add_argument("names", nargs="*", help="which sandboxes (default: all)")
     sandbox.add_argument("--host", default="127.0.0.1")

@@ -67,6 +67,8 @@ class SinkWorker:
         self.stalled: str | None = None
         """Why the outbox cannot record progress (a full disk), or None; no sending then."""
         self._stall_logged_at = -STALL_LOG_EVERY
+        self.lost_outbox: str | None = None
+        """Why this sink stopped for good in this run: its outbox file was deleted."""
 
     @property
     def busy(self) -> bool:
@@ -83,6 +85,8 @@ class SinkWorker:
             return 0
         settled = 0
         try:
+            if self.lost_outbox is not None or self._outbox_gone():
+                return 0
             if self.stalled is not None and not self._can_record():
                 return 0
             while not (stop is not None and stop.is_set()):
@@ -102,6 +106,29 @@ class SinkWorker:
             return settled
         finally:
             self._flush_lock.release()
+
+    def _outbox_gone(self) -> bool:
+        """True (and the sink stopped for this run) once the outbox file was deleted or
+        replaced: acks and puts would go to a file no restart will see. What the open
+        file still holds is saved beside it, for ``wattbridge outbox recover --from``."""
+        gone = self.outbox.gone()
+        if gone is None:
+            return False
+        copy = self.outbox.path.with_name(f"{self.outbox.path.name}.deleted-{int(time.time())}")
+        try:
+            self.outbox.save_copy(copy)
+            saved = f"what it held is saved in {copy}"
+        except (OSError, sqlite3.Error) as exc:
+            saved = f"saving what it held to {copy} failed: {exc}"
+        self.lost_outbox = f"{gone}; sending stopped ({saved})"
+        self.log.error(
+            "%s; restart to begin a fresh outbox, and add the saved readings with "
+            "`wattbridge outbox recover %s --from %s`",
+            self.lost_outbox,
+            self.name,
+            copy,
+        )
+        return True
 
     def _stall(self, exc: sqlite3.Error) -> None:
         self.stalled = f"cannot record progress in {self.outbox.path}: {exc}"

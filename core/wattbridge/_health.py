@@ -37,10 +37,15 @@ class Health:
     unhealthy_sources: frozenset[str] = frozenset()
 
 
-def sink_problem(name: str, status: OutboxStatus | None) -> tuple[Level, str] | None:
-    """What is wrong with sink ``name`` (None: nothing)."""
+def sink_problem(
+    name: str, status: OutboxStatus | Mapping[str, str] | None
+) -> tuple[Level, str] | None:
+    """What is wrong with sink ``name`` (None: nothing); ``status`` a mapping with
+    ``damaged`` for an outbox SQLite cannot read."""
     if status is None:
         return None
+    if not isinstance(status, OutboxStatus):
+        return Level.FAILING, f"sink {name}: {status.get('damaged', status)}"
     if status.halted:
         return Level.FAILING, f"sink {name}: halted: {status.halted}"
     if status.dead_letters:
@@ -56,7 +61,9 @@ def sink_problem(name: str, status: OutboxStatus | None) -> tuple[Level, str] | 
     return None
 
 
-def assess(sinks: Mapping[str, OutboxStatus | None], stats: Mapping[str, Any]) -> Health:
+def assess(
+    sinks: Mapping[str, OutboxStatus | Mapping[str, str] | None], stats: Mapping[str, Any]
+) -> Health:
     """Judge the outboxes' statuses (None: never ran) and the runtime's saved errors
     (``Stats.snapshot()``: ``errors`` keyed ``source.NAME[.part]`` count here)."""
     found: list[tuple[Level, str]] = []
@@ -74,6 +81,10 @@ def assess(sinks: Mapping[str, OutboxStatus | None], stats: Mapping[str, Any]) -
         if kind == "source":
             found.append((Level.WARNING, f"source {rest}: {message}"))
             bad_sources.add(name)
+        elif kind == "sink" and rest.endswith(".outbox"):
+            # Its outbox cannot say it: deleted, damaged, or on a full disk.
+            found.append((Level.FAILING, f"sink {name}: {message}"))
+            bad_sinks.add(name)
         # A sink's own errors (cannot open, a failed flush) are in its outbox's state,
         # judged above, and cleared there by its next success.
     level = max((lvl for lvl, _ in found), default=Level.OK)

@@ -9,6 +9,7 @@ and last error, and whatever a sink stores for a multi-step delivery.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 import time
@@ -88,6 +89,14 @@ class OutboxStatus:
     """Failed attempts counted over the readings (a reading retried twice counts 2)."""
 
 
+class OutboxDamaged(Exception):
+    """An outbox file SQLite cannot read (a damaged page, a file that is not a database)."""
+
+
+class OutboxGone(OSError):
+    """The outbox file was deleted or replaced while open: what is written now is lost."""
+
+
 def _id_ranges(ids: Iterable[int]) -> list[tuple[int, int]]:
     """Contiguous runs of sorted ids, so deletes touch ranges instead of single rows."""
     ranges: list[tuple[int, int]] = []
@@ -114,6 +123,19 @@ class Outbox:
         private_file(path)  # 0600 before SQLite makes it: its -wal and -shm follow
         self._lock = threading.RLock()
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        try:
+            self._open(synchronous)
+        except sqlite3.DatabaseError as exc:
+            self._db.close()
+            if isinstance(exc, sqlite3.OperationalError):
+                raise sqlite3.OperationalError(f"outbox {path}: {exc}") from exc
+            raise OutboxDamaged(f"outbox {path} is damaged: {exc}") from exc
+        # The file's identity: another one at the path (or none) means it was deleted.
+        self._identity = _identity(path)
+        self._room = threading.Condition(self._lock)
+        self._recent: dict[int, Reading] = {}
+
+    def _open(self, synchronous: str) -> None:
         self._db.execute("PRAGMA journal_mode=WAL")
         # Puts are synced as `synchronous` says (FULL: a reading acknowledged to a source
         # survives a power cut, not only a crash). Everything else (acks, attempts,
@@ -129,8 +151,6 @@ class Outbox:
         # their ids): AUTOINCREMENT would guarantee the same at twice the insert cost.
         (highest,) = self._db.execute("SELECT MAX(id) FROM queue").fetchone()
         self._next_id = max(highest or 0, int(self.get_state("last_id") or 0)) + 1
-        self._room = threading.Condition(self._lock)
-        self._recent: dict[int, Reading] = {}
 
     @classmethod
     def open_existing(cls, path: Path) -> Outbox:
@@ -144,6 +164,28 @@ class Outbox:
         """Close the database; the outbox must not be used after."""
         with self._lock:
             self._db.close()
+
+    def gone(self) -> str | None:
+        """Why the file this outbox writes is no longer at its path (deleted, or replaced
+        by another), or None while it is."""
+        try:
+            now = _identity(self.path)
+        except FileNotFoundError:
+            return f"outbox {self.path} was deleted while running"
+        if now != self._identity:
+            return f"outbox {self.path} was replaced by another file while running"
+        return None
+
+    def save_copy(self, destination: Path) -> None:
+        """Write what this outbox holds (from the open file, even a deleted one) to a
+        new SQLite file at ``destination``."""
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        copy = sqlite3.connect(destination)
+        try:
+            with self._lock:
+                self._db.backup(copy)
+        finally:
+            copy.close()
 
     # -- queue ---------------------------------------------------------------
 
@@ -172,6 +214,9 @@ class Outbox:
         """Queue ``readings`` durably, in one transaction (all or none)."""
         if not readings:
             return
+        gone = self.gone()
+        if gone is not None:
+            raise OutboxGone(gone)
         now = time.time()
         with self._lock:
             first = self._next_id
@@ -408,6 +453,43 @@ class Outbox:
             self._inserted(rows)
         return len(rows)
 
+    def restore(
+        self,
+        queue: Sequence[tuple[Any, ...]],
+        dead: Sequence[tuple[Any, ...]],
+        states: dict[str, str],
+        *,
+        keep_ids: bool,
+    ) -> None:
+        """Add rows salvaged from another outbox file, in one durable transaction:
+        ``queue`` rows (id, stream, ts, value, unit, source, credential, queued_at,
+        attempts), with their ids if ``keep_ids`` (into an empty outbox) or numbered
+        after this one's; ``dead`` rows without their ids; ``states`` as they were."""
+        with self._lock:
+            if keep_ids:
+                rows = list(queue)
+                next_id = max([self._next_id - 1, *(row[0] for row in rows)]) + 1
+            else:
+                rows = [(i, *row[1:]) for i, row in enumerate(queue, self._next_id)]
+                next_id = self._next_id + len(rows)
+            with self._transaction(durable=True):
+                self._db.executemany(
+                    "INSERT INTO queue (id, stream, ts, value, unit, source, credential,"
+                    " queued_at, attempts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    rows,
+                )
+                self._db.executemany(
+                    "INSERT INTO deadletter (stream, ts, value, unit, source, credential,"
+                    " queued_at, attempts, reason, failed_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    dead,
+                )
+                for key, value in states.items():
+                    self._set(key, value)
+                self._set("last_id", str(next_id - 1))
+            self._next_id = next_id
+            self._depth += len(rows)
+
     # -- state ---------------------------------------------------------------
 
     def get_state(self, key: str) -> str | None:
@@ -486,6 +568,11 @@ class Outbox:
             self._db.execute(f"PRAGMA synchronous={sync}")
             self._sync = sync
         return _Transaction(self._db)
+
+
+def _identity(path: Path) -> tuple[int, int]:
+    stat = os.stat(path)
+    return stat.st_dev, stat.st_ino
 
 
 class _Transaction:

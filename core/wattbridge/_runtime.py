@@ -30,7 +30,7 @@ from wattbridge._errors import Stopping
 from wattbridge._grid import tick_at_or_before
 from wattbridge._hookspecs import StartupView
 from wattbridge._opensink import OpenedSink, build_from_spec
-from wattbridge._outbox import Outbox, OutboxStatus
+from wattbridge._outbox import Outbox, OutboxDamaged, OutboxStatus
 from wattbridge._plugins import Registry
 from wattbridge._private import private_dir
 from wattbridge._readings import Reading
@@ -99,6 +99,8 @@ class Runtime:
         self.sinks: dict[str, SinkAdapter] = {}
         self.workers: dict[str, SinkWorker] = {}
         self.sources: dict[str, SourceAdapter] = {}
+        self.damaged: dict[str, str] = {}
+        """Sinks not started because their outbox file is damaged, and why."""
         self._threads: list[threading.Thread] = []
         self._unopened: dict[str, _Backoff] = {}
         self._scheduler: Any = None
@@ -129,7 +131,17 @@ class Runtime:
 
     def _build_sink(self, spec: SinkSpec) -> None:
         # Opened in start(): a sink that cannot open yet is retried by its flush job.
-        opened = build_from_spec(self.config, spec, open=False, on_deadletter=self._deadlettered)
+        try:
+            opened = build_from_spec(
+                self.config, spec, open=False, on_deadletter=self._deadlettered
+            )
+        except OutboxDamaged as exc:
+            # This sink only: the others run. Its sources wait (no room), losing nothing.
+            message = f"{exc}; run `wattbridge outbox recover {spec.name}` to salvage it"
+            log.error("sink %s not started: %s", spec.name, message)
+            self.stats.error(f"sink.{spec.name}.outbox", message)
+            self.damaged[spec.name] = message
+            return
         self.opened[spec.name] = opened
         self.outboxes[spec.name] = opened.outbox
         self.sinks[spec.name] = opened.sink
@@ -325,10 +337,13 @@ class Runtime:
             self.stats.error("resample", redact(f"{type(exc).__name__}: {exc}"))
 
     def _show_stall(self, worker: SinkWorker) -> None:
-        """Put a sink's "cannot record progress" in status (its outbox cannot take it)."""
+        """Put a sink's "cannot record progress" or "outbox deleted" in status (its outbox
+        cannot show it)."""
         key = f"sink.{worker.name}.outbox"
-        if worker.stalled is not None:
-            self.stats.error(key, worker.stalled)
+        problem = worker.lost_outbox or worker.stalled
+        if problem is not None:
+            if self.stats.errors.get(key, {}).get("message") != problem:
+                self.stats.error(key, problem)
         elif key in self.stats.errors:
             self.stats.error(key, None)
 
