@@ -87,17 +87,22 @@ class Bus:
         outbox = self.outboxes.get(sink)
         return outbox is not None and outbox.has_room()
 
-    def emit(self, source: str, readings: Iterable[Reading]) -> None:
+    def emit(self, source: str, readings: Iterable[Reading], *, overflow: bool = False) -> None:
         """Route and queue ``readings`` from ``source``; return when they are durable.
 
         Blocks while a target outbox is full; raises :class:`Stopping` if wattbridge
-        stops meanwhile (nothing of this call was queued then).
+        stops meanwhile (nothing of this call was queued then). With ``overflow`` (a
+        source that cannot pause without loss) a full outbox takes them while it has
+        overflow room (see :meth:`Outbox.has_overflow_room`).
         """
         per_target = self._route(source, readings)
         if not per_target:
             return
         for sink in {sink for sink, _ in per_target}:
+            count = sum(len(items) for (name, _), items in per_target.items() if name == sink)
             while not self._has_room(sink):
+                if overflow and self._overflowed(source, sink, count):
+                    break
                 if self.stopping.is_set():
                     raise Stopping(f"stopping while the outbox of {sink!r} was full")
                 self.stats.add(f"source.{source}.waited_for_room")
@@ -156,6 +161,26 @@ class Bus:
         for (sink, _resample), items in self._route(source, readings).items():
             per_sink[sink].extend(items)
         return dict(per_sink)
+
+    def _overflowed(self, source: str, sink: str, count: int) -> bool:
+        """Take ``count`` readings past a full outbox if it has overflow room; counted
+        in status and logged (the first time, then every 100 times)."""
+        outbox = self.outboxes.get(sink)
+        if outbox is None or not outbox.has_overflow_room():
+            return False
+        over = self.stats.add(f"sink.{sink}.over_max_queue", count)
+        episodes = self.stats.add(f"sink.{sink}.over_max_queue_batches")
+        if episodes == 1 or episodes % 100 == 0:
+            log.warning(
+                "outbox of sink %r is over max_queue (%d): taking readings from source %r, "
+                "which cannot pause without loss, up to max_queue_bytes (%d); %d so far",
+                sink,
+                outbox.max_queue,
+                source,
+                outbox.max_queue_bytes,
+                over,
+            )
+        return True
 
     def _route(self, source: str, readings: Iterable[Reading]) -> dict[Target, list[Reading]]:
         routes = self._routes.get(source, [])

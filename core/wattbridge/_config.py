@@ -121,6 +121,13 @@ class SinkCommon:
     """How often the outbox is drained (sooner when a full batch is waiting)."""
     max_queue: int = attrs.field(default=1_000_000, validator=attrs.validators.ge(1))
     """The outbox's bound in readings: sources pause when it is reached."""
+    max_queue_bytes: int = attrs.field(
+        default=2_000_000_000, validator=attrs.validators.ge(1_000_000)
+    )
+    """The outbox file's bound in bytes, for sources that cannot pause without loss (an
+    MQTT subscription, Home Assistant's events): they go on past ``max_queue`` up to it."""
+    min_free_bytes: int = attrs.field(default=200_000_000, validator=attrs.validators.ge(0))
+    """Free space past ``max_queue`` never takes from the outbox's file system."""
     batch_size: int | None = attrs.field(
         default=None, validator=attrs.validators.optional(attrs.validators.ge(1))
     )

@@ -154,6 +154,8 @@ def build_sink(
     *,
     open: bool = True,
     max_queue: int = 1_000_000,
+    max_queue_bytes: int = 2_000_000_000,
+    min_free_bytes: int = 200_000_000,
     synchronous: str = "FULL",
     batch_size: int | None = None,
     retry_initial: timedelta = timedelta(seconds=1),
@@ -166,7 +168,13 @@ def build_sink(
 
     On any failure what was built is closed again before the error propagates.
     """
-    outbox = Outbox(outbox_path(state_dir, name), max_queue=max_queue, synchronous=synchronous)
+    outbox = Outbox(
+        outbox_path(state_dir, name),
+        max_queue=max_queue,
+        synchronous=synchronous,
+        max_queue_bytes=max_queue_bytes,
+        min_free_bytes=min_free_bytes,
+    )
     try:
         sink_dir = state_dir / "sinks" / name
         private_dir(sink_dir)
@@ -225,6 +233,8 @@ def build_from_spec(
         config.state_dir,
         open=open,
         max_queue=spec.common.max_queue,
+        max_queue_bytes=spec.common.max_queue_bytes,
+        min_free_bytes=spec.common.min_free_bytes,
         synchronous="FULL" if config.settings.fsync else "NORMAL",
         batch_size=spec.common.batch_size,
         retry_initial=spec.common.retry_initial,

@@ -114,12 +114,24 @@ class Outbox:
     Thread-safe: sources put from their threads while the sink's flush takes and acks.
     ``max_queue`` is the bound past which :meth:`has_room` turns false; a put is never
     refused (the bound is checked before a source accepts input, so it can overshoot by
-    at most one batch per source).
+    at most one batch per source). Sources that cannot pause without loss go on past it
+    while :meth:`has_overflow_room`: the file below ``max_queue_bytes`` and more than
+    ``min_free_bytes`` free on its file system.
     """
 
-    def __init__(self, path: Path, *, max_queue: int = 1_000_000, synchronous: str = "FULL"):
+    def __init__(
+        self,
+        path: Path,
+        *,
+        max_queue: int = 1_000_000,
+        synchronous: str = "FULL",
+        max_queue_bytes: int = 2_000_000_000,
+        min_free_bytes: int = 200_000_000,
+    ):
         self.path = path
         self.max_queue = max_queue
+        self.max_queue_bytes = max_queue_bytes
+        self.min_free_bytes = min_free_bytes
         private_file(path)  # 0600 before SQLite makes it: its -wal and -shm follow
         self._lock = threading.RLock()
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
@@ -204,6 +216,23 @@ class Outbox:
     def has_room(self) -> bool:
         """True while the queue is below its bound."""
         return self._depth < self.max_queue
+
+    def size_bytes(self) -> int:
+        """The bytes the outbox's files take (the database and its write-ahead log)."""
+        total = 0
+        for suffix in ("", "-wal"):
+            try:
+                total += os.stat(f"{self.path}{suffix}").st_size
+            except FileNotFoundError:
+                pass
+        return total
+
+    def has_overflow_room(self) -> bool:
+        """True while a source that cannot pause may queue past ``max_queue``: the files
+        below ``max_queue_bytes`` and enough left free on the disk."""
+        stat = os.statvfs(self.path.parent)
+        free = stat.f_bavail * stat.f_frsize
+        return free > self.min_free_bytes and self.size_bytes() < self.max_queue_bytes
 
     def wait_for_room(self, timeout: float) -> bool:
         """Block up to ``timeout`` seconds for the queue to drop below its bound."""

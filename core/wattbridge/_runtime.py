@@ -392,9 +392,11 @@ class Runtime:
     def _run_pushed(self, name: str, source: SourceAdapter) -> None:
         backoff = _Backoff()
 
+        overflow = not source.pausable
+
         def emit(readings: Iterable[Reading]) -> None:
             items = list(readings)
-            self.bus.emit(name, items)
+            self.bus.emit(name, items, overflow=overflow)
             self.stats.add(f"source.{name}.readings", len(items))
             if backoff.failures:  # it restarted and delivers again: healthy (status, /healthz)
                 backoff.succeeded()

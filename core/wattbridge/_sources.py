@@ -53,7 +53,13 @@ class PolledSource(Protocol):
 
 @runtime_checkable
 class PushedSource(Protocol):
-    """A source that delivers readings as they arrive, from a thread wattbridge gives it."""
+    """A source that delivers readings as they arrive, from a thread wattbridge gives it.
+
+    One whose sender cannot be paused without loss (an MQTT broker drops what exceeds
+    its queue; Home Assistant drops a slow websocket client) says ``pausable = False``
+    in its class: while an outbox it feeds is over ``max_queue``, ``emit`` still takes
+    its readings, up to the outbox's ``max_queue_bytes``.
+    """
 
     def start(self, emit: Emit) -> None:
         """Deliver readings with ``emit`` until :meth:`stop` is called; then return.
@@ -83,6 +89,12 @@ class SourceAdapter:
             raise PluginError(
                 f"source {type(source).__name__} has neither poll() nor start(emit) and stop()"
             )
+
+    @property
+    def pausable(self) -> bool:
+        """False for a pushed source that cannot pause its sender without loss (its
+        class says ``pausable = False``): it may fill its outboxes past ``max_queue``."""
+        return bool(getattr(self.plugin, "pausable", True))
 
     @property
     def polled(self) -> bool:

@@ -47,7 +47,8 @@ class _PortTaken(Exception):
 
 class Mosquitto:
     """One private broker. ``users`` name -> password; ``acl`` lines of mosquitto's ACL
-    file (None: no ACL); ``tls`` adds a TLS listener on ``tls_port``."""
+    file (None: no ACL); ``tls`` adds a TLS listener on ``tls_port``; ``max_queued`` is
+    the messages it queues a client before dropping (0: no bound)."""
 
     def __init__(
         self,
@@ -57,6 +58,7 @@ class Mosquitto:
         acl: list[str] | None = None,
         tls: TlsFiles | None = None,
         persistence: bool = False,
+        max_queued: int = 0,
     ) -> None:
         self.binary = mosquitto_binary()
         self.folder = folder
@@ -73,7 +75,9 @@ class Mosquitto:
             f"persistence {'true' if persistence else 'false'}",
             f"persistence_location {folder}/",
             "autosave_interval 0",
-            "max_queued_messages 0",  # the test subscribers must not lose anything
+            # 0: the test subscribers must not lose anything; 1000 is Mosquitto's
+            # default (and EnergyData's broker's), for a test of what a full queue drops.
+            f"max_queued_messages {max_queued}",
             "max_inflight_messages 0",
             f"log_dest file {self.log_file}",
             "log_type error",

@@ -294,7 +294,7 @@ def wattbridge_sandbox(
 
 @pytest.fixture
 def mosquitto(tmp_path: Path) -> Iterator[Callable[..., Mosquitto]]:
-    """``mosquitto(users=None, acl=None, tls=None, persistence=False)``: a started
+    """``mosquitto(users=None, acl=None, tls=None, persistence=False, max_queued=0)``: a started
     private broker; ``users`` name -> password, ``acl`` lines of mosquitto's ACL file,
     ``tls`` the :class:`TlsFiles` of a TLS listener on ``broker.tls_port``. Fails the
     test with the install hint when mosquitto is missing."""
@@ -305,6 +305,7 @@ def mosquitto(tmp_path: Path) -> Iterator[Callable[..., Mosquitto]]:
         acl: list[str] | None = None,
         tls: TlsFiles | None = None,
         persistence: bool = False,
+        max_queued: int = 0,
     ) -> Mosquitto:
         try:
             broker = Mosquitto(
@@ -313,6 +314,7 @@ def mosquitto(tmp_path: Path) -> Iterator[Callable[..., Mosquitto]]:
                 acl=acl,
                 tls=tls,
                 persistence=persistence,
+                max_queued=max_queued,
             )
         except RuntimeError as exc:  # mosquitto missing: fail with the install hint
             pytest.fail(str(exc))

@@ -35,6 +35,10 @@ DRAIN_LIMIT = 1000
 class HomeAssistantSource:
     """A pushed source reading a Home Assistant's states; see the module doc."""
 
+    pausable = False
+    """Home Assistant drops a websocket client that stops reading, and the state
+    changes it missed are gone: the core queues past max_queue instead."""
+
     def __init__(self, config: HomeAssistantConfig, context: SourceContext) -> None:
         self.config = config
         self.context = context

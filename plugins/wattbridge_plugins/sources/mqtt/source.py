@@ -33,6 +33,10 @@ from wattbridge_plugins.sources.mqtt.extract import Rejected, Rule, extract
 class MqttSource:
     """A pushed source subscribed to a broker; see the module doc."""
 
+    pausable = False
+    """Blocking in ``on_message`` stalls paho's network thread, and the broker drops
+    what exceeds its queue (Mosquitto: 1000 messages): the core queues past max_queue."""
+
     def __init__(self, config: MqttSourceConfig, context: SourceContext) -> None:
         self.config = config
         self.context = context
