@@ -44,6 +44,7 @@ from wattbridge._outboxcli import (
 from wattbridge._plugins import DISABLE_PLUGINS_ENV, Registry, disabled_from_env, load_plugins
 from wattbridge._reload import Service
 from wattbridge._runtime import stats_path
+from wattbridge._sourcehealth import health_rows, source_health
 from wattbridge._stats import load_stats
 
 log = logging.getLogger("wattbridge._cli")
@@ -201,9 +202,17 @@ def cmd_status(args: argparse.Namespace) -> int:
             for k, v in report["sinks"].items()
         }
         verdict = {"level": health.level.name.lower(), "reasons": list(health.reasons)}
-        print(
-            json.dumps({"sinks": sinks, "runtime": report["runtime"], "health": verdict}, indent=2)
-        )
+        sources = {
+            name: {**attrs.asdict(source), "healthy": source.healthy}
+            for name, source in source_health(config.sources, report["runtime"]).items()
+        }
+        document = {
+            "sinks": sinks,
+            "sources": sources,
+            "runtime": report["runtime"],
+            "health": verdict,
+        }
+        print(json.dumps(document, indent=2))
         return int(health.level)
     rows = []
     for name, status in report["sinks"].items():
@@ -229,11 +238,19 @@ def cmd_status(args: argparse.Namespace) -> int:
         ["sink", "queued", "oldest queued reading", "last success", "dead", "last error", "sent"],
         rows,
     )
+    if config.sources:
+        print()
+        _table(
+            ["source", "state", "readings", "counters", "last error"],
+            health_rows(source_health(config.sources, report["runtime"])),
+        )
     counters = report["runtime"].get("counters", {})
-    notable = {k: v for k, v in counters.items() if not k.endswith(".readings")}
+    notable = {k: v for k, v in counters.items() if k.startswith("sink.") or k.startswith("bus.")}
     for key, value in sorted(notable.items()):
         print(f"{key}: {value}")
     for key, error in sorted(report["runtime"].get("errors", {}).items()):
+        if key.startswith("source."):
+            continue  # in the sources' table
         print(f"{key} last error at {_when(error.get('at'))}: {error.get('message')}")
     print(f"health: {health.level.name.lower()}")
     for reason in health.reasons:

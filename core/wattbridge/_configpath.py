@@ -56,11 +56,13 @@ def searched(given: Path | None) -> str:
 
 @attrs.frozen
 class LocalView:
-    """What a config says about local files only: its path, state folder and sink names."""
+    """What a config says about local files only: its path, state folder, and sink and
+    source names."""
 
     path: Path
     state_dir: Path
     sinks: tuple[str, ...]
+    sources: tuple[str, ...] = ()
 
 
 class LocalViewError(Exception):
@@ -88,4 +90,7 @@ def read_local_view(path: Path) -> LocalView:
     sinks = data.get("sinks", {})
     if not isinstance(sinks, dict):
         raise LocalViewError(f"{path}: [sinks] must be a table of named sinks")
-    return LocalView(path.resolve(), state_dir, tuple(sinks))
+    sources = data.get("sources", {})
+    if not isinstance(sources, dict):
+        raise LocalViewError(f"{path}: [sources] must be a table of named sources")
+    return LocalView(path.resolve(), state_dir, tuple(sinks), tuple(sources))

@@ -99,11 +99,13 @@ class CsvFolderSource:
                 # A network share that is down: say so once, keep trying.
                 if not inbox_trouble:
                     self.log.warning("cannot list %s: %s", self.config.inbox, exc)
+                    self.context.report_error("inbox", f"cannot list {self.config.inbox}: {exc}")
                 inbox_trouble = True
                 self._stop.wait(interval)
                 continue
             if inbox_trouble:
                 self.log.info("%s can be listed again", self.config.inbox)
+                self.context.report_error("inbox", None)
                 inbox_trouble = False
             present = {seen.path.name for seen in listed}
             for gone in set(self._followed) - present:
@@ -149,6 +151,11 @@ class CsvFolderSource:
             self.log.exception("importing %s failed; will try again", path)
             outcome = Outcome.RETRY
         self.outcomes[outcome.value] += 1
+        self.context.count(f"files_{outcome.value}", 1)
+        if outcome is Outcome.FAILED:
+            self.context.report_error(
+                "failed", f"{path.name} rejected: in {self.config.failed_dir}"
+            )
         self._resume.discard(path.name)
         if outcome is Outcome.STOPPED:
             return False

@@ -86,6 +86,7 @@ class HomeAssistantSource:
                     _describe(exc),
                     delay,
                 )
+                self.context.report_error("connection", f"cannot reach: {_describe(exc)}")
                 self._stop.wait(delay)
                 delay = min(delay * 2, self.config.reconnect_max.total_seconds())
                 continue
@@ -94,6 +95,7 @@ class HomeAssistantSource:
             except CONNECTION_ERRORS as exc:
                 if not self._stop.is_set():
                     self.log.warning("lost Home Assistant: %s; reconnecting", _describe(exc))
+                    self.context.report_error("connection", f"lost: {_describe(exc)}")
             finally:
                 self.connected.clear()
                 with self._lock:
@@ -125,6 +127,7 @@ class HomeAssistantSource:
         )
         self._states_request = client.command({"type": "get_states"})
         self.connections += 1
+        self.context.report_error("connection", None)
         self.log.info(
             "connected to Home Assistant %s at %s",
             getattr(client, "ha_version", "?"),

@@ -209,8 +209,11 @@ class BusPoller:
         stop: threading.Event,
         has_room: Callable[[], bool] = lambda: True,
         counters: Counter[str] | None = None,
+        report_error: Callable[[str, str | None], None] = lambda _part, _message: None,
     ) -> None:
         self.plan = plan
+        self.report_error = report_error
+        """The source context's: a device that is down shows in ``wattbridge status``."""
         self.emit = emit
         self.log = logger
         self.stop = stop
@@ -262,6 +265,7 @@ class BusPoller:
                     self.plan.link.label,
                     time.monotonic() - state.down_since,
                 )
+                self.report_error(device.label, None)
             state.down = False
             state.failures = 0
             self._next(state)
@@ -278,6 +282,7 @@ class BusPoller:
                     outcome.error,
                     device.backoff_max,
                 )
+                self.report_error(device.label, f"down on {self.plan.link.label}: {outcome.error}")
             # The core's Backoff caps the exponent: a meter down for days (thousands of
             # failures) must not overflow the float the formula makes.
             backoff = Backoff(device.interval, device.backoff_max, jitter=False)

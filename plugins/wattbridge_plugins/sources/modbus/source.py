@@ -43,7 +43,14 @@ class ModbusSource:
         """Poll every bus in a thread of its own until :meth:`stop`."""
         self._stop.clear()
         self.pollers = [
-            BusPoller(plan, emit, self.context.logger, self._stop, self.context.has_room)
+            BusPoller(
+                plan,
+                emit,
+                self.context.logger,
+                self._stop,
+                self.context.has_room,
+                report_error=self.context.report_error,
+            )
             for plan in self.plans
         ]
         threads = [

@@ -123,8 +123,10 @@ class MqttSource:
         if not result.ok:
             level: Callable[..., None] = self.log.error if result.auth_refused else self.log.warning
             level("%s refused the connection: %s", where, result.text)
+            self.context.report_error("broker", f"{where} refused the connection: {result.text}")
             return
         self.log.info("connected to %s", where)
+        self.context.report_error("broker", None)
         filters = sorted({rule.subscription.topic for rule in self.rules})
         self._subscribed = False
         for topic in filters:
@@ -142,6 +144,7 @@ class MqttSource:
     def _on_disconnect(self, text: str, unexpected: bool) -> None:
         if unexpected and not self._stop.is_set():
             self.log.warning("disconnected (%s); reconnecting", text)
+            self.context.report_error("broker", f"disconnected: {text}")
 
     def _make_client(self) -> Any:
         config = self.config
