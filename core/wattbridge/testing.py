@@ -22,7 +22,10 @@ Fixtures:
   test a full disk, ``free()`` it again; it is unmounted after the test.
 
 Helpers: :func:`free_port`, :func:`wait_until`, :func:`plugin_config`,
-:func:`make_certificates` (a throw-away CA and server certificate, with ``openssl``).
+:func:`make_certificates` (a throw-away CA and server certificate, with ``openssl``);
+the program itself: :func:`wattbridge_command`, :func:`start_wattbridge` and
+:func:`stop_wattbridge` (``run`` as a process), :func:`wattbridge_status`,
+:func:`program_environment`.
 """
 
 from __future__ import annotations
@@ -50,6 +53,13 @@ from wattbridge._readings import Reading
 from wattbridge._runtime import Runtime
 from wattbridge._sources import SourceAdapter, SourceContext
 from wattbridge._testpeers import Mosquitto, SmallDisk, free_port
+from wattbridge._testruns import (
+    program_environment,
+    start_wattbridge,
+    stop_wattbridge,
+    wattbridge_command,
+    wattbridge_status,
+)
 
 __all__ = [
     "Mosquitto",
@@ -61,14 +71,19 @@ __all__ = [
     "make_certificates",
     "mosquitto",
     "plugin_config",
+    "program_environment",
     "run_sink",
     "run_source",
     "small_disk",
+    "start_wattbridge",
+    "stop_wattbridge",
     "wait_until",
+    "wattbridge_command",
     "wattbridge_config",
     "wattbridge_registry",
     "wattbridge_runtime",
     "wattbridge_sandbox",
+    "wattbridge_status",
 ]
 
 

@@ -7,15 +7,18 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 from wattbridge._outbox import Outbox
-from wattbridge.testing import wait_until
+from wattbridge.testing import (
+    start_wattbridge,
+    stop_wattbridge,
+    wait_until,
+    wattbridge_command,
+    wattbridge_status,
+)
 
 CONFIG = """
 [wattbridge]
@@ -61,43 +64,9 @@ def write_config(folder: Path, *, count: int, rate: float, b_path: str, extra: s
     return path
 
 
-def env() -> dict[str, str]:
-    return {**os.environ, "WATTBRIDGE_DISABLE_PLUGIN_AUTOLOAD": "1"}
-
-
-def start(config: Path, log: Path, *extra: str) -> subprocess.Popen[bytes]:
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "wattbridge", "run", "-c", str(config), *extra],
-            cwd=config.parent,
-            env=env(),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-
-
-def stop(process: subprocess.Popen[bytes]) -> int:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-    return process.wait(30)
-
-
-def command(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "wattbridge", *args, "-c", str(config)],
-        cwd=config.parent,
-        env=env(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-
-
-def status(config: Path) -> dict[str, Any]:
-    result = command(config, "status", "--json")
-    assert result.returncode == 0, result.stderr
-    data: dict[str, Any] = json.loads(result.stdout)
-    return data
+def depth(config: Path, sink: str) -> int:
+    box = wattbridge_status(config)["sinks"][sink]
+    return int(box["depth"]) if box and "depth" in box else 0
 
 
 def lines(path: Path) -> list[dict[str, Any]]:
@@ -106,17 +75,12 @@ def lines(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text("utf-8").splitlines()]
 
 
-def depth(config: Path, sink: str) -> int:
-    box = status(config)["sinks"][sink]
-    return int(box["depth"]) if box and "depth" in box else 0
-
-
 def test_an_outbox_deleted_while_running_stops_its_sink_and_keeps_what_it_held(
     tmp_path: Path,
 ) -> None:
     config = write_config(tmp_path, count=100_000, rate=500, b_path="/dev/full")
     log = tmp_path / "run.log"
-    process = start(config, log)
+    process = start_wattbridge(config, log=log)
     box = tmp_path / "state" / "outbox" / "b.sqlite"
     try:
         wait_until(lambda: depth(config, "b") >= 300, timeout=60, message="readings in b")
@@ -127,11 +91,11 @@ def test_an_outbox_deleted_while_running_stops_its_sink_and_keeps_what_it_held(
             timeout=30,
             message="the deletion logged",
         )
-        errors = lambda: status(config)["runtime"].get("errors", {})  # noqa: E731
+        errors = lambda: wattbridge_status(config)["runtime"].get("errors", {})  # noqa: E731
         wait_until(lambda: "sink.b.outbox" in errors(), timeout=30, message="status shows it")
         assert "b.sqlite was deleted" in errors()["sink.b.outbox"]["message"]
     finally:
-        assert stop(process) == 0
+        assert stop_wattbridge(process) == 0
     saved = sorted(box.parent.glob("b.sqlite.deleted-*"))
     assert len(saved) == 1, log.read_text(errors="replace")[-3000:]
     copy = Outbox(saved[0])
@@ -140,7 +104,9 @@ def test_an_outbox_deleted_while_running_stops_its_sink_and_keeps_what_it_held(
     finally:
         copy.close()
     assert len(held) >= 300
-    result = command(config, "outbox", "recover", "b", "--from", str(saved[0]))
+    result = wattbridge_command(
+        "outbox", "recover", "b", "--from", str(saved[0]), "-c", str(config)
+    )
     assert result.returncode == 0, result.stderr
     recovered = Outbox(box)
     try:
@@ -173,19 +139,19 @@ def test_a_damaged_outbox_stops_only_its_sink_and_is_recovered(tmp_path: Path) -
     count = 4000
     config = write_config(tmp_path, count=count, rate=0, b_path="/dev/full")
     log = tmp_path / "run.log"
-    first = start(config, log)
+    first = start_wattbridge(config, log=log)
     try:
         wait_until(lambda: depth(config, "b") == count, timeout=60, message="b holds all")
         wait_until(lambda: len(lines(tmp_path / "a.jsonl")) == count, timeout=60)
     finally:
-        assert stop(first) == 0
+        assert stop_wattbridge(first) == 0
     box = tmp_path / "state" / "outbox" / "b.sqlite"
     damage_a_page(box)
     assert not intact(box)
 
     # The other sink (and a source feeding only it) runs; the damaged one is named.
     write_config(tmp_path, count=count, rate=0, b_path="/dev/full", extra=MORE)
-    second = start(config, log)
+    second = start_wattbridge(config, log=log)
     try:
         wait_until(
             lambda: len(lines(tmp_path / "a.jsonl")) == count + 500,
@@ -193,18 +159,18 @@ def test_a_damaged_outbox_stops_only_its_sink_and_is_recovered(tmp_path: Path) -
             message="sink a running beside the damaged b",
         )
         assert second.poll() is None
-        damaged = status(config)["sinks"]["b"]["damaged"]
+        damaged = wattbridge_status(config)["sinks"]["b"]["damaged"]
         assert str(box) in damaged and "outbox recover b" in damaged
-        text = command(config, "status")
+        text = wattbridge_command("status", "-c", str(config))
         assert text.returncode == 0 and "DAMAGED" in text.stdout
         assert str(box) in log.read_text(errors="replace")
         # Recover refuses while the run holds the state folder.
-        busy = command(config, "outbox", "recover", "b")
+        busy = wattbridge_command("outbox", "recover", "b", "-c", str(config))
         assert busy.returncode != 0 and f"pid {second.pid}" in busy.stderr
     finally:
-        assert stop(second) == 0
+        assert stop_wattbridge(second) == 0
 
-    result = command(config, "outbox", "recover", "b")
+    result = wattbridge_command("outbox", "recover", "b", "-c", str(config))
     assert "salvaged" in result.stdout, result.stderr
     kept = sorted(box.parent.glob("b.sqlite.damaged-*"))
     assert [p.name for p in kept if not p.name.endswith(("-wal", "-shm"))], "kept aside"
@@ -219,7 +185,7 @@ def test_a_damaged_outbox_stops_only_its_sink_and_is_recovered(tmp_path: Path) -
 
     # Deliver what was salvaged: b now writes a real file.
     write_config(tmp_path, count=count, rate=0, b_path="b.jsonl", extra=MORE)
-    third = start(config, log, "--until-idle", "1")
+    third = start_wattbridge(config, "--until-idle", "1", log=log)
     assert third.wait(60) == 0
     delivered = lines(tmp_path / "b.jsonl")
     keys = {(r["stream"], r["timestamp"]) for r in delivered}

@@ -5,14 +5,17 @@ while running, so `status` shows them and a SIGKILL keeps them."""
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
-from wattbridge.testing import wait_until
+from wattbridge.testing import (
+    start_wattbridge,
+    stop_wattbridge,
+    wait_until,
+    wattbridge_command,
+    wattbridge_status,
+)
 
 CONFIG = """
 [wattbridge]
@@ -40,37 +43,6 @@ def write_config(folder: Path, count: int, rate: float = 0) -> Path:
     return path
 
 
-def wattbridge(*args: str, cwd: Path) -> subprocess.Popen[str]:
-    env = {**os.environ, "WATTBRIDGE_DISABLE_PLUGIN_AUTOLOAD": "1"}
-    return subprocess.Popen(
-        [sys.executable, "-m", "wattbridge", *args],
-        cwd=cwd,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def run_command(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "WATTBRIDGE_DISABLE_PLUGIN_AUTOLOAD": "1"}
-    return subprocess.run(
-        [sys.executable, "-m", "wattbridge", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-
-
-def status(config: Path) -> dict[str, Any]:
-    result = run_command("status", "--json", "-c", str(config), cwd=config.parent)
-    assert result.returncode == 0, result.stderr
-    data: dict[str, Any] = json.loads(result.stdout)
-    return data
-
-
 def delivered(folder: Path) -> list[dict[str, Any]]:
     out = folder / "out.jsonl"
     if not out.exists():
@@ -78,66 +50,56 @@ def delivered(folder: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
 
 
-def stop(process: subprocess.Popen[str]) -> str:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-    try:
-        _, err = process.communicate(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        _, err = process.communicate()
-    return err
-
-
 def test_a_second_run_on_one_state_folder_exits_naming_the_folder_and_the_holder(
     tmp_path: Path,
 ) -> None:
     config = write_config(tmp_path, count=400, rate=200)  # two seconds of readings
-    first = wattbridge("run", "-c", str(config), cwd=tmp_path)
+    first = start_wattbridge(config, log=tmp_path / "first.log")
     try:
         wait_until(lambda: len(delivered(tmp_path)) > 0, timeout=30, message="a first delivery")
-        second = wattbridge("run", "-c", str(config), cwd=tmp_path)
+        second = start_wattbridge(config, log=tmp_path / "second.log")
         try:
             code = second.wait(30)
         finally:
-            err = stop(second)
+            stop_wattbridge(second)
+        err = (tmp_path / "second.log").read_text(errors="replace")
         assert code != 0
         assert str(tmp_path / "state") in err
         assert f"pid {first.pid}" in err
         # Readers work beside the run that holds the lock.
-        assert status(config)["sinks"]["out"] is not None
-        listed = run_command("deadletter", "list", "-c", str(config), cwd=tmp_path)
+        assert wattbridge_status(config)["sinks"]["out"] is not None
+        listed = wattbridge_command("deadletter", "list", "-c", str(config))
         assert listed.returncode == 0, listed.stderr
         wait_until(lambda: len(delivered(tmp_path)) >= 400, timeout=60, message="every reading")
     finally:
-        stop(first)
+        stop_wattbridge(first)
     keys = [(r["stream"], r["timestamp"]) for r in delivered(tmp_path)]
     assert len(keys) == len(set(keys)) == 400  # queued once, by the one run
 
 
 def test_the_lock_of_a_killed_run_does_not_block_the_next(tmp_path: Path) -> None:
     config = write_config(tmp_path, count=100000, rate=2000)
-    first = wattbridge("run", "-c", str(config), cwd=tmp_path)
+    log = tmp_path / "run.log"
+    first = start_wattbridge(config, log=log)
     wait_until(lambda: len(delivered(tmp_path)) > 0, timeout=30, message="a first delivery")
     first.send_signal(signal.SIGKILL)
     first.wait(10)
-    stop(first)
-    again = wattbridge("run", "-c", str(config), cwd=tmp_path)
+    again = start_wattbridge(config, log=log)
     try:
         before = len(delivered(tmp_path))
         wait_until(lambda: len(delivered(tmp_path)) > before, timeout=30, message="delivery")
         assert again.poll() is None
     finally:
-        stop(again)
+        stop_wattbridge(again)
 
 
 def test_counters_are_saved_while_running_and_survive_a_sigkill(tmp_path: Path) -> None:
     config = write_config(tmp_path, count=300)
-    process = wattbridge("run", "-c", str(config), cwd=tmp_path)
+    process = start_wattbridge(config, log=tmp_path / "run.log")
     try:
 
         def counted() -> int:
-            counters = status(config)["runtime"].get("counters", {})
+            counters = wattbridge_status(config)["runtime"].get("counters", {})
             return int(counters.get("source.gen.readings", 0))
 
         wait_until(lambda: counted() == 300, timeout=60, message="300 readings counted in status")
@@ -145,5 +107,4 @@ def test_counters_are_saved_while_running_and_survive_a_sigkill(tmp_path: Path) 
     finally:
         process.send_signal(signal.SIGKILL)
         process.wait(10)
-        stop(process)
-    assert status(config)["runtime"]["counters"]["source.gen.readings"] == 300
+    assert wattbridge_status(config)["runtime"]["counters"]["source.gen.readings"] == 300

@@ -5,15 +5,19 @@ an MQTT broker that went away (and came back), a Home Assistant that cannot be r
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from wattbridge.testing import Mosquitto, free_port, wait_until
+from wattbridge.testing import (
+    Mosquitto,
+    free_port,
+    start_wattbridge,
+    stop_wattbridge,
+    wait_until,
+    wattbridge_command,
+    wattbridge_status,
+)
 
 CONFIG = """
 [wattbridge]
@@ -66,20 +70,7 @@ to = "out"
 """
 
 
-ENV = {**os.environ, "WATTBRIDGE_DISABLE_PLUGIN_AUTOLOAD": "1", "HA_TOKEN": "not-a-token"}
-
-
-def status(config: Path) -> dict[str, Any]:
-    result = subprocess.run(
-        [sys.executable, "-m", "wattbridge", "status", "--json", "-c", str(config)],
-        env=ENV,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stderr
-    data: dict[str, Any] = json.loads(result.stdout)
-    return data
+ENV = {"HA_TOKEN": "not-a-token"}
 
 
 def test_status_shows_each_source_health_during_a_run(
@@ -94,14 +85,7 @@ def test_status_shows_each_source_health_during_a_run(
     inbox = tmp_path / "inbox"
     inbox.mkdir()
     log = tmp_path / "run.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "wattbridge", "run", "-c", str(config)],
-            cwd=tmp_path,
-            env=ENV,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+    process = start_wattbridge(config, log=log, env=ENV)
     try:
         (inbox / ".bad.csv").write_text("timestamp,power\nyesterday,5\n", encoding="utf-8")
         (inbox / ".bad.csv").rename(inbox / "bad.csv")
@@ -113,7 +97,7 @@ def test_status_shows_each_source_health_during_a_run(
         broker.stop()  # the broker goes away
 
         def sources() -> dict[str, Any]:
-            found: dict[str, Any] = status(config)["sources"]
+            found: dict[str, Any] = wattbridge_status(config, env=ENV)["sources"]
             return found
 
         def all_reported() -> bool:
@@ -134,13 +118,7 @@ def test_status_shows_each_source_health_during_a_run(
         assert "cannot reach" in now["house"]["errors"]["connection"]["message"]
         assert "not-a-token" not in json.dumps(now)
 
-        text = subprocess.run(
-            [sys.executable, "-m", "wattbridge", "status", "-c", str(config)],
-            env=ENV,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        text = wattbridge_command("status", "-c", str(config), env=ENV)
         assert text.returncode == 0, text.stderr
         table = text.stdout
         assert all(name in table for name in ("meter", "folder", "plugs", "house"))
@@ -153,5 +131,4 @@ def test_status_shows_each_source_health_during_a_run(
             message="the broker's error cleared",
         )
     finally:
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(30) == 0
+        assert stop_wattbridge(process) == 0

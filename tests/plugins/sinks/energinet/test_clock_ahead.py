@@ -9,7 +9,6 @@ in real time; libfaketime moves only the first run's clock (Debian's ``faketime`
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -18,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from wattbridge import Reading
-from wattbridge.testing import wait_until
+from wattbridge.testing import program_environment, start_wattbridge, stop_wattbridge, wait_until
 
 WINDOW = 2.0
 FAKETIME_HINT = "faketime is not installed: apt-get install faketime (Debian/Ubuntu)"
@@ -57,11 +56,7 @@ to = "en"
 
 def run(config: Path, *prefix: str) -> subprocess.CompletedProcess[str]:
     # The wall clock only: libfaketime's moved monotonic clock hangs timed waits.
-    env = {
-        **os.environ,
-        "WATTBRIDGE_DISABLE_PLUGIN_AUTOLOAD": "1",
-        "FAKETIME_DONT_FAKE_MONOTONIC": "1",
-    }
+    env = program_environment({"FAKETIME_DONT_FAKE_MONOTONIC": "1"})
     return subprocess.run(
         [
             *prefix,
@@ -103,25 +98,19 @@ def test_a_run_with_the_clock_a_day_ahead_does_not_silence_the_next(
     write_readings(backlog, start + timedelta(days=1), 40)
     (tmp_path / "state" / "sources" / "backlog" / "progress.json").unlink()
     sent_from = sandbox.clock.now()
-    right = subprocess.Popen(
-        [sys.executable, "-m", "wattbridge", "run", "-c", str(config), "--until-idle", "1"],
-        env={**os.environ, "WATTBRIDGE_DISABLE_PLUGIN_AUTOLOAD": "1"},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    log = tmp_path / "right.log"
+    right = start_wattbridge(config, "--until-idle", "1", log=log)
     try:
         wait_until(
             lambda: len(sandbox.values().get("M1", {})) == 80,
             timeout=60,
             message="the second run's readings stored within a window, not a day",
         )
-        _, err = right.communicate(timeout=60)
+        code = right.wait(60)
     finally:
-        if right.poll() is None:
-            right.kill()
-            right.communicate()
-    assert right.returncode == 0, err
+        stop_wattbridge(right)
+    err = log.read_text(errors="replace")
+    assert code == 0, err
     assert "ahead of the clock now" in err
     assert [r.status for r in sandbox.requests() if r.status != 200] == []
     second = [r.at for r in sandbox.requests() if r.at >= sent_from]

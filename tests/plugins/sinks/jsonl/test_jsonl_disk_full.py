@@ -5,15 +5,17 @@ written, once."""
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from wattbridge.testing import SmallDisk, wait_until
+from wattbridge.testing import (
+    SmallDisk,
+    start_wattbridge,
+    stop_wattbridge,
+    wait_until,
+    wattbridge_status,
+)
 
 COUNT = 3000
 
@@ -41,14 +43,7 @@ to = "out"
 
 
 def sink_status(config: Path) -> dict[str, Any]:
-    result = subprocess.run(
-        [sys.executable, "-m", "wattbridge", "status", "--json", "-c", str(config)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stderr
-    status: dict[str, Any] = json.loads(result.stdout)["sinks"]["out"] or {}
+    status: dict[str, Any] = wattbridge_status(config)["sinks"]["out"] or {}
     return status
 
 
@@ -64,13 +59,8 @@ def test_a_full_disk_leaves_no_torn_line_and_loses_nothing(
     config = tmp_path / "w.toml"
     config.write_text(CONFIG.format(state=tmp_path / "state", out=out, count=COUNT))
     disk.fill(leave=20_000)  # room for a part of the first batch of 300 lines
-    process = subprocess.Popen(
-        [sys.executable, "-m", "wattbridge", "run", "-c", str(config)],
-        env={**os.environ, "WATTBRIDGE_DISABLE_PLUGIN_AUTOLOAD": "1"},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    log = tmp_path / "run.log"
+    process = start_wattbridge(config, log=log)
     try:
         wait_until(
             lambda: "No space left" in (sink_status(config).get("last_error") or ""),
@@ -84,9 +74,8 @@ def test_a_full_disk_leaves_no_torn_line_and_loses_nothing(
         wait_until(lambda: len(lines(out)) >= COUNT, timeout=60, message="every reading")
         wait_until(lambda: sink_status(config)["depth"] == 0, timeout=30, message="acks")
     finally:
-        process.send_signal(signal.SIGTERM)
-        _, err = process.communicate(timeout=30)
-    assert process.returncode == 0, err
+        code = stop_wattbridge(process)
+    assert code == 0, log.read_text(errors="replace")[-3000:]
     written = [json.loads(line) for line in lines(out)]  # every line whole JSON
     keys = [(r["stream"], r["timestamp"]) for r in written]
     assert len(keys) == len(set(keys)) == COUNT

@@ -6,15 +6,17 @@ said in the log and `status`; not one of 3000 messages is lost."""
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-from wattbridge.testing import Mosquitto, wait_until
+from wattbridge.testing import (
+    Mosquitto,
+    start_wattbridge,
+    stop_wattbridge,
+    wait_until,
+    wattbridge_command,
+    wattbridge_status,
+)
 from wattbridge_plugins.common import mqtt_client
 
 COUNT = 3000
@@ -46,20 +48,8 @@ to = "out"
 """
 
 
-def status(config: Path) -> dict[str, Any]:
-    result = subprocess.run(
-        [sys.executable, "-m", "wattbridge", "status", "--json", "-c", str(config)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stderr
-    data: dict[str, Any] = json.loads(result.stdout)
-    return data
-
-
 def depth(config: Path) -> int:
-    sink = status(config)["sinks"]["out"]
+    sink = wattbridge_status(config)["sinks"]["out"]
     return int(sink["depth"]) if sink else 0
 
 
@@ -73,15 +63,7 @@ def test_a_full_outbox_takes_what_the_broker_would_drop(
         CONFIG.format(port=broker.port, path="/dev/full", max_queue=MAX_QUEUE), "utf-8"
     )
     log = tmp_path / "run.log"
-    env = {**os.environ, "WATTBRIDGE_DISABLE_PLUGIN_AUTOLOAD": "1"}
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "wattbridge", "run", "-c", str(config)],
-            cwd=tmp_path,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+    process = start_wattbridge(config, log=log)
     device = mqtt_client.make_client("overflow-device", reconnect=True)
     try:
         wait_until(
@@ -103,7 +85,7 @@ def test_a_full_outbox_takes_what_the_broker_would_drop(
         for info in infos:
             info.wait_for_publish(30)
         wait_until(lambda: depth(config) == COUNT, timeout=90, message=f"all {COUNT} queued")
-        counters = lambda: status(config)["runtime"]["counters"]  # noqa: E731
+        counters = lambda: wattbridge_status(config)["runtime"]["counters"]  # noqa: E731
         wait_until(
             lambda: counters().get("sink.out.over_max_queue", 0) >= COUNT - MAX_QUEUE - 100,
             timeout=30,
@@ -113,21 +95,14 @@ def test_a_full_outbox_takes_what_the_broker_would_drop(
     finally:
         device.disconnect()
         device.loop_stop()
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(30) == 0
+        assert stop_wattbridge(process) == 0
 
     # Every message queued is delivered once the sink can write.
     config.write_text(
         CONFIG.format(port=broker.port, path=tmp_path / "out.jsonl", max_queue=MAX_QUEUE),
         "utf-8",
     )
-    done = subprocess.run(
-        [sys.executable, "-m", "wattbridge", "run", "-c", str(config), "--until-idle", "1"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        timeout=120,
-    )
+    done = wattbridge_command("run", "-c", str(config), "--until-idle", "1", timeout=120)
     assert done.returncode == 0, done.stderr
     rows = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
     assert sorted(int(r["value"]) for r in rows) == list(range(COUNT))

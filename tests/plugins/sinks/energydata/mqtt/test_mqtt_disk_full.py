@@ -8,17 +8,19 @@ broker comes back: so the first ack is the first write that needs space."""
 
 from __future__ import annotations
 
-import json
-import os
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from wattbridge.testing import Mosquitto, SmallDisk, wait_until
+from wattbridge.testing import (
+    Mosquitto,
+    SmallDisk,
+    start_wattbridge,
+    stop_wattbridge,
+    wait_until,
+    wattbridge_status,
+)
 from wattbridge_plugins.common.mqtt_subscriber import Subscriber
 from wattbridge_plugins.sinks.energydata.mqtt.payload import epoch_ms
 
@@ -58,13 +60,7 @@ streams = {{ "p" = "meter/p", "e" = "meter/e" }}
 
 
 def queued(config: Path) -> int:
-    result = subprocess.run(
-        [sys.executable, "-m", "wattbridge", "status", "--json", "-c", str(config)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    sink = json.loads(result.stdout)["sinks"]["edk"] if result.returncode == 0 else None
+    sink = wattbridge_status(config)["sinks"]["edk"]
     return int(sink["depth"]) if sink else 0
 
 
@@ -94,13 +90,7 @@ def test_a_full_disk_stops_sending_until_space_returns(
     def log_text() -> str:
         return log_path.read_text(encoding="utf-8", errors="replace")
 
-    with log_path.open("w", encoding="utf-8") as log_file:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "wattbridge", "run", "-c", str(config)],
-            env={**os.environ, "WATTBRIDGE_DISABLE_PLUGIN_AUTOLOAD": "1"},
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-        )
+    process = start_wattbridge(config, log=log_path)
     try:
         wait_until(lambda: queued(config) == COUNT, timeout=60, message="every reading queued")
         disk.fill()
@@ -119,8 +109,7 @@ def test_a_full_disk_stops_sending_until_space_returns(
             message="every reading once space returned",
         )
     finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(30)
+        stop_wattbridge(process)
         subscriber.close()
     got = received()
     duplicates = len(got) - len(set(got))
