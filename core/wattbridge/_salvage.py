@@ -4,23 +4,30 @@ deleted: a better tool may read more of it later.
 
 Rows are read one table at a time, oldest first; where a range of rows cannot be read,
 each row in it is tried alone, so one bad page costs the rows on it, not the rest.
+SQLite keeps no checksums, so a damaged page may also read as rows that are not what
+was written: every row is checked again as a reading is at the edge (a stream, a
+timestamp in range, a finite value, text where text belongs), and one that fails is
+counted as unreadable, never queued.
 """
 
 from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import attrs
 
 from wattbridge._outbox import Outbox
+from wattbridge._readings import Reading, from_epoch_us
 
 _QUEUE = "id, stream, ts, value, unit, source, credential, queued_at, attempts"
 _DEAD = "stream, ts, value, unit, source, credential, queued_at, attempts, reason, failed_at"
 _CHUNK = 1000
+_UNREADABLE = (sqlite3.DatabaseError, ValueError)
+"""What reading a damaged page raises: SQLite's errors, and text that is not UTF-8."""
 
 
 @attrs.frozen
@@ -56,14 +63,80 @@ def salvage(damaged: Path, into: Outbox, *, fresh: bool) -> Salvaged:
     unreadable: list[str] = []
     db = sqlite3.connect(damaged, isolation_level=None)
     try:
-        queue = list(_rows(db, "queue", _QUEUE, unreadable))
-        dead = list(_rows(db, "deadletter", f"id, {_DEAD}", unreadable))
-        states = list(_rows(db, "state", "rowid, key, value", unreadable))
+        queue = _checked(_rows(db, "queue", _QUEUE, unreadable), _queue_row, "queue", unreadable)
+        dead = _checked(
+            _rows(db, "deadletter", f"id, {_DEAD}", unreadable), _dead_row, "deadletter", unreadable
+        )
+        states = _checked(
+            _rows(db, "state", "rowid, key, value", unreadable), _state_row, "state", unreadable
+        )
     finally:
         db.close()
     kept = {key: value for _, key, value in states if key not in ("last_id", "probe")}
     into.restore(queue, [row[1:] for row in dead], kept if fresh else {}, keep_ids=fresh)
     return Salvaged(len(queue), len(dead), len(kept) if fresh else 0, unreadable, None)
+
+
+def _checked(
+    rows: Iterator[tuple[Any, ...]],
+    check: Callable[[tuple[Any, ...]], None],
+    table: str,
+    unreadable: list[str],
+) -> list[tuple[Any, ...]]:
+    """The rows that pass ``check``; the others counted in ``unreadable``."""
+    good = []
+    bad = 0
+    for row in rows:
+        try:
+            check(row)
+        except (ValueError, TypeError, OverflowError):
+            bad += 1
+            continue
+        good.append(row)
+    if bad:
+        unreadable.append(f"{table}: {bad} row(s) read as nonsense (a damaged page)")
+    return good
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"not text: {value!r}")
+    return value
+
+
+def _integer(value: Any) -> int:
+    if not isinstance(value, int):
+        raise TypeError(f"not an integer: {value!r}")
+    return value
+
+
+def _reading(stream: Any, ts: Any, value: Any, unit: Any, source: Any) -> None:
+    Reading(_text(stream), from_epoch_us(_integer(ts)), value, _text(unit), _text(source))
+
+
+def _queue_row(row: tuple[Any, ...]) -> None:
+    row_id, stream, ts, value, unit, source, credential, queued_at, attempts = row
+    _integer(row_id)
+    _reading(stream, ts, value, unit, source)
+    _text(credential)
+    float(queued_at)
+    _integer(attempts)
+
+
+def _dead_row(row: tuple[Any, ...]) -> None:
+    _, stream, ts, value, unit, source, credential, queued_at, attempts, reason, failed_at = row
+    _reading(stream, ts, value, unit, source)
+    for text in (credential, reason):
+        _text(text)
+    for number in (queued_at, failed_at):
+        float(number)
+    _integer(attempts)
+
+
+def _state_row(row: tuple[Any, ...]) -> None:
+    _, key, value = row
+    _text(key)
+    _text(value)
 
 
 def _rows(
@@ -72,7 +145,7 @@ def _rows(
     key = columns.split(",", maxsplit=1)[0]
     try:
         (highest,) = db.execute(f"SELECT MAX({key}) FROM {table}").fetchone()
-    except sqlite3.DatabaseError as exc:
+    except _UNREADABLE as exc:
         highest = _highest_by_probe(db, table, key)
         if highest is None:
             unreadable.append(f"{table}: {exc}")
@@ -85,7 +158,7 @@ def _rows(
         try:
             yield from db.execute(query, (first, last)).fetchall()
             continue
-        except sqlite3.DatabaseError:
+        except _UNREADABLE:
             pass
         lost = 0
         for row_id in range(first, last + 1):
@@ -93,7 +166,7 @@ def _rows(
                 yield from db.execute(
                     f"SELECT {columns} FROM {table} WHERE {key} = ?", (row_id,)
                 ).fetchall()
-            except sqlite3.DatabaseError:
+            except _UNREADABLE:
                 lost += 1
         unreadable.append(f"{table}: {lost} row id(s) between {first} and {last}")
 
@@ -102,6 +175,6 @@ def _highest_by_probe(db: sqlite3.Connection, table: str, key: str) -> int | Non
     """The highest row id, read backwards from the end of the b-tree where MAX() fails."""
     try:
         row = db.execute(f"SELECT {key} FROM {table} ORDER BY {key} DESC LIMIT 1").fetchone()
-    except sqlite3.DatabaseError:
+    except _UNREADABLE:
         return None
     return int(row[0]) if row else 0
