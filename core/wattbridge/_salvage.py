@@ -72,6 +72,7 @@ def salvage(damaged: Path, into: Outbox, *, fresh: bool) -> Salvaged:
         )
     finally:
         db.close()
+    queue = _unique_ids(queue, unreadable)
     kept = {key: value for _, key, value in states if key not in ("last_id", "probe")}
     into.restore(queue, [row[1:] for row in dead], kept if fresh else {}, keep_ids=fresh)
     return Salvaged(len(queue), len(dead), len(kept) if fresh else 0, unreadable, None)
@@ -96,6 +97,19 @@ def _checked(
     if bad:
         unreadable.append(f"{table}: {bad} row(s) read as nonsense (a damaged page)")
     return good
+
+
+def _unique_ids(rows: list[tuple[Any, ...]], unreadable: list[str]) -> list[tuple[Any, ...]]:
+    """The rows with an id not seen before (a damaged b-tree may give one id twice)."""
+    seen: set[int] = set()
+    unique = []
+    for row in rows:
+        if row[0] not in seen:
+            seen.add(row[0])
+            unique.append(row)
+    if len(unique) < len(rows):
+        unreadable.append(f"queue: {len(rows) - len(unique)} row(s) with an id seen before")
+    return unique
 
 
 def _text(value: Any) -> str:
