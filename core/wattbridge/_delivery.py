@@ -25,6 +25,10 @@ from wattbridge._sinks import Batch, Halted, InProgress, SendResult, Settled, Si
 
 Clock = Callable[[], float]
 
+RESUME_FREE_BYTES = 1_000_000
+"""Free bytes an outbox's disk must have again before a sink that stalled on it resumes:
+room for the acks of many batches (one is tens of kilobytes of write-ahead log)."""
+
 STALL_LOG_EVERY = 600.0
 """Seconds between two errors logged for an outbox that again cannot record progress."""
 
@@ -90,6 +94,8 @@ class SinkWorker:
             if self.stalled is not None and not self._can_record():
                 return 0
             while not (stop is not None and stop.is_set()):
+                if self._disk_nearly_full():
+                    break
                 progress = 0
                 for credential in self._due_credentials():
                     if stop is not None and stop.is_set():
@@ -102,7 +108,7 @@ class SinkWorker:
         except sqlite3.OperationalError as exc:
             # An ack, an attempt or a rate-limit stamp could not be written (a full disk):
             # sending on would repeat the same batch as fast as the platform takes it.
-            self._stall(exc)
+            self._stall(str(exc))
             return settled
         finally:
             self._flush_lock.release()
@@ -130,8 +136,17 @@ class SinkWorker:
         )
         return True
 
-    def _stall(self, exc: sqlite3.Error) -> None:
-        self.stalled = f"cannot record progress in {self.outbox.path}: {exc}"
+    def _disk_nearly_full(self) -> bool:
+        """True (and the sink stalled) when the outbox's disk has too little room left
+        to record what a batch delivers: better not to send than to send twice."""
+        free = self.outbox.free_bytes()
+        if free >= RESUME_FREE_BYTES:
+            return False
+        self._stall(f"{free} bytes free on its disk (it needs {RESUME_FREE_BYTES})")
+        return True
+
+    def _stall(self, why: str) -> None:
+        self.stalled = f"cannot record progress in {self.outbox.path}: {why}"
         now = time.monotonic()
         if now - self._stall_logged_at >= STALL_LOG_EVERY:
             self._stall_logged_at = now
@@ -140,10 +155,14 @@ class SinkWorker:
             self.log.debug("%s", self.stalled)
 
     def _can_record(self) -> bool:
-        """Try one small write; True (and sending resumes) once the outbox takes it."""
+        """True (and sending resumes) once the disk has room for acks again and the
+        outbox takes a write. A small write alone is not enough: with a few kilobytes
+        free it succeeds, the next ack fails, and every such round sent a batch again."""
         try:
+            if self.outbox.free_bytes() < RESUME_FREE_BYTES:
+                return False
             self.outbox.set_state("probe", repr(self.clock()))
-        except sqlite3.OperationalError:
+        except (OSError, sqlite3.OperationalError):
             return False
         self.log.warning("the outbox records progress again: sending resumes")
         self.stalled = None

@@ -227,12 +227,15 @@ class Outbox:
                 pass
         return total
 
+    def free_bytes(self) -> int:
+        """Bytes free (to this user) on the outbox's file system."""
+        stat = os.statvfs(self.path.parent)
+        return stat.f_bavail * stat.f_frsize
+
     def has_overflow_room(self) -> bool:
         """True while a source that cannot pause may queue past ``max_queue``: the files
         below ``max_queue_bytes`` and enough left free on the disk."""
-        stat = os.statvfs(self.path.parent)
-        free = stat.f_bavail * stat.f_frsize
-        return free > self.min_free_bytes and self.size_bytes() < self.max_queue_bytes
+        return self.free_bytes() > self.min_free_bytes and self.size_bytes() < self.max_queue_bytes
 
     def wait_for_room(self, timeout: float) -> bool:
         """Block up to ``timeout`` seconds for the queue to drop below its bound."""
