@@ -113,6 +113,7 @@ def test_status_shows_each_source_health_during_a_run(
         now = sources()
         assert not now["meter"]["healthy"]
         assert "down on" in next(iter(now["meter"]["errors"].values()))["message"]
+        assert now["meter"]["counters"]["no_answer"] >= 1
         assert "bad.csv" in now["folder"]["errors"]["failed"]["message"]
         assert "disconnected" in now["plugs"]["errors"]["broker"]["message"]
         assert "cannot reach" in now["house"]["errors"]["connection"]["message"]

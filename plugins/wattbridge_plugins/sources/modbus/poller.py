@@ -210,10 +210,13 @@ class BusPoller:
         has_room: Callable[[], bool] = lambda: True,
         counters: Counter[str] | None = None,
         report_error: Callable[[str, str | None], None] = lambda _part, _message: None,
+        count: Callable[[str, int], None] = lambda _name, _n: None,
     ) -> None:
         self.plan = plan
         self.report_error = report_error
         """The source context's: a device that is down shows in ``wattbridge status``."""
+        self.count = count
+        """The source context's: unanswered and skipped polls, counted in status."""
         self.emit = emit
         self.log = logger
         self.stop = stop
@@ -246,6 +249,7 @@ class BusPoller:
         device = state.device
         if not self.has_room():
             skipped = self.counters["polls_skipped"] = self.counters["polls_skipped"] + 1
+            self.count("polls_skipped", 1)
             if skipped == 1 or skipped % 100 == 0:
                 self.log.warning(
                     "outbox full: poll of %s skipped (%d so far)", device.label, skipped
@@ -272,6 +276,7 @@ class BusPoller:
         else:
             state.failures += 1
             self.counters["no_answer"] += 1
+            self.count("no_answer", 1)
             if not state.down:
                 state.down = True
                 state.down_since = time.monotonic()

@@ -50,6 +50,7 @@ class ModbusSource:
                 self._stop,
                 self.context.has_room,
                 report_error=self.context.report_error,
+                count=self.context.count,
             )
             for plan in self.plans
         ]
