@@ -94,6 +94,9 @@ class Runtime:
         self._state_lock = lock_state_dir(self.state_dir)
         self.stopping = threading.Event()
         self.stats = Stats(stats_path(self.state_dir))
+        # The counters go on; the errors were the last run's: what is still wrong (a
+        # meter down, a damaged outbox) is reported again by this one.
+        self.stats.clear_errors()
         self.outboxes: dict[str, Outbox] = {}
         self.opened: dict[str, OpenedSink] = {}
         self.sinks: dict[str, SinkAdapter] = {}

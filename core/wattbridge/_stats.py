@@ -47,6 +47,11 @@ class Stats:
             else:
                 self.errors[name] = {"message": message, "at": time.time()}
 
+    def clear_errors(self) -> None:
+        """Forget every last error (a new run: what is still wrong is reported again)."""
+        with self._lock:
+            self.errors.clear()
+
     def snapshot(self) -> dict[str, Any]:
         """The counters and errors as a JSON-ready dict."""
         with self._lock:
