@@ -162,7 +162,7 @@ def test_a_damaged_outbox_stops_only_its_sink_and_is_recovered(tmp_path: Path) -
         damaged = wattbridge_status(config)["sinks"]["b"]["damaged"]
         assert str(box) in damaged and "outbox recover b" in damaged
         text = wattbridge_command("status", "-c", str(config))
-        assert text.returncode == 0 and "DAMAGED" in text.stdout
+        assert text.returncode == 2 and "DAMAGED" in text.stdout  # health: failing
         assert str(box) in log.read_text(errors="replace")
         # Recover refuses while the run holds the state folder.
         busy = wattbridge_command("outbox", "recover", "b", "-c", str(config))
