@@ -232,6 +232,17 @@ def config_from_data(
     return config
 
 
+def config_path(raw: str, config_file: Path) -> Path:
+    """``raw``, a path as a user writes it in a config file: ``~`` and ``~user``
+    expanded, and a relative path taken from ``config_file``'s folder. An unknown
+    ``~user`` is a ValueError that names it (pathlib's own is a bare RuntimeError)."""
+    try:
+        path = Path(raw).expanduser()
+    except RuntimeError:
+        raise ValueError(f"{raw.split('/', 1)[0]}: no such user's home folder") from None
+    return path if path.is_absolute() else (config_file.parent / path).resolve()
+
+
 def _table_keys(data: dict[str, Any], name: str) -> list[str]:
     tables = data.get(name)
     return list(tables) if isinstance(tables, dict) else []
@@ -573,8 +584,10 @@ class _Loader:
         if hint is Path:
             if not isinstance(value, str):
                 raise _Invalid(f"must be a path string, not {value!r}")
-            path = Path(value).expanduser()
-            return path if path.is_absolute() else (self.path.parent / path).resolve()
+            try:
+                return config_path(value, self.path)
+            except ValueError as exc:
+                raise _Invalid(str(exc)) from None
         if origin in (list, tuple, Sequence) or hint in (list, tuple):
             if not isinstance(value, list):
                 raise _Invalid(f"must be a list, not {value!r}")
@@ -647,9 +660,10 @@ class _Loader:
             raw = value["file"]
             if not isinstance(raw, str) or not raw:
                 raise _Invalid('{file = "path"} needs a path')
-            path = Path(raw).expanduser()
-            if not path.is_absolute():
-                path = (self.path.parent / path).resolve()
+            try:
+                path = config_path(raw, self.path)
+            except ValueError as exc:
+                raise _Invalid(str(exc)) from None
             try:
                 secret = path.read_text(encoding="utf-8").strip()
             except OSError as exc:

@@ -13,7 +13,7 @@ from typing import Any
 
 import attrs
 
-from wattbridge._config import Settings
+from wattbridge._config import Settings, config_path
 
 try:
     import tomllib
@@ -84,9 +84,10 @@ def read_local_view(path: Path) -> LocalView:
     )
     if not isinstance(raw, str):
         raise LocalViewError(f"{path}: [wattbridge] state_dir: must be a path string")
-    state_dir = Path(raw).expanduser()
-    if not state_dir.is_absolute():
-        state_dir = (path.parent / state_dir).resolve()
+    try:
+        state_dir = config_path(raw, path)
+    except ValueError as exc:
+        raise LocalViewError(f"{path}: [wattbridge] state_dir: {exc}") from None
     sinks = data.get("sinks", {})
     if not isinstance(sinks, dict):
         raise LocalViewError(f"{path}: [sinks] must be a table of named sinks")

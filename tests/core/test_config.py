@@ -446,3 +446,11 @@ def test_a_zero_interval_is_refused(wattbridge_registry, tmp_path, table, key):
     with pytest.raises(ConfigError) as caught:
         parse_config(table, tmp_path / "w.toml", wattbridge_registry)
     assert any(p.key == key and "longer than 0s" in p.message for p in caught.value.problems)
+
+
+def test_a_path_in_an_unknown_users_home_names_the_key(wattbridge_registry, tmp_path):
+    text = GOOD.replace('state_dir = "state"', 'state_dir = "~no-such-user-here/s"', 1)
+    assert 'state_dir = "~no-such-user-here/s"' in text
+    [problem] = problems(text, wattbridge_registry, tmp_path)
+    assert problem.key == "state_dir"
+    assert "~no-such-user-here: no such user" in problem.message

@@ -228,7 +228,14 @@ def toml_string(text: str) -> str:
         st.just({}),
         max_size=4,
     ),
-    st.one_of(st.none(), st.text(max_size=12).filter(lambda s: "\x00" not in s)),
+    st.one_of(
+        st.none(),
+        # "~name": whether that user exists is the machine's business; the test below
+        # holds an unknown one to a clear error.
+        st.text(max_size=12).filter(
+            lambda s: "\x00" not in s and (not s.startswith("~") or s == "~" or s[1] == "/")
+        ),
+    ),
 )
 def test_the_local_view_reads_any_sink_names_and_state_dir(
     sinks: dict[str, dict[str, str]], state_dir: str | None
@@ -251,6 +258,15 @@ def test_the_local_view_reads_any_sink_names_and_state_dir(
         if not expected.is_absolute():
             expected = (path.parent / expected).resolve()
         assert view.state_dir == expected
+
+
+def test_a_state_dir_in_an_unknown_users_home_is_named(tmp_path: Path) -> None:
+    from wattbridge._configpath import LocalViewError
+
+    path = tmp_path / "w.toml"
+    path.write_text('[wattbridge]\nstate_dir = "~no-such-user-here/state"\n', encoding="utf-8")
+    with pytest.raises(LocalViewError, match=r"state_dir: ~no-such-user-here: no such user"):
+        read_local_view(path)
 
 
 def test_the_local_view_names_the_file_of_bad_toml(tmp_path: Path) -> None:
