@@ -21,7 +21,15 @@ from wattbridge._backoff import Backoff
 from wattbridge._deliverystate import DeliveryState, Retrying
 from wattbridge._outbox import Outbox
 from wattbridge._secret import redact
-from wattbridge._sinks import Batch, Halted, InProgress, SendResult, Settled, SinkAdapter
+from wattbridge._sinks import (
+    Batch,
+    Halted,
+    InProgress,
+    SendResult,
+    Settled,
+    SharedRateLimits,
+    SinkAdapter,
+)
 
 Clock = Callable[[], float]
 
@@ -31,6 +39,8 @@ room for the acks of many batches (one is tens of kilobytes of write-ahead log).
 
 STALL_LOG_EVERY = 600.0
 """Seconds between two errors logged for an outbox that again cannot record progress."""
+SHARED_RETRY = 1.0
+"""Seconds to wait before asking shared rate limits again when they could not be read."""
 
 
 class SinkWorker:
@@ -64,6 +74,10 @@ class SinkWorker:
         # A batch whose delivery is in progress, by credential: offered again as it is
         # (same ids, same key) rather than re-read, while newer readings wait behind it.
         self._in_progress: dict[str, Batch] = {}
+        self.shared: SharedRateLimits | None = None
+        """Request stamps kept where other processes read them too (set by the runtime
+        from the ``wattbridge_shared_rate_limits`` hook); used with ``min_interval``."""
+        self._shared_unreadable = False
         if self.min_interval:
             outbox.use_credentials()
         # A stamp later than now by more than this was written by a clock that was ahead.
@@ -193,7 +207,24 @@ class SinkWorker:
             last = self._last_request(credential)
             if last is not None:
                 ready = max(ready, last + self.min_interval)
+            if self.shared is not None:
+                ready = max(ready, self._shared_ready_at(self.shared, credential))
         return ready
+
+    def _shared_ready_at(self, shared: SharedRateLimits, credential: str) -> float:
+        assert self.min_interval is not None
+        try:
+            last = shared.last_request(credential)
+        except Exception as exc:
+            # Unknown is not "free": another process may just have sent with it.
+            log = self.log.debug if self._shared_unreadable else self.log.warning
+            log("shared rate limits cannot be read (%s); waiting", redact(str(exc)))
+            self._shared_unreadable = True
+            return self.clock() + SHARED_RETRY
+        if self._shared_unreadable:
+            self.log.info("shared rate limits readable again")
+            self._shared_unreadable = False
+        return -float("inf") if last is None else last + self.min_interval
 
     def _retry_at(self, credential: str) -> float:
         """When a backoff or a wait lets the credential try again. One decided in the
@@ -236,9 +267,8 @@ class SinkWorker:
         return last
 
     def _send_one(self, credential: str | None) -> int:
-        batch = self._in_progress.pop(credential or "", None) or self.outbox.take(
-            self.batch_size, credential
-        )
+        resumed = self._in_progress.pop(credential or "", None)
+        batch = resumed or self.outbox.take(self.batch_size, credential)
         if not batch.ids:
             return 0
         key = batch.credential
@@ -246,10 +276,38 @@ class SinkWorker:
         if self.min_interval:
             previous_request = self.state.last_request(key)
             self.state.request_made(key, self.clock())
+            # The shared claim last, just before the request: the platform counts its
+            # window from arrival, so the claim's time must be as close to it as can be.
+            if not self._claim_shared(key):
+                self.state.request_not_made(key, previous_request)
+                if resumed is not None:  # offered again as it is, once the claim succeeds
+                    self._in_progress[key] = resumed
+                return 0
         result = self._send(batch)
         if self.min_interval and isinstance(result, Settled | InProgress) and not result.requested:
             self.state.request_not_made(key, previous_request)
+            if self.shared is not None:
+                self._release_shared(key)
         return self._apply(batch, result)
+
+    def _claim_shared(self, credential: str) -> bool:
+        """True when no shared store is set, or it recorded this request (no other
+        process sent with the credential inside the interval)."""
+        if self.shared is None:
+            return True
+        assert self.min_interval is not None
+        try:
+            return self.shared.claim(credential, self.clock(), self.min_interval)
+        except Exception as exc:
+            self.log.warning("shared rate limits cannot be written (%s)", redact(str(exc)))
+            return False
+
+    def _release_shared(self, credential: str) -> None:
+        assert self.shared is not None
+        try:
+            self.shared.release(credential)
+        except Exception as exc:  # the stamp stays: a later send waits longer, no harm
+            self.log.warning("shared rate limit not released (%s)", redact(str(exc)))
 
     def _send(self, batch: Batch) -> SendResult:
         """The sink's result, or a retry of the whole batch when it raised or broke the

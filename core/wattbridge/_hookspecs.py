@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from argparse import ArgumentParser, Namespace
 
     from wattbridge._readings import Reading
+    from wattbridge._sinks import SharedRateLimits
 
 hookspec = pluggy.HookspecMarker("wattbridge")
 
@@ -168,3 +169,15 @@ def wattbridge_transform_reading(reading: Reading, source: str, sink: str) -> An
 def wattbridge_deadlettered(sink: str, readings: list[Reading], reason: str) -> None:
     """Called after readings were moved to ``sink``'s dead-letter table with the
     platform's ``reason``, for alerting. Returns nothing; what it raises is logged."""
+
+
+@hookspec(firstresult=True)
+def wattbridge_shared_rate_limits(sink: str, sources: Mapping[str, Any]) -> SharedRateLimits | None:
+    """Called once per sink when a runtime is built, after its sources: return a
+    :class:`~wattbridge.SharedRateLimits` to keep the sink's per-credential request
+    stamps where other processes read them too (a cluster's uplinks), or None.
+
+    ``sources`` maps each source's name to the object its plugin built, so a plugin can
+    hand out a store one of its own sources holds. Only sinks with ``min_interval``
+    use it. firstresult: the first non-None answer is used.
+    """

@@ -31,6 +31,8 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "wattbridge_plugins.sinks.energydata.mqtt",
     "wattbridge_plugins.sources.mqtt",
     "wattbridge_plugins.sources.homeassistant",
+    "wattbridge_plugins.sinks.nats",
+    "wattbridge_plugins.sources.nats",
     "wattbridge_plugins.commands.demo",
 )
 """Modules of the built-in plugins, registered exactly as entry points are."""

@@ -126,6 +126,7 @@ class Runtime:
             )
             for source_spec in config.sources.values():
                 self._build_source(source_spec)
+            self._share_rate_limits()
         except BaseException:
             self.close()
             raise
@@ -162,6 +163,17 @@ class Runtime:
             count=functools.partial(self.count, spec.name),
         )
         self.sources[spec.name] = SourceAdapter(spec.type.factory(spec.config, context))
+
+    def _share_rate_limits(self) -> None:
+        """Ask plugins where each rate-limited sink's request stamps are shared."""
+        sources = MappingProxyType({n: s.plugin for n, s in self.sources.items()})
+        for name, worker in self.workers.items():
+            if worker.min_interval:
+                worker.shared = self.registry.hook.wattbridge_shared_rate_limits(
+                    sink=name, sources=sources
+                )
+                if worker.shared is not None:
+                    log.info("sink %s: request stamps are shared with other processes", name)
 
     @property
     def view(self) -> StartupView:

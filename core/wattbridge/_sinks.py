@@ -205,6 +205,31 @@ class SinkContext:
     state: SinkState
 
 
+class SharedRateLimits(Protocol):
+    """Where a sink's per-credential request stamps live when several processes may send
+    with one credential (uplinks of a cluster); a plugin hands one out through the
+    ``wattbridge_shared_rate_limits`` hook. Kept beside the outbox's own stamps: the
+    core sends only when both allow it.
+    """
+
+    def last_request(self, credential: str) -> float | None:
+        """When (epoch seconds) the last request with ``credential`` went out, anywhere.
+
+        Raises (any exception) when the store cannot be read: the core then waits."""
+        ...
+
+    def claim(self, credential: str, at: float, interval: float) -> bool:
+        """Record a request with ``credential`` at ``at``, atomically, only if the last
+        one is at least ``interval`` seconds older; False (nothing recorded) otherwise.
+
+        Called before the request is sent; raising counts as False."""
+        ...
+
+    def release(self, credential: str) -> None:
+        """Undo this process's last :meth:`claim` of ``credential`` (no request was made)."""
+        ...
+
+
 @runtime_checkable
 class Sink(Protocol):
     """A sink plugin's instance."""

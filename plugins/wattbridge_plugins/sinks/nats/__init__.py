@@ -1,0 +1,15 @@
+"""The ``nats`` sink: readings into a NATS JetStream stream, for scale-out uplinks."""
+
+from __future__ import annotations
+
+from wattbridge import SinkRegister, hookimpl
+from wattbridge_plugins.sinks.nats.config import NatsSinkConfig
+from wattbridge_plugins.sinks.nats.sink import NatsSink
+
+__all__ = ["NatsSink", "NatsSinkConfig", "wattbridge_register_sinks"]
+
+
+@hookimpl
+def wattbridge_register_sinks(register: SinkRegister) -> None:
+    """Register the ``nats`` sink."""
+    register("nats", NatsSink, NatsSinkConfig)

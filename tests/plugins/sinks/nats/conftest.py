@@ -1,0 +1,26 @@
+"""A real nats-server cluster on loopback for the NATS plugin tests (fails with the
+install hint when nats-server is missing)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from pathlib import Path
+
+import pytest
+
+from wattbridge_plugins.common.nats_server import NatsCluster, running_cluster
+
+
+@pytest.fixture
+def nats_cluster(tmp_path: Path) -> Iterator[Callable[[int], NatsCluster]]:
+    """``nats_cluster(size)``: a started JetStream cluster of ``size`` nodes."""
+    with ExitStack() as stack:
+
+        def start(size: int = 3) -> NatsCluster:
+            try:
+                return stack.enter_context(running_cluster(tmp_path / f"nats-{size}", size))
+            except RuntimeError as exc:
+                pytest.fail(str(exc))
+
+        yield start
