@@ -13,9 +13,13 @@ energinet sink's ``request_margin``) absorbs the jitter.
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 from wattbridge_plugins.common.nats_bridge import EventLoopThread, key_token
+
+READ_EVERY = 0.5
+"""Seconds a read stamp is reused for deciding when to try (a claim always reads)."""
 
 
 class KvRateLimits:
@@ -27,6 +31,7 @@ class KvRateLimits:
         self._loop: EventLoopThread | None = None
         self._kv: Any = None
         self._claims: dict[str, tuple[int, float | None]] = {}
+        self._read: dict[str, tuple[float, float | None]] = {}
         self._lock = threading.Lock()
 
     def attach(self, loop: EventLoopThread | None, kv: Any) -> None:
@@ -44,12 +49,21 @@ class KvRateLimits:
         return loop.run(coroutine, self.timeout)
 
     def last_request(self, credential: str) -> float | None:
-        """The cluster's last request time with ``credential`` (None: never)."""
-        return self._run(self._last(self._key(credential)))[0]
+        """The cluster's last request time with ``credential`` (None: never), read at
+        most every :data:`READ_EVERY` seconds: only :meth:`claim` must be current, and it
+        reads afresh."""
+        now = time.monotonic()
+        cached = self._read.get(credential)
+        if cached is not None and now - cached[0] < READ_EVERY:
+            return cached[1]
+        last = self._run(self._last(self._key(credential)))[0]
+        self._read[credential] = (now, last)
+        return last
 
     def claim(self, credential: str, at: float, interval: float) -> bool:
         """Stamp ``at`` unless another request is less than ``interval`` old (atomic)."""
         with self._lock:
+            self._read.pop(credential, None)
             won = self._run(self._claim(self._key(credential), at, interval))
             if won is None:
                 return False
@@ -59,6 +73,7 @@ class KvRateLimits:
     def release(self, credential: str) -> None:
         """Put back the stamp this uplink's last claim replaced."""
         with self._lock:
+            self._read.pop(credential, None)
             claim = self._claims.pop(credential, None)
             if claim is not None:
                 self._run(self._put_back(self._key(credential), *claim))
