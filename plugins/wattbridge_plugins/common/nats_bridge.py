@@ -238,9 +238,21 @@ async def ensure_stream(js: Any, keys: NatsKeys) -> None:
 def subject_token(text: str) -> str:
     """``text`` as one subject token: '.', '*', '>', '%', spaces and other characters a
     token cannot hold are percent-encoded (the payload keeps the real name)."""
-    return urllib.parse.quote(text, safe=_TOKEN_SAFE) or "_"
+    return _escape(text, _TOKEN_SAFE, "%")
 
 
 def key_token(text: str) -> str:
-    """``text`` as a JetStream KV key part (letters, digits, '-', '_', '=' only)."""
-    return urllib.parse.quote(text, safe="-_").replace("%", "=") or "_"
+    """``text`` as a JetStream KV key part (ASCII letters, digits, '-', '_', '=')."""
+    return _escape(text, "-_", "=")
+
+
+def _escape(text: str, safe: str, mark: str) -> str:
+    """``text`` with every character but ASCII letters, digits and ``safe`` written as
+    ``mark`` and two hex digits per UTF-8 byte ("_" for empty text)."""
+    out = []
+    for char in text:
+        if char.isascii() and (char.isalnum() or char in safe):
+            out.append(char)
+        else:
+            out += [f"{mark}{byte:02X}" for byte in char.encode("utf-8", "surrogatepass")]
+    return "".join(out) or "_"
