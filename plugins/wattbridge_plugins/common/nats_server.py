@@ -9,6 +9,7 @@ config file, store folder and log in ``folder``; ports are free ones on 127.0.0.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import shutil
@@ -175,8 +176,6 @@ def running_cluster(folder: Path, size: int = 3) -> Iterator[NatsCluster]:
 
 def stream_leader(servers: list[str], stream: str = "WATTBRIDGE") -> str:
     """The server name of ``stream``'s RAFT leader (asked with nats-py)."""
-    import asyncio
-
     import nats
 
     async def ask() -> str:
@@ -189,3 +188,35 @@ def stream_leader(servers: list[str], stream: str = "WATTBRIDGE") -> str:
             await connection.close()
 
     return asyncio.run(ask())
+
+
+def lease_owners(servers: list[str], bucket: str = "wattbridge-leases") -> dict[str, str]:
+    """Partition -> the uplink holding its lease, read from the nats source's lease
+    bucket ({} while it is not made yet)."""
+    import nats
+    from nats.js.errors import KeyNotFoundError, NoKeysError
+
+    async def read() -> dict[str, str]:
+        connection = await nats.connect(servers=servers)
+        try:
+            kv = await connection.jetstream().key_value(bucket)
+            owners = {}
+            try:
+                keys = await kv.keys()
+            except NoKeysError:
+                return {}
+            for key in keys:
+                if key.startswith("partition."):
+                    try:
+                        entry = await kv.get(key)
+                        owners[key.removeprefix("partition.")] = (entry.value or b"").decode()
+                    except KeyNotFoundError:
+                        pass
+            return owners
+        finally:
+            await connection.close()
+
+    try:
+        return asyncio.run(read())
+    except Exception:  # no bucket yet, or no answer
+        return {}

@@ -11,7 +11,6 @@ test allows 15 s on a busy machine and prints the figure.
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import json
 import math
@@ -28,6 +27,7 @@ from typing import Any
 import pytest
 
 from wattbridge.testing import wait_until
+from wattbridge_plugins.common.nats_server import lease_owners
 
 WINDOW = 3.0
 LEASE_TTL = 3.0
@@ -126,36 +126,6 @@ def start_uplink(config: Path, log: Path) -> subprocess.Popen[bytes]:
             stdout=subprocess.DEVNULL,
             stderr=out,
         )
-
-
-def lease_owners(servers: list[str]) -> dict[str, str]:
-    """Partition -> the uplink holding its lease, read from the lease bucket."""
-    import nats
-    from nats.js.errors import KeyNotFoundError, NoKeysError
-
-    async def read() -> dict[str, str]:
-        connection = await nats.connect(servers=servers)
-        try:
-            kv = await connection.jetstream().key_value("wattbridge-leases")
-            owners = {}
-            try:
-                keys = await kv.keys()
-            except NoKeysError:
-                return {}
-            for key in keys:
-                if key.startswith("partition."):
-                    try:
-                        owners[key.removeprefix("partition.")] = (await kv.get(key)).value.decode()
-                    except KeyNotFoundError:
-                        pass
-            return owners
-        finally:
-            await connection.close()
-
-    try:
-        return asyncio.run(read())
-    except Exception:  # the bucket not made yet
-        return {}
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
