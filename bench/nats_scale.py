@@ -32,7 +32,9 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import signal
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -248,6 +250,28 @@ class StoreClock:
             return len(self.stored)
 
 
+def diagnosis(clock: StoreClock, total: int, servers: list[str], folder: Path) -> str:
+    """Why the run did not finish: values stored per site, the leases, the collectors'
+    queues and every warning the processes logged."""
+    per_site: dict[str, int] = {}
+    with clock.lock:
+        for meter, _stamp in clock.stored:
+            site = meter.split("M", 1)[0]
+            per_site[site] = per_site.get(site, 0) + 1
+    lines = [
+        f"{clock.count()} of {total} stored in time; by site {sorted(per_site.items())}",
+        f"leases {sorted(lease_owners(servers).items())}",
+    ]
+    for outbox in sorted(folder.glob("*/outbox/*.sqlite")):
+        with sqlite3.connect(outbox) as db:
+            (depth,) = db.execute("SELECT COUNT(*) FROM queue").fetchone()
+        lines.append(f"{outbox.relative_to(folder)}: {depth} queued")
+    for log in sorted(folder.glob("*.log")):
+        warnings = [line for line in log.read_text().splitlines() if "apscheduler" not in line]
+        lines += [f"{log.name}: {line}" for line in warnings[-5:]]
+    return "\n".join([*lines, f"see {folder}"])
+
+
 def start_process(arguments: list[str], log: Path) -> subprocess.Popen[bytes]:
     env = {**os.environ, "WATTBRIDGE_DISABLE_PLUGIN_AUTOLOAD": "1"}
     with log.open("ab") as out:
@@ -323,7 +347,7 @@ def main() -> None:
         deadline = time.monotonic() + args.timeout
         while clock.count() < total:
             if time.monotonic() > deadline:
-                raise SystemExit(f"{clock.count()} of {total} stored in time; see {folder}")
+                raise SystemExit(diagnosis(clock, total, cluster.urls, folder))
             time.sleep(0.5)
         while not all(path.exists() for path in collectors):
             if time.monotonic() > deadline:
@@ -344,6 +368,7 @@ def main() -> None:
         latencies = sorted(clock.stored[key] - at for key, at in emitted.items())
         span = max(clock.stored.values()) - min(emitted.values())
         rate = total / span
+        emitting = total / (max(emitted.values()) - min(emitted.values()))
         cuts = statistics.quantiles(latencies, n=100)
         print(
             f"{args.meters} meters, {args.collectors} collector processes, 3-node cluster "
@@ -358,8 +383,10 @@ def main() -> None:
             f"({rate / base_rate:.3f} of bare publishing; "
             f"offered {args.rate * args.collectors:g}/s)"
         )
+        print(f"  collectors emitted      : {emitting:10.0f} readings/s")
         print(f"  latency emit->platform  : p50 {cuts[49]:.2f}s, p99 {cuts[98]:.2f}s")
         sandbox.stop()
+        shutil.rmtree(folder, ignore_errors=True)
     finally:
         stop_all(processes)
         cluster.stop()

@@ -187,7 +187,11 @@ async def connect(keys: NatsKeys, name: str, log: Any) -> Any:
     except ImportError:
         raise RuntimeError(NATS_HINT) from None
 
+    connection: list[Any] = []
+
     async def disconnected() -> None:
+        if connection and connection[0].is_closed:
+            return  # closed on purpose
         log.warning("NATS: disconnected; reconnecting")
 
     async def reconnected() -> None:
@@ -216,7 +220,8 @@ async def connect(keys: NatsKeys, name: str, log: Any) -> Any:
         options["user_credentials"] = str(keys.creds_file)
     if keys.uses_tls:
         options["tls"] = keys.ssl_context()
-    return await nats.connect(**options)
+    connection.append(await nats.connect(**options))
+    return connection[0]
 
 
 async def ensure_stream(js: Any, keys: NatsKeys) -> None:

@@ -49,6 +49,8 @@ class NatsServer:
         self.http_port = free_port()
         self.routes: list[int] = []
         self.cluster_name = ""
+        self.token: str | None = None
+        """Clients must present this token (None: no authorization)."""
         self.process: subprocess.Popen[bytes] | None = None
         self.log_file = folder / "nats-server.log"
         self.conf = folder / "nats-server.conf"
@@ -71,6 +73,8 @@ class NatsServer:
             "  max_file_store: 2GB",
             "}",
         ]
+        if self.token is not None:
+            lines.append(f'authorization {{ token: "{self.token}" }}')
         if self.cluster_name:
             routes = ", ".join(f'"nats-route://127.0.0.1:{p}"' for p in self.routes)
             lines += [
@@ -128,9 +132,12 @@ class NatsServer:
 class NatsCluster:
     """``size`` JetStream servers on loopback routed to each other as one cluster."""
 
-    def __init__(self, folder: Path, size: int = 3, name: str = "wattbridge") -> None:
+    def __init__(
+        self, folder: Path, size: int = 3, name: str = "wattbridge", token: str | None = None
+    ) -> None:
         self.nodes = [NatsServer(folder / f"n{i}", f"n{i}") for i in range(size)]
         for node in self.nodes:
+            node.token = token
             node.cluster_name = name if size > 1 else ""
             node.routes = [n.cluster_port for n in self.nodes if n is not node]
 
@@ -165,9 +172,10 @@ class NatsCluster:
 
 
 @contextlib.contextmanager
-def running_cluster(folder: Path, size: int = 3) -> Iterator[NatsCluster]:
-    """A started :class:`NatsCluster` of ``size`` nodes, stopped afterwards."""
-    cluster = NatsCluster(folder, size)
+def running_cluster(folder: Path, size: int = 3, token: str | None = None) -> Iterator[NatsCluster]:
+    """A started :class:`NatsCluster` of ``size`` nodes (clients must present ``token``,
+    if given), stopped afterwards."""
+    cluster = NatsCluster(folder, size, token=token)
     try:
         yield cluster.start()
     finally:

@@ -24,8 +24,9 @@ from wattbridge_plugins.sources.nats.config import NatsSourceConfig
 from wattbridge_plugins.sources.nats.leases import PartitionLeases
 from wattbridge_plugins.sources.nats.stamps import KvRateLimits
 
-FETCH_WAIT = 1.0
-"""Seconds a fetch waits for a first message."""
+FETCH_WAIT = 0.25
+"""Seconds a fetch waits for a first message. Short: the owned partitions are fetched
+together, and one with nothing new must not hold up the others' messages long."""
 IDLE_WAIT = 0.2
 """Seconds to wait when there is no partition to pull or no room in the outboxes."""
 

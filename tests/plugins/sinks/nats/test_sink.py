@@ -5,6 +5,7 @@ config's refusals."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -114,3 +115,17 @@ def test_plain_text_to_a_remote_host_when_asked(wattbridge_config: Callable[[str
         "allow_plaintext = true\n"
     )
     assert config.sinks["bus"].config.allow_plaintext
+
+
+def test_a_refused_token_is_never_in_the_error_or_the_log(
+    nats_cluster: Callable[..., Any], run_sink: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    server = nats_cluster(1, token="right-token-4f9a")
+    caplog.set_level(logging.DEBUG)
+    with pytest.raises(Exception) as caught:
+        run_sink("nats", servers=server.urls, site="s", token="wrong-token-77c1", timeout="2s")
+    text = f"{caught.value!r} {caught.value}" + caplog.text
+    assert "Authorization" in text or "authorization" in text
+    assert "wrong-token-77c1" not in text and "right-token-4f9a" not in text
+    harness = run_sink("nats", servers=server.urls, site="s", token="right-token-4f9a")
+    assert harness.deliver(readings(2)) == []

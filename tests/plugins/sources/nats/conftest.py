@@ -13,13 +13,15 @@ from wattbridge_plugins.common.nats_server import NatsCluster, running_cluster
 
 
 @pytest.fixture
-def nats_cluster(tmp_path: Path) -> Iterator[Callable[[int], NatsCluster]]:
-    """``nats_cluster(size)``: a started JetStream cluster of ``size`` nodes."""
+def nats_cluster(tmp_path: Path) -> Iterator[Callable[..., NatsCluster]]:
+    """``nats_cluster(size, token=None)``: a started JetStream cluster of ``size`` nodes
+    (clients must present ``token``, if given)."""
     with ExitStack() as stack:
 
-        def start(size: int = 3) -> NatsCluster:
+        def start(size: int = 3, token: str | None = None) -> NatsCluster:
+            folder = tmp_path / f"nats-{size}"
             try:
-                return stack.enter_context(running_cluster(tmp_path / f"nats-{size}", size))
+                return stack.enter_context(running_cluster(folder, size, token))
             except RuntimeError as exc:
                 pytest.fail(str(exc))
 
