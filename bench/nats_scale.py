@@ -204,12 +204,20 @@ class EmitClock:
         self.emitted.setdefault((reading.stream, reading.epoch_us), time.time())
 
 
-def run_collector(config: Path, emits: Path) -> None:
-    """One collector process: run the config until idle, then write the emit times."""
+def run_collector(config: Path, emits: Path, count: int) -> None:
+    """One collector process: run the config until its ``count`` readings were emitted
+    and published (the outbox empty), then write the emit times."""
     clock = EmitClock()
     registry = load_plugins(extra=[clock])
     runtime = Runtime(load_config(config, registry), registry)
-    runtime.run_forever(until_idle=3)
+    runtime.start()
+    try:
+        # Not run_forever(until_idle=...): under load the first emit may come later
+        # than any idle time after start-up.
+        while len(clock.emitted) < count or any(o.depth for o in runtime.outboxes.values()):
+            time.sleep(0.2)
+    finally:
+        runtime.stop()
     rows = [[stream, us, at] for (stream, us), at in clock.emitted.items()]
     emits.write_text(json.dumps(rows), encoding="utf-8")
 
@@ -340,7 +348,7 @@ def main() -> None:
             collectors.append(emits)
             processes.append(
                 start_process(
-                    [__file__, "collector", str(config), str(emits)],
+                    [__file__, "collector", str(config), str(emits), str(meters * args.quarters)],
                     folder / f"collector-{site}.log",
                 )
             )
@@ -393,7 +401,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 4 and sys.argv[1] == "collector":
-        run_collector(Path(sys.argv[2]), Path(sys.argv[3]))
+    if len(sys.argv) == 5 and sys.argv[1] == "collector":
+        run_collector(Path(sys.argv[2]), Path(sys.argv[3]), int(sys.argv[4]))
     else:
         main()
