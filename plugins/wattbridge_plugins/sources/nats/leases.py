@@ -72,9 +72,7 @@ class PartitionLeases:
             if partition in self._revisions:
                 continue
             try:
-                self._revisions[partition] = await self.kv.create(
-                    _PARTITION + partition, self.uplink.encode()
-                )
+                self._revisions[partition] = await self._take(partition)
                 self.log.info("took the lease of partition %s", partition)
             except KeyWrongLastSequenceError:
                 continue  # another uplink holds it
@@ -84,6 +82,26 @@ class PartitionLeases:
             await self._let_go(partition)
         self.owned = frozenset(self._revisions)
         self._renewed_at = started
+
+    async def _take(self, partition: str) -> int:
+        """Create the partition's key; or, if it still names this uplink (restarted
+        before its lease ran out), renew it. Raises KeyWrongLastSequenceError when
+        another uplink holds it."""
+        from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
+
+        key = _PARTITION + partition
+        try:
+            revision: int = await self.kv.create(key, self.uplink.encode())
+            return revision
+        except KeyWrongLastSequenceError:
+            try:
+                entry = await self.kv.get(key)
+            except KeyNotFoundError:  # ran out (or let go) meanwhile: next round
+                raise KeyWrongLastSequenceError from None
+            if entry.value != self.uplink.encode():
+                raise
+            revision = await self.kv.update(key, self.uplink.encode(), last=entry.revision)
+            return revision
 
     async def release_all(self) -> None:
         """Give every lease back (on a clean stop), so others take over at once."""

@@ -166,3 +166,29 @@ def test_a_clean_stop_gives_the_leases_back(nats_cluster: Callable[[int], Any]) 
 
     before, after = asyncio.run(asyncio.wait_for(scenario(), 30))
     assert before == frozenset() and after == {"p0", "p1"}  # no waiting out a 60 s TTL
+
+
+def test_a_restarted_uplink_takes_its_own_leases_back_at_once(
+    nats_cluster: Callable[[int], Any],
+) -> None:
+    server = nats_cluster(1)
+    log = logging.getLogger("test.leases")
+
+    async def scenario() -> tuple[frozenset[str], frozenset[str]]:
+        connection = await nats.connect(servers=server.urls)
+        try:
+            kv = await connection.jetstream().create_key_value(bucket="leases", ttl=60)
+            before = PartitionLeases(kv, "a", ["p0", "p1"], 60, log)
+            await before.renew()
+            # The same uplink restarted (a new process, its leases still in the bucket).
+            after = PartitionLeases(kv, "a", ["p0", "p1"], 60, log)
+            await after.renew()
+            other = PartitionLeases(kv, "b", ["p0", "p1"], 60, log)
+            await other.renew()
+            return after.owned, other.owned
+        finally:
+            await connection.close()
+
+    mine, theirs = asyncio.run(asyncio.wait_for(scenario(), 30))
+    assert mine == {"p0", "p1"}  # no waiting out a 60 s TTL for its own leases
+    assert theirs == frozenset()  # b counts two members, but both partitions are held
