@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import ipaddress
 import re
 import threading
 import urllib.parse
@@ -22,7 +21,7 @@ from typing import Any, TypeVar
 
 import attrs
 
-from wattbridge import Secret
+from wattbridge import Secret, is_loopback_url
 from wattbridge_plugins.common.tls import TlsKeys
 
 NATS_HINT = "nats-py is not installed: pip install 'wattbridge[nats]'"
@@ -91,20 +90,11 @@ def _check_servers(instance: Any, _attribute: Any, servers: list[str]) -> None:
             raise ValueError(
                 "servers: put the user and password in `user` and `password`, not the URL"
             )
-        if url.scheme == "nats" and not _loopback(url.hostname) and not instance.allow_plaintext:
+        if url.scheme == "nats" and not is_loopback_url(server) and not instance.allow_plaintext:
             raise ValueError(
                 f"servers: {server!r} is plain text to a remote host; use tls://, or set "
                 "allow_plaintext = true if the network is private"
             )
-
-
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _check_stream_name(_instance: Any, _attribute: Any, name: str) -> None:

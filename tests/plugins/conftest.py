@@ -1,5 +1,5 @@
-"""A real nats-server cluster on loopback for the NATS plugin tests (fails with the
-install hint when nats-server is missing)."""
+"""The nats_cluster fixture: a real nats-server cluster on loopback, for the NATS sink's
+and source's tests (it fails with the install hint when nats-server is missing)."""
 
 from __future__ import annotations
 
