@@ -14,7 +14,7 @@ from typing import Any
 import nats
 import pytest
 
-from wattbridge import Reading, Stopping
+from wattbridge import ConfigError, Reading, Stopping
 from wattbridge.testing import wait_until
 from wattbridge_plugins.common import nats_wire
 from wattbridge_plugins.sources.nats.leases import PartitionLeases
@@ -192,3 +192,25 @@ def test_a_restarted_uplink_takes_its_own_leases_back_at_once(
     mine, theirs = asyncio.run(asyncio.wait_for(scenario(), 30))
     assert mine == {"p0", "p1"}  # no waiting out a 60 s TTL for its own leases
     assert theirs == frozenset()  # b counts two members, but both partitions are held
+
+
+@pytest.mark.parametrize(
+    ("table", "says"),
+    [
+        ("partitions = {}", "partitions is empty"),
+        ('partitions = { "a.b" = ["wattbridge.>"] }', "letters, digits"),
+        ("partitions = { a = [] }", "'a' has no subjects"),
+        ('partitions = { a = ["wattbridge.>.x"] }', "'>' must be the last token"),
+        ('partitions = { a = ["wattbridge..x"] }', "may not be empty"),
+        ('uplink = "host.example"', "uplink 'host.example'"),
+        ('lease_bucket = "a.b"', "lease_bucket"),
+        ('lease_ttl = "500ms"', "lease_ttl"),
+        ('servers = ["nats://nats.example.net:4222"]', "plain text to a remote host"),
+    ],
+)
+def test_config_mistakes_are_named(
+    wattbridge_config: Callable[[str], Any], table: str, says: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        wattbridge_config(f'[sources.bus]\nplugin = "nats"\n{table}\n')
+    assert says in str(caught.value)
