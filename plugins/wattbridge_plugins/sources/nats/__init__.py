@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from wattbridge import SharedRateLimits, SourceRegister, hookimpl
+from wattbridge import SharedRateLimits, SourceRegister, StartupView, hookimpl
 from wattbridge_plugins.sources.nats.config import NatsSourceConfig
 from wattbridge_plugins.sources.nats.source import NatsSource
 
@@ -15,6 +15,7 @@ __all__ = [
     "NatsSourceConfig",
     "wattbridge_register_sources",
     "wattbridge_shared_rate_limits",
+    "wattbridge_startup",
 ]
 
 
@@ -31,3 +32,17 @@ def wattbridge_shared_rate_limits(sink: str, sources: Mapping[str, Any]) -> Shar
         if isinstance(source, NatsSource) and sink in source.stamps:
             return source.stamps[sink]
     return None
+
+
+@hookimpl
+def wattbridge_startup(view: StartupView) -> None:
+    """Refuse to start when a nats source's ``shared_limits`` names a sink the config
+    does not have: its rate limits would silently not be shared."""
+    for name, config in view.sources.items():
+        if isinstance(config, NatsSourceConfig):
+            missing = sorted(set(config.shared_limits) - set(view.sinks))
+            if missing:
+                raise ValueError(
+                    f"[sources.{name}] shared_limits names {missing}, which are not sinks "
+                    f"of this config (its sinks: {sorted(view.sinks)})"
+                )

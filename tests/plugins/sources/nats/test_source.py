@@ -214,3 +214,11 @@ def test_config_mistakes_are_named(
     with pytest.raises(ConfigError) as caught:
         wattbridge_config(f'[sources.bus]\nplugin = "nats"\n{table}\n')
     assert says in str(caught.value)
+
+
+def test_shared_limits_must_name_a_sink(wattbridge_runtime: Any) -> None:
+    with pytest.raises(ValueError, match=r"shared_limits names \['energinet'\]"):
+        wattbridge_runtime(
+            '[sources.bus]\nplugin = "nats"\nshared_limits = ["energinet"]\n'
+            '[sinks.out]\nplugin = "jsonl"\n[[routes]]\nfrom = "bus"\nto = "out"\n'
+        )
