@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 import attrs
 
-from wattbridge import Secret, is_loopback_url
+from wattbridge import Secret, refuse_plain_text, warn_plain_text
 from wattbridge_plugins.common.tls import TlsKeys
 
 NATS_HINT = "nats-py is not installed: pip install 'wattbridge[nats]'"
@@ -79,7 +79,7 @@ class EventLoopThread:
             self.loop.close()
 
 
-def _check_servers(instance: Any, _attribute: Any, servers: list[str]) -> None:
+def _check_servers(_instance: Any, _attribute: Any, servers: list[str]) -> None:
     if not servers:
         raise ValueError("servers is empty: name at least one, e.g. nats://127.0.0.1:4222")
     for server in servers:
@@ -90,11 +90,26 @@ def _check_servers(instance: Any, _attribute: Any, servers: list[str]) -> None:
             raise ValueError(
                 "servers: put the user and password in `user` and `password`, not the URL"
             )
-        if url.scheme == "nats" and not is_loopback_url(server) and not instance.allow_plaintext:
-            raise ValueError(
-                f"servers: {server!r} is plain text to a remote host; use tls://, or set "
-                "allow_plaintext = true if the network is private"
-            )
+
+
+PLAIN_TEXT = "the readings and any credentials"
+"""What goes in clear text over nats:// (for the refusal and the warning)."""
+
+
+def plain_text_hosts(servers: list[str]) -> list[str]:
+    """The hosts of the nats:// (not tls://) servers."""
+    return [
+        urllib.parse.urlsplit(s).hostname or ""
+        for s in servers
+        if urllib.parse.urlsplit(s).scheme == "nats"
+    ]
+
+
+def _readings_encrypted(instance: Any, _attribute: Any, _insecure: bool) -> None:
+    # Readings are the customers' data: plain text to another machine needs saying so,
+    # with or without credentials.
+    for host in plain_text_hosts(instance.servers):
+        refuse_plain_text(instance, "servers", host, PLAIN_TEXT)
 
 
 def _check_stream_name(_instance: Any, _attribute: Any, name: str) -> None:
@@ -132,8 +147,6 @@ class NatsKeys(TlsKeys):
         factory=lambda: ["nats://127.0.0.1:4222"], validator=_check_servers
     )
     """The cluster's servers; the client fails over between them."""
-    allow_plaintext: bool = False
-    """Allow nats:// (not tls://) to a host that is not loopback."""
     user: str | None = None
     password: Secret | None = None
     token: Secret | None = None
@@ -162,6 +175,9 @@ class NatsKeys(TlsKeys):
         default=timedelta(seconds=10), validator=attrs.validators.gt(timedelta(0))
     )
     """How long one request (a publish's ack, a fetch) may take."""
+    insecure: bool = attrs.field(default=False, validator=_readings_encrypted)
+    """Allow nats:// (clear text) to a server on another machine; refused without it,
+    warned with it."""
 
     @property
     def uses_tls(self) -> bool:
@@ -210,6 +226,8 @@ async def connect(keys: NatsKeys, name: str, log: Any) -> Any:
         options["user_credentials"] = str(keys.creds_file)
     if keys.uses_tls:
         options["tls"] = keys.ssl_context()
+    for host in plain_text_hosts(keys.servers):
+        warn_plain_text(log, host, PLAIN_TEXT)
     connection.append(await nats.connect(**options))
     return connection[0]
 

@@ -88,7 +88,7 @@ def test_no_pub_ack_no_ack(nats_cluster: Callable[[int], Any], run_sink: Any) ->
 @pytest.mark.parametrize(
     ("keys", "says"),
     [
-        ({"servers": ["nats://10.1.2.3:4222"]}, "plain text to a remote host"),
+        ({"servers": ["nats://10.1.2.3:4222"]}, "would go in clear text to 10.1.2.3"),
         ({"servers": ["http://127.0.0.1:4222"]}, "is not nats://"),
         ({"servers": ["nats://u:p@127.0.0.1:4222"]}, "not the URL"),
         ({"site": "a.b"}, "one token"),
@@ -112,9 +112,9 @@ def test_config_mistakes_are_named(
 def test_plain_text_to_a_remote_host_when_asked(wattbridge_config: Callable[[str], Any]) -> None:
     config = wattbridge_config(
         '[sinks.bus]\nplugin = "nats"\nsite = "s"\nservers = ["nats://10.1.2.3:4222"]\n'
-        "allow_plaintext = true\n"
+        "insecure = true\n"
     )
-    assert config.sinks["bus"].config.allow_plaintext
+    assert config.sinks["bus"].config.insecure
 
 
 def test_a_refused_token_is_never_in_the_error_or_the_log(

@@ -205,7 +205,10 @@ def test_a_restarted_uplink_takes_its_own_leases_back_at_once(
         ('uplink = "host.example"', "uplink 'host.example'"),
         ('lease_bucket = "a.b"', "lease_bucket"),
         ('lease_ttl = "500ms"', "lease_ttl"),
-        ('servers = ["nats://nats.example.net:4222"]', "plain text to a remote host"),
+        (
+            'servers = ["nats://nats.example.net:4222"]',
+            "would go in clear text to nats.example.net",
+        ),
     ],
 )
 def test_config_mistakes_are_named(
