@@ -185,6 +185,19 @@ class NatsKeys(TlsKeys):
         return any(s.startswith("tls://") for s in self.servers)
 
 
+def open_connection(loop: EventLoopThread, keys: NatsKeys, name: str, log: Any) -> Any:
+    """:func:`connect` from a plugin's thread: the connection, or ConnectionError naming
+    the servers when none answered within twice ``timeout`` (nats-py itself would try
+    for ever; the core retries a sink's open and a source's start with backoff)."""
+    wait = keys.timeout.total_seconds() * 2
+    try:
+        return loop.run(connect(keys, name, log), wait)
+    except TimeoutError:
+        raise ConnectionError(
+            f"no NATS server of {', '.join(keys.servers)} answered within {wait:g}s"
+        ) from None
+
+
 async def connect(keys: NatsKeys, name: str, log: Any) -> Any:
     """A nats-py connection for ``keys`` that reconnects forever (the outbox covers what
     cannot be sent meanwhile). Raises RuntimeError with the install hint without nats-py."""

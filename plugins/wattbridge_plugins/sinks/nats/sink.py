@@ -20,8 +20,8 @@ from wattbridge import Batch, Reading, SendResult, SinkContext, SinkLimits
 from wattbridge_plugins.common import nats_wire
 from wattbridge_plugins.common.nats_bridge import (
     EventLoopThread,
-    connect,
     ensure_stream,
+    open_connection,
     subject_token,
 )
 from wattbridge_plugins.sinks.nats.config import NatsSinkConfig
@@ -47,7 +47,7 @@ class NatsSink:
         self._loop = EventLoopThread(f"nats-sink-{self.config.site}")
         timeout = self.config.timeout.total_seconds()
         try:
-            self._nc = self._loop.run(connect(self.config, self.name, self.log), timeout * 2)
+            self._nc = open_connection(self._loop, self.config, self.name, self.log)
             self._js = self._nc.jetstream(timeout=timeout)
             self._loop.run(ensure_stream(self._js, self.config), timeout * 2)
         except BaseException:

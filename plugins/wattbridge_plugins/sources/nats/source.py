@@ -19,7 +19,7 @@ from typing import Any
 
 from wattbridge import DataError, Emit, Reading, SourceContext, Stopping
 from wattbridge_plugins.common import nats_wire
-from wattbridge_plugins.common.nats_bridge import EventLoopThread, connect, ensure_stream
+from wattbridge_plugins.common.nats_bridge import EventLoopThread, ensure_stream, open_connection
 from wattbridge_plugins.sources.nats.config import NatsSourceConfig
 from wattbridge_plugins.sources.nats.leases import PartitionLeases
 from wattbridge_plugins.sources.nats.stamps import KvRateLimits
@@ -52,9 +52,9 @@ class NatsSource:
 
     # -- connection ---------------------------------------------------------------
 
-    async def _connect(self) -> None:
+    async def _prepare(self) -> None:
+        """The stream, the lease bucket and (for ``shared_limits``) the stamps bucket."""
         config = self.config
-        self._nc = await connect(config, f"wattbridge-uplink-{self.uplink}", self.log)
         self._js = self._nc.jetstream(timeout=config.timeout.total_seconds())
         await ensure_stream(self._js, config)
         leases = await self._bucket(config.lease_bucket, config.lease_ttl.total_seconds())
@@ -164,7 +164,12 @@ class NatsSource:
             self._loop = EventLoopThread(f"nats-source-{self.context.name}")
         loop = self._loop
         timeout = self.config.timeout.total_seconds()
-        loop.run(self._connect(), timeout * 3)
+        try:
+            self._nc = open_connection(loop, self.config, f"wattbridge-{self.uplink}", self.log)
+            loop.run(self._prepare(), timeout * 3)
+        except BaseException:
+            self._disconnect(loop, timeout)  # a half-made connection must not linger
+            raise
         assert self.leases is not None
         holding = loop.submit(self._hold_leases())
         try:

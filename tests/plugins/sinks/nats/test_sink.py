@@ -129,3 +129,11 @@ def test_a_refused_token_is_never_in_the_error_or_the_log(
     assert "wrong-token-77c1" not in text and "right-token-4f9a" not in text
     harness = run_sink("nats", servers=server.urls, site="s", token="right-token-4f9a")
     assert harness.deliver(readings(2)) == []
+
+
+def test_no_server_answering_is_a_connection_error_naming_the_servers(run_sink: Any) -> None:
+    from wattbridge.testing import free_port
+
+    server = f"nats://127.0.0.1:{free_port()}"
+    with pytest.raises(ConnectionError, match=f"no NATS server of {server} answered within 2s"):
+        run_sink("nats", servers=[server], site="s", timeout="1s")
