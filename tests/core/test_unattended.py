@@ -421,7 +421,7 @@ BLOCK = textwrap.dedent(
     """
     import sys
     class Missing:
-        BLOCKED = {"pymodbus", "serial", "websockets", "paho", "prometheus_client"}
+        BLOCKED = {"pymodbus", "serial", "websockets", "paho", "prometheus_client", "nats"}
         def find_spec(self, name, path=None, target=None):
             if name.split(".")[0] in self.BLOCKED:
                 raise ModuleNotFoundError(f"No module named {name!r}", name=name)

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from wattbridge import DataError, Reading
 from wattbridge_plugins.common import nats_wire
-from wattbridge_plugins.common.nats_bridge import key_token, subject_token
+from wattbridge_plugins.common.nats_keys import key_token, subject_token
 
 WHERE = "WATTBRIDGE message 7 (wattbridge.site1.x)"
 

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from wattbridge import SinkRegister, hookimpl
+from wattbridge_plugins.common.extras import needs_extra
 from wattbridge_plugins.sinks.nats.config import NatsSinkConfig
-from wattbridge_plugins.sinks.nats.sink import NatsSink
+
+# nats-py is the `nats` extra: imported when the sink is built.
+NatsSink = needs_extra("wattbridge_plugins.sinks.nats.sink:NatsSink", "nats")
 
 __all__ = ["NatsSink", "NatsSinkConfig", "wattbridge_register_sinks"]
 

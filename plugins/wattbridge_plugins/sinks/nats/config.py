@@ -6,7 +6,7 @@ from typing import Any
 
 import attrs
 
-from wattbridge_plugins.common.nats_bridge import NatsKeys, check_subject_filter, subject_token
+from wattbridge_plugins.common.nats_keys import NatsKeys, check_subject_filter, subject_token
 
 
 def _check_template(instance: Any, _attribute: Any, template: str) -> None:

@@ -18,12 +18,8 @@ from typing import Any
 
 from wattbridge import Batch, Reading, SendResult, SinkContext, SinkLimits
 from wattbridge_plugins.common import nats_wire
-from wattbridge_plugins.common.nats_bridge import (
-    EventLoopThread,
-    ensure_stream,
-    open_connection,
-    subject_token,
-)
+from wattbridge_plugins.common.nats_bridge import EventLoopThread, ensure_stream, open_connection
+from wattbridge_plugins.common.nats_keys import subject_token
 from wattbridge_plugins.sinks.nats.config import NatsSinkConfig
 
 

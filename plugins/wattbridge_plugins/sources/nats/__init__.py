@@ -7,8 +7,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from wattbridge import SharedRateLimits, SourceRegister, StartupView, hookimpl
+from wattbridge_plugins.common.extras import MissingExtra, load, needs_extra
 from wattbridge_plugins.sources.nats.config import NatsSourceConfig
-from wattbridge_plugins.sources.nats.source import NatsSource
+
+# nats-py is the `nats` extra: imported when the source is built.
+_SOURCE = "wattbridge_plugins.sources.nats.source:NatsSource"
+NatsSource = needs_extra(_SOURCE, "nats")
 
 __all__ = [
     "NatsSource",
@@ -28,9 +32,14 @@ def wattbridge_register_sources(register: SourceRegister) -> None:
 @hookimpl
 def wattbridge_shared_rate_limits(sink: str, sources: Mapping[str, Any]) -> SharedRateLimits | None:
     """The stamps bucket of the nats source that names ``sink`` in ``shared_limits``."""
+    try:
+        source_class = load(_SOURCE, "nats")
+    except MissingExtra:  # then no nats source can have been built
+        return None
     for source in sources.values():
-        if isinstance(source, NatsSource) and sink in source.stamps:
-            return source.stamps[sink]
+        if isinstance(source, source_class) and sink in source.stamps:
+            stamps: SharedRateLimits = source.stamps[sink]
+            return stamps
     return None
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import attrs
 
-from wattbridge_plugins.common.nats_bridge import NatsKeys, check_subject_filter
+from wattbridge_plugins.common.nats_keys import NatsKeys, check_subject_filter
 
 _NAME = re.compile(r"^[A-Za-z0-9_-]+$")
 

@@ -16,7 +16,8 @@ import threading
 import time
 from typing import Any
 
-from wattbridge_plugins.common.nats_bridge import EventLoopThread, key_token
+from wattbridge_plugins.common.nats_bridge import EventLoopThread
+from wattbridge_plugins.common.nats_keys import key_token
 
 READ_EVERY = 0.5
 """Seconds a read stamp is reused for deciding when to try (a claim always reads)."""
