@@ -31,9 +31,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import shutil
-import signal
 import sqlite3
 import statistics
 import subprocess
@@ -47,6 +45,7 @@ from typing import Any
 
 from wattbridge import Reading, hookimpl
 from wattbridge.commands import Runtime, load_config, load_plugins
+from wattbridge.testing import program_environment, start_wattbridge, stop_wattbridge
 from wattbridge_plugins.common import nats_wire
 from wattbridge_plugins.common.nats_server import NatsCluster, lease_owners
 
@@ -110,6 +109,7 @@ def uplink_config(
     lines = [
         "[wattbridge]",
         f'state_dir = "{state}"',
+        'log_level = "warning"',
         "[sources.bus]",
         'plugin = "nats"',
         f"servers = {json.dumps(servers)}",
@@ -281,24 +281,20 @@ def diagnosis(clock: StoreClock, total: int, servers: list[str], folder: Path) -
     return "\n".join([*lines, f"see {folder}"])
 
 
-def start_process(arguments: list[str], log: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "WATTBRIDGE_DISABLE_PLUGIN_AUTOLOAD": "1"}
+def start_collector(arguments: list[str], log: Path) -> subprocess.Popen[bytes]:
+    """This file as a collector process (see :func:`run_collector`)."""
     with log.open("ab") as out:
         return subprocess.Popen(
-            [sys.executable, *arguments], env=env, stdout=subprocess.DEVNULL, stderr=out
+            [sys.executable, __file__, "collector", *arguments],
+            env=program_environment(),
+            stdout=subprocess.DEVNULL,
+            stderr=out,
         )
 
 
 def stop_all(processes: list[subprocess.Popen[bytes]]) -> None:
     for process in processes:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-    for process in processes:
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_wattbridge(process)
 
 
 def main() -> None:
@@ -330,12 +326,7 @@ def main() -> None:
                 uplink_config(name, folder / name, cluster.urls, sandbox.url, tokens, args)
             )
             config.chmod(0o600)
-            processes.append(
-                start_process(
-                    ["-m", "wattbridge", "--log-level", "warning", "run", "-c", str(config)],
-                    folder / f"uplink-{name}.log",
-                )
-            )
+            processes.append(start_wattbridge(config, log=folder / f"uplink-{name}.log"))
         deadline = time.monotonic() + 120
         while sorted(set(lease_owners(cluster.urls).values())) != ["A", "B"]:
             if time.monotonic() > deadline:
@@ -348,8 +339,8 @@ def main() -> None:
             emits = folder / f"emits-{site}.json"
             collectors.append(emits)
             processes.append(
-                start_process(
-                    [__file__, "collector", str(config), str(emits), str(meters * args.quarters)],
+                start_collector(
+                    [str(config), str(emits), str(meters * args.quarters)],
                     folder / f"collector-{site}.log",
                 )
             )

@@ -18,10 +18,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
-import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -30,7 +27,7 @@ from typing import Any
 
 import pytest
 
-from wattbridge.testing import wait_until
+from wattbridge.testing import start_wattbridge, stop_wattbridge, wait_until
 from wattbridge_plugins.common.nats_server import lease_owners
 
 WINDOW = 3.0
@@ -122,26 +119,6 @@ def uplink_config(
     return "\n".join(lines) + "\n"
 
 
-def start_uplink(config: Path, log: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "WATTBRIDGE_DISABLE_PLUGIN_AUTOLOAD": "1"}
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "wattbridge", "--log-level", "info", "run", "-c", str(config)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=out,
-        )
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(10)
-
-
 @pytest.mark.slow
 def test_sigkilled_uplink_hands_its_senders_over_and_keeps_every_window(
     tmp_path: Path,
@@ -165,7 +142,7 @@ def test_sigkilled_uplink_hands_its_senders_over_and_keeps_every_window(
         )
         configs[name].chmod(0o600)
     logs = {name: tmp_path / f"uplink-{name}.log" for name in configs}
-    uplinks = {name: start_uplink(configs[name], logs[name]) for name in configs}
+    uplinks = {name: start_wattbridge(configs[name], log=logs[name]) for name in configs}
     try:
         wait_until(
             lambda: (
@@ -198,7 +175,7 @@ def test_sigkilled_uplink_hands_its_senders_over_and_keeps_every_window(
 
         # What A had queued but not sent is on A's disk: A comes back and sends it, in
         # turn with B for the senders both now hold readings of.
-        uplinks["A"] = start_uplink(configs["A"], logs["A"])
+        uplinks["A"] = start_wattbridge(configs["A"], log=logs["A"])
         wait_until(
             lambda: sandbox.store.count() == total or uplinks["B"].poll() is not None,
             180,
@@ -208,7 +185,7 @@ def test_sigkilled_uplink_hands_its_senders_over_and_keeps_every_window(
         assert uplinks["B"].poll() is None, logs["B"].read_text()[-3000:]
     finally:
         for process in uplinks.values():
-            stop(process)
+            stop_wattbridge(process)
 
     log = sandbox.requests()
     refused = [(r.sender, round(r.at, 2), r.status) for r in log if r.status != 200]
