@@ -68,6 +68,7 @@ class HomeAssistantSource:
         """Where the running history read started, per entity."""
         self._holding: list[Reading] | None = None
         """Readings held back until the history read's answer (None: not reading)."""
+        self._history_deadline = 0.0
         self._current_states: list[Any] = []
         """get_states' answer, converted after the history's."""
         self.gap_readings = 0
@@ -156,6 +157,10 @@ class HomeAssistantSource:
         )
         heartbeat = self.config.heartbeat.total_seconds()
         while not self._stop.is_set():
+            if self._holding is not None and time.monotonic() > self._history_deadline:
+                # Nothing is lost by trying again: the held readings are not delivered,
+                # so the next connection's history read covers them.
+                raise TimeoutError("Home Assistant did not answer the history request")
             try:
                 messages = self._collect(client, heartbeat)
             except TimeoutError:
@@ -249,7 +254,12 @@ class HomeAssistantSource:
         if not self._gap or client is None:
             return False
         self._holding = []
-        self._history_request = client.command(history_command(self._gap, min(self._gap.values())))
+        since = min(self._gap.values())
+        self._history_request = client.command(history_command(self._gap, since))
+        self._history_deadline = time.monotonic() + self.config.heartbeat.total_seconds()
+        self.log.info(
+            "reading what %d entit(y/ies) did since %s from HA's recorder", len(self._gap), since
+        )
         return True
 
     def _history_answered(self, message: Mapping[str, Any]) -> list[Reading]:

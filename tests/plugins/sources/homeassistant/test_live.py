@@ -137,7 +137,8 @@ def test_a_restart_of_home_assistant_mid_stream_loses_nothing(
     wait_until(lambda: source.connections >= 2 and source.connected.is_set(), timeout=30)
     for n in (7, 8):
         ha.set_state("sensor.restart_energy", str(n), unit_of_measurement="kWh")
-    wait_until(lambda: delivered()[-1:] == [8], message="the last value", timeout=20)
+    # Generous: an unanswered history read is retried after a heartbeat (30 s).
+    wait_until(lambda: delivered()[-1:] == [8], message="the last value", timeout=90)
     assert delivered() == [1, 2, 3, 4, 5, 6, 7, 8]
 
 
