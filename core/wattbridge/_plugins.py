@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from importlib import metadata
 from typing import Any
 
@@ -122,11 +122,14 @@ def load_plugins(
     *,
     entry_points: bool | None = None,
     disable: set[str] | None = None,
+    builtins: Sequence[str] = DEFAULT_PLUGINS,
 ) -> Registry:
     """Load the built-ins, the installed entry points and ``extra`` plugin objects.
 
     ``entry_points`` defaults to on unless WATTBRIDGE_DISABLE_PLUGIN_AUTOLOAD=1 is set;
     entry points named in ``disable`` (default: WATTBRIDGE_DISABLE_PLUGINS) are skipped.
+    ``builtins`` narrows the built-ins to those an embedder ships: the Home Assistant
+    component runs sinks only and carries no Modbus client, for instance.
     An entry point that fails to import is left out and listed in ``Registry.broken``,
     so one broken third-party package does not stop every command. Raises
     :class:`PluginError` for a hook name that is not specified, a type name registered
@@ -138,7 +141,7 @@ def load_plugins(
     manager = new_manager()
     versions: dict[str, str] = {}
     own_version = _version("wattbridge")
-    for module_name in DEFAULT_PLUGINS:
+    for module_name in builtins:
         manager.register(importlib.import_module(module_name), name=module_name)
         versions[module_name] = own_version
     if entry_points is None:

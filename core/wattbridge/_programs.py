@@ -42,7 +42,17 @@ def make_certificates(folder: Path, name: str = "ca", days: int = 2) -> TlsFiles
         folder / f"{name}-server.crt",
     )
     ext = folder / "san.ext"
-    ext.write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n", encoding="utf-8")
+    # The key usages and key identifiers: Python 3.13 verifies with VERIFY_X509_STRICT,
+    # which refuses a CA without keyUsage and a certificate without an authority key id.
+    ext.write_text(
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\n"
+        "basicConstraints=critical,CA:FALSE\n"
+        "keyUsage=critical,digitalSignature\n"
+        "extendedKeyUsage=serverAuth,clientAuth\n"
+        "subjectKeyIdentifier=hash\n"
+        "authorityKeyIdentifier=keyid:always\n",
+        encoding="utf-8",
+    )
     ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
     valid = ["-days", str(days)]
 
@@ -50,7 +60,9 @@ def make_certificates(folder: Path, name: str = "ca", days: int = 2) -> TlsFiles
         subprocess.run(["openssl", *args], check=True, capture_output=True)
 
     run("req", "-x509", *ec, "-keyout", str(ca_key), "-out", str(ca), *valid,
-        "-subj", f"/CN=wattbridge test {name}")  # fmt: skip
+        "-subj", f"/CN=wattbridge test {name}",
+        "-addext", "basicConstraints=critical,CA:TRUE",
+        "-addext", "keyUsage=critical,keyCertSign,cRLSign")  # fmt: skip
     run("req", *ec, "-keyout", str(key), "-out", str(csr), "-subj", "/CN=localhost")
     run("x509", "-req", "-in", str(csr), "-CA", str(ca), "-CAkey", str(ca_key),
         "-CAcreateserial", "-out", str(cert), *valid, "-extfile", str(ext))  # fmt: skip

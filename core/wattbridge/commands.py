@@ -22,12 +22,13 @@ from wattbridge._errors import CommandFailed
 from wattbridge._logs import setup_logging
 from wattbridge._opensink import OpenedSink, open_sink
 from wattbridge._outbox import DeadLetter, OutboxStatus
-from wattbridge._plugins import Registry, load_plugins
+from wattbridge._plugins import DEFAULT_PLUGINS, Registry, load_plugins
 from wattbridge._programs import TlsFiles, make_certificates, mosquitto_binary, stop_process
 from wattbridge._runtime import Runtime
 from wattbridge._secret import RedactingFilter
 
 __all__ = [
+    "DEFAULT_PLUGINS",
     "CommandFailed",
     "Config",
     "DeadLetter",

@@ -22,6 +22,18 @@ def test_builtins_are_registered_under_their_module_names():
     assert registry.sources["replay"].version != "?"
 
 
+def test_an_embedder_narrows_the_builtins_to_those_it_ships():
+    sinks_only = tuple(name for name in DEFAULT_PLUGINS if ".sinks." in name)
+    registry = load_plugins(builtins=sinks_only, entry_points=False)
+    assert {"jsonl", "energinet", "energydata-mqtt", "energydata-batch"} <= set(registry.sinks)
+    assert registry.sources == {}
+    assert all(
+        registry.manager.get_plugin(name) is None
+        for name in DEFAULT_PLUGINS
+        if name not in sinks_only
+    )
+
+
 def test_an_unknown_hook_name_is_an_error():
     class Typo:
         @staticmethod

@@ -108,7 +108,10 @@ async def test_energydata_mqtt_with_a_good_token(hass: HomeAssistant, door: Any)
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], _mqtt_keys(door.port, token, door.ca_file)
     )
-    assert result["step_id"] == "entities", result.get("errors")
+    assert result["step_id"] == "entities", (
+        result.get("errors"),
+        result.get("description_placeholders"),
+    )
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], {"include_entities": ["sensor.meter"]}
     )
@@ -165,4 +168,64 @@ async def test_the_options_flow_changes_the_entities_sent(
     await hass.async_block_till_done()
     await hass.services.async_call(DOMAIN, "flush", {}, blocking=True)
     assert [line["stream"] for line in jsonl_lines(out)] == ["sensor.b"]
+    assert await hass.config_entries.async_unload(entry.entry_id)
+
+
+# -- reconfigure --------------------------------------------------------------
+
+
+async def _reconfigure(hass: HomeAssistant, entry: Any) -> dict[str, Any]:
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": "reconfigure", "entry_id": entry.entry_id}
+    )
+    assert result["type"] == FlowResultType.FORM and result["step_id"] == "reconfigure"
+    return result
+
+
+async def test_reconfigure_changes_the_sinks_keys_and_reloads(
+    hass: HomeAssistant, tmp_path: Path
+) -> None:
+    from wb_helpers import jsonl_lines
+
+    first, second = tmp_path / "first.jsonl", tmp_path / "second.jsonl"
+    entry = await add_entry(hass, "jsonl", {"path": str(first)}, {"include_entities": ["sensor.a"]})
+    result = await _reconfigure(hass, entry)
+    shown = {str(key): key.description for key in result["data_schema"].schema}
+    assert shown["path"] == {"suggested_value": str(first)}  # the stored keys are shown
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"path": str(second)}
+    )
+    await hass.async_block_till_done()
+    assert result["type"] == FlowResultType.ABORT and result["reason"] == "reconfigure_successful"
+    assert entry.data["sink"] == {"path": str(second)}
+    assert entry.options == {"include_entities": ["sensor.a"]}
+    assert entry.state is ConfigEntryState.LOADED
+
+    hass.states.async_set("sensor.a", "1")
+    await hass.async_block_till_done()
+    await hass.services.async_call(DOMAIN, "flush", {}, blocking=True)
+    assert jsonl_lines(first) == [] and [line["value"] for line in jsonl_lines(second)] == [1]
+    assert await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_reconfigure_keeps_the_stored_token_and_checks_a_new_one(
+    hass: HomeAssistant, door: Any
+) -> None:
+    token = door.tokens["write"]
+    keys = _mqtt_keys(door.port, token, door.ca_file)
+    entry = await add_entry(hass, "energydata-mqtt", keys, {"include_entities": ["sensor.meter"]})
+    result = await _reconfigure(hass, entry)
+    assert token not in str(result)  # a secret is never sent back to the browser
+    without_token = {key: value for key, value in keys.items() if key != "token"}
+    wrong = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {**without_token, "token": "wrong-token-123"}
+    )
+    assert wrong["type"] == FlowResultType.FORM and wrong["errors"] == {"base": "invalid_auth"}
+    done = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {**without_token, "connect_timeout": "4s"}
+    )
+    await hass.async_block_till_done()
+    assert done["type"] == FlowResultType.ABORT and done["reason"] == "reconfigure_successful"
+    assert entry.data["sink"]["token"] == token and entry.data["sink"]["connect_timeout"] == "4s"
+    assert entry.state is ConfigEntryState.LOADED
     assert await hass.config_entries.async_unload(entry.entry_id)

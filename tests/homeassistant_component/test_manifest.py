@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from wb_helpers import COMPONENT_ROOT, REPO
+from wb_helpers import COMPONENT_ROOT
 
 COMPONENT = COMPONENT_ROOT / "custom_components" / "wattbridge"
 
@@ -32,11 +32,6 @@ def test_manifest_keys_are_in_hassfest_order() -> None:
     assert "version" in manifest  # custom integrations must have one
 
 
-def test_hacs_json_names_the_release_zip() -> None:
-    hacs = load(REPO / "hacs.json")
-    assert hacs["zip_release"] is True and hacs["filename"].endswith(".zip")
-
-
 def test_translations_have_every_string_of_strings_json() -> None:
     strings = keys(load(COMPONENT / "strings.json"))
     for language in ("en", "da"):
@@ -47,6 +42,6 @@ def test_translations_have_every_string_of_strings_json() -> None:
 def test_every_service_is_described_and_translated() -> None:
     services = yaml.safe_load((COMPONENT / "services.yaml").read_text(encoding="utf-8"))
     translated = load(COMPONENT / "strings.json")["services"]
-    assert set(services) == set(translated) == {"flush", "replay_dead_letters"}
+    assert set(services) == set(translated) == {"flush", "replay_dead_letters", "backfill"}
     for name, spec in services.items():
         assert set(spec["fields"]) == set(translated[name]["fields"])

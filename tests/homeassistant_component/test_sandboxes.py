@@ -230,7 +230,7 @@ async def test_a_refused_token_starts_reauth_and_the_queued_readings_follow(
     keys = _door_keys(door, "revoked-token-77")
     entry = await add_entry(hass, "energydata-mqtt", keys, {"include_entities": ["sensor.meter"]})
     await _set_and_flush(hass, "sensor.meter", ["1", "2.5"])
-    data = hass.data[DOMAIN][entry.entry_id]
+    data = entry.runtime_data
     await data.coordinator.async_refresh()
     await hass.async_block_till_done()
     assert hass.states.get("sensor.energydata_mqtt_queue_depth").state == "unavailable"

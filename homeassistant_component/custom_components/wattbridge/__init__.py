@@ -3,16 +3,20 @@ energy platform through wattbridge's durable outbox.
 
 Each config entry runs one wattbridge sink. Its outbox lives in
 ``<config>/.storage/wattbridge/<entry_id>/``, so readings queued when HA stops are
-sent after it starts again.
+sent after it starts again; what HA's recorder stored while the entry was not
+running is read from it at start (see ``recorded.py``).
 """
 
 from __future__ import annotations
 
-import logging
-from dataclasses import dataclass
-from typing import Any
+# isort: off
+# First: the release carries wattbridge in _vendor/, which must be importable before
+# the imports below (a development checkout uses the installed package).
+from .vendored import VENDORED  # noqa: F401
+# isort: on
 
-from homeassistant.config_entries import ConfigEntry
+import logging
+
 from homeassistant.const import EVENT_HOMEASSISTANT_STOP, Platform
 from homeassistant.core import Event, HomeAssistant
 from homeassistant.exceptions import ConfigEntryError, ConfigEntryNotReady
@@ -24,6 +28,7 @@ from wattbridge import ConfigError, redact
 from .bridge import Bridge, load_registry
 from .const import DOMAIN
 from .coordinator import StatusCoordinator
+from .data import EntryData, WattbridgeConfigEntry
 from .services import async_setup_services
 
 _LOGGER = logging.getLogger(__package__)
@@ -32,24 +37,13 @@ PLATFORMS = [Platform.SENSOR]
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 
 
-@dataclass
-class EntryData:
-    """What a loaded entry keeps."""
-
-    bridge: Bridge
-    coordinator: StatusCoordinator
-    options: dict[str, Any]
-    """The options the entry was set up with."""
-
-
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     """Register the services once, whether or not an entry is loaded."""
-    hass.data.setdefault(DOMAIN, {})
     async_setup_services(hass)
     return True
 
 
-async def async_setup_entry(hass: HomeAssistant, entry: ConfigEntry) -> bool:
+async def async_setup_entry(hass: HomeAssistant, entry: WattbridgeConfigEntry) -> bool:
     """Start the entry's wattbridge and follow the selected entities."""
     registry = await hass.async_add_executor_job(load_registry)
     bridge = Bridge(hass, entry, registry)
@@ -66,10 +60,8 @@ async def async_setup_entry(hass: HomeAssistant, entry: ConfigEntry) -> bool:
     except BaseException:
         await hass.async_add_executor_job(bridge.stop)
         raise
-    hass.data.setdefault(DOMAIN, {})[entry.entry_id] = EntryData(
-        bridge, coordinator, dict(entry.options)
-    )
-    bridge.async_listen()
+    entry.runtime_data = EntryData(bridge, coordinator, dict(entry.options))
+    await bridge.async_listen()
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     entry.async_on_unload(entry.add_update_listener(_async_options_updated))
 
@@ -83,22 +75,22 @@ async def async_setup_entry(hass: HomeAssistant, entry: ConfigEntry) -> bool:
     return True
 
 
-async def async_unload_entry(hass: HomeAssistant, entry: ConfigEntry) -> bool:
+async def async_unload_entry(hass: HomeAssistant, entry: WattbridgeConfigEntry) -> bool:
     """Stop following states, put what is pending in the outbox, stop the runtime."""
     unloaded = await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
     if unloaded:
-        data: EntryData = hass.data[DOMAIN].pop(entry.entry_id)
-        data.bridge.async_unlisten()
-        await hass.async_add_executor_job(data.bridge.stop)
+        bridge = entry.runtime_data.bridge
+        bridge.async_unlisten()
+        await hass.async_add_executor_job(bridge.stop)
     return unloaded
 
 
-async def _async_options_updated(hass: HomeAssistant, entry: ConfigEntry) -> None:
+async def _async_options_updated(hass: HomeAssistant, entry: WattbridgeConfigEntry) -> None:
     """A new entity selection: reload, so the listener follows it.
 
-    Called on every change of the entry; a change of its data (the reauth flow)
-    reloads by itself, so only a change of the options reloads here.
+    Called on every change of the entry; a change of its data (the reauth and
+    reconfigure flows) reloads by itself, so only a change of the options reloads here.
     """
-    loaded: EntryData | None = hass.data[DOMAIN].get(entry.entry_id)
+    loaded: EntryData | None = getattr(entry, "runtime_data", None)
     if loaded is None or dict(entry.options) != loaded.options:
         await hass.config_entries.async_reload(entry.entry_id)

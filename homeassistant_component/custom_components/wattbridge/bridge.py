@@ -4,7 +4,8 @@ HA's event loop must never block, and ``emit`` blocks until the readings are dur
 (an fsync) or while the outbox is full. State changes are therefore converted in the
 loop (cheap), queued in memory, and emitted in batches by one executor job at a time,
 in order. Stopping drains that queue into the outbox before the runtime stops, so an
-unload or an HA restart loses nothing that HA reported.
+unload or an HA restart loses nothing that HA reported; what changed while the entry
+was not running is read from HA's recorder at start (``recorded.py``).
 """
 
 from __future__ import annotations
@@ -13,16 +14,20 @@ import json
 import logging
 import threading
 from collections import deque
+from collections.abc import Iterable
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import EVENT_STATE_CHANGED
-from homeassistant.core import CALLBACK_TYPE, Event, HomeAssistant, callback
+from homeassistant.core import CALLBACK_TYPE, Event, HomeAssistant, State, callback
+from homeassistant.util import dt as dt_util
 
 from wattbridge import Reading, Stopping, write_private
 from wattbridge.commands import (
+    DEFAULT_PLUGINS,
     Config,
     OpenedSink,
     RedactingFilter,
@@ -31,7 +36,12 @@ from wattbridge.commands import (
     config_from_data,
     load_plugins,
 )
-from wattbridge_plugins.sources.homeassistant import EntitySelection, StateConverter
+from wattbridge_plugins.sources.homeassistant import (
+    DeliveredTimes,
+    EntitySelection,
+    StateConverter,
+    parse_time,
+)
 
 from . import plugin
 from .const import (
@@ -45,15 +55,30 @@ from .const import (
     SOURCE_NAME,
     SOURCE_PLUGIN,
 )
+from .recorded import (
+    async_hourly_statistics,
+    async_recorded_changes,
+    async_recorded_history,
+)
+
+if TYPE_CHECKING:
+    # In homeassistant.core from HA 2024.5 on; only type checkers read it.
+    from homeassistant.core import EventStateChangedData
 
 _LOGGER = logging.getLogger(__package__)
 
 EMIT_BATCH = 1000
 
+BUILTIN_SINKS = tuple(name for name in DEFAULT_PLUGINS if ".sinks." in name)
+"""wattbridge's built-in plugins the component loads: the sinks (and their sandboxes).
+Inside HA the readings come from HA itself, so no built-in source is loaded, and
+none of their libraries (pymodbus, ...) is needed in HA's environment."""
+
 
 def load_registry() -> Registry:
-    """wattbridge's installed plugins plus this integration's source (blocking: imports)."""
-    registry = load_plugins(extra=[plugin])
+    """wattbridge's sinks, installed plugins and this integration's source (blocking:
+    imports)."""
+    registry = load_plugins(extra=[plugin], builtins=BUILTIN_SINKS)
     redact_wattbridge_logs()
     return registry
 
@@ -118,6 +143,15 @@ def truncate(reading: Reading, resolution: str) -> Reading:
     return reading
 
 
+@attrs.frozen
+class Pending:
+    """A reading on its way to the outbox, with the state change it came from."""
+
+    reading: Reading
+    entity_id: str
+    changed: datetime
+
+
 class Bridge:
     """Runs wattbridge for one config entry; see the module doc."""
 
@@ -130,7 +164,9 @@ class Bridge:
         self.resolution = str(entry.options.get(CONF_RESOLUTION, "exact"))
         self.stream_names: dict[str, str] = dict(entry.options.get(CONF_STREAM_NAMES, {}))
         self.runtime: Runtime | None = None
-        self._pending: deque[Reading] = deque()
+        self._pending: deque[Pending] = deque()
+        self.delivered = DeliveredTimes(self.folder / "delivered.json", _LOGGER)
+        """Each entity's time of the last state change whose reading is in the outbox."""
         self._lock = threading.Lock()
         # Held across take-and-emit: a flush service call and a drain job may both
         # drain, and readings must reach the outbox in the order HA reported them.
@@ -157,6 +193,13 @@ class Bridge:
             dict(self.entry.data[CONF_SINK]),
         )
         self.load_last_seen()
+        if not self.delivered.load():
+            # An entry from before delivered.json: start from last_seen.json's times.
+            self.delivered.update(
+                (entity, when)
+                for entity, (_value, text) in self.converter.last_seen().items()
+                if (when := parse_time(text)) is not None
+            )
         runtime = Runtime(config, self.registry)
         try:
             runtime.start()  # which lifts a halt (after a reauth, or HA's restart)
@@ -185,18 +228,50 @@ class Bridge:
         except OSError:
             _LOGGER.warning("could not save %s", self._last_seen_file, exc_info=True)
 
-    @callback
-    def async_listen(self) -> None:
-        """Follow state changes, after taking the current states of selected entities.
+    async def async_listen(self) -> None:
+        """Follow state changes, after taking what was missed while not running.
 
-        The current states come first because a state that changed while HA (or this
-        entry) was down is only seen that way; a repeat of one already sent is harmless
-        (platforms keep one value per timestamp).
+        The listener comes first and buffers; then each selected entity's recorded
+        changes since the last reading taken from it (HA's recorder), then the current
+        states, then what the listener buffered meanwhile. A change may so be taken
+        twice (the converter drops an exact repeat; a platform keeps one value per
+        timestamp), never zero times.
         """
-        for state in self.hass.states.async_all():
-            self._take(state.as_dict())
+        buffered: list[State] = []
+
+        @callback
+        def buffer(event: Event[EventStateChangedData]) -> None:
+            new_state = event.data.get("new_state")
+            if new_state is not None:
+                buffered.append(new_state)
+
+        self._unsubscribe = self.hass.bus.async_listen(EVENT_STATE_CHANGED, buffer)
+        current = [
+            state
+            for state in self.hass.states.async_all()
+            if self.converter.selected(state.entity_id, state.attributes)
+        ]
+        since = self.delivered.start_for(state.entity_id for state in current)
+        if since:
+            missed = await async_recorded_changes(self.hass, since, since, dt_util.utcnow())
+            # The state at each start time is the one already delivered.
+            self.take_states(s for s in missed if s.last_changed > since[s.entity_id])
+        self.take_states(current)
+        self.async_unlisten()
+        self.take_states(buffered)
         self._unsubscribe = self.hass.bus.async_listen(EVENT_STATE_CHANGED, self._changed)
         self._schedule_drain()
+
+    @callback
+    def take_states(self, states: Iterable[State]) -> int:
+        """Queue the selected ones of ``states`` (any order: each entity's are sorted
+        by time) and schedule their emit; returns the readings made."""
+        before = self.converter.converted
+        for state in sorted(states, key=lambda state: state.last_changed):
+            if self.converter.selected(state.entity_id, state.attributes):
+                self._take(state.as_dict())
+        self._schedule_drain()
+        return self.converter.converted - before
 
     def stop(self) -> None:
         """Emit what is still pending, then stop the runtime (blocking)."""
@@ -226,7 +301,7 @@ class Bridge:
     # -- state changes -----------------------------------------------------------
 
     @callback
-    def _changed(self, event: Event) -> None:
+    def _changed(self, event: Event[EventStateChangedData]) -> None:
         new_state = event.data.get("new_state")
         if new_state is None:
             return  # the entity was removed
@@ -239,12 +314,16 @@ class Bridge:
     def _take(self, state: Any) -> None:
         reading = self.converter.convert(state)
         if reading is not None:
-            reading = truncate(reading, self.resolution)
-            name = self.stream_names.get(reading.stream)
-            if name is not None:
-                reading = attrs.evolve(reading, stream=name)
+            pending = Pending(self.prepared(reading), reading.stream, reading.timestamp)
             with self._lock:
-                self._pending.append(reading)
+                self._pending.append(pending)
+
+    def prepared(self, reading: Reading) -> Reading:
+        """A reading of an entity as the platform gets it: its timestamp cut to the
+        entry's resolution, its stream renamed as the entry's stream names say."""
+        reading = truncate(reading, self.resolution)
+        name = self.stream_names.get(reading.stream)
+        return attrs.evolve(reading, stream=name) if name is not None else reading
 
     @callback
     def _schedule_drain(self) -> None:
@@ -281,14 +360,73 @@ class Bridge:
                         self._pending.extendleft(reversed(batch))
                     return
                 try:
-                    runtime.emit(SOURCE_NAME, batch)
+                    runtime.emit(SOURCE_NAME, [pending.reading for pending in batch])
                 except Stopping:
                     with self._lock:
                         self._pending.extendleft(reversed(batch))
                     return
                 runtime.count(SOURCE_NAME, "readings", len(batch))
+                # Durable in the outbox now: after a crash from here on, the recorder
+                # is read from these changes' times, not from an older one.
+                self.delivered.update((pending.entity_id, pending.changed) for pending in batch)
+                self.delivered.save()
 
     # -- services and status ---------------------------------------------------
+
+    async def async_backfill(
+        self, start: datetime, end: datetime, *, statistics: bool = True
+    ) -> dict[str, int]:
+        """Send the selected entities' recorded states between ``start`` and ``end``
+        and, with ``statistics``, the hourly long-term statistics of the selected energy
+        sensors (the state at each hour's end); returns how many of each were queued.
+
+        A repeat of a reading already sent is harmless: a platform keeps one value per
+        stream and time.
+        """
+        if self.runtime is None:
+            raise RuntimeError("wattbridge is not running")
+        current = {
+            state.entity_id: state
+            for state in self.hass.states.async_all()
+            if self.converter.selected(state.entity_id, state.attributes)
+        }
+        recorded = await async_recorded_history(self.hass, current, start, end)
+        # A converter of its own: the live one's repeat check and counters stay as they are.
+        converter = StateConverter(self.converter.selection, _LOGGER)
+        ordered = sorted(recorded, key=lambda state: state.last_changed)
+        readings = [self.prepared(r) for r in converter.convert_all(s.as_dict() for s in ordered)]
+        counts = {"states": len(readings), "statistics": 0}
+        if statistics:
+            energy = {
+                entity_id: state
+                for entity_id, state in current.items()
+                if state.attributes.get("device_class") == "energy"
+            }
+            series = await async_hourly_statistics(self.hass, energy, start, end)
+            for entity_id, pairs in series.items():
+                unit = energy[entity_id].attributes.get("unit_of_measurement")
+                for when, value in pairs:
+                    reading = Reading(
+                        stream=entity_id,
+                        timestamp=when,
+                        value=value,
+                        unit=unit if isinstance(unit, str) else "",
+                    )
+                    readings.append(self.prepared(reading))
+                    counts["statistics"] += 1
+        await self.hass.async_add_executor_job(self._emit_now, readings)
+        return counts
+
+    def _emit_now(self, readings: list[Reading]) -> None:
+        """Put readings in the outbox now, in batches (blocking)."""
+        with self._emit_lock:
+            for first in range(0, len(readings), EMIT_BATCH):
+                runtime = self.runtime
+                if runtime is None:
+                    raise RuntimeError("wattbridge stopped during the backfill")
+                batch = readings[first : first + EMIT_BATCH]
+                runtime.emit(SOURCE_NAME, batch)
+                runtime.count(SOURCE_NAME, "backfilled", len(batch))
 
     def flush(self) -> int:
         """Send what is due now (blocking); returns readings settled."""

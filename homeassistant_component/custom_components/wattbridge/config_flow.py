@@ -1,5 +1,6 @@
 """Config flow: pick a sink type, fill in its keys (checked against the platform where
-the sink type allows), pick the entities; and an options flow for the entities."""
+the sink type allows), pick the entities; a reconfigure flow for the sink's keys, a
+reauth flow for its secrets, and an options flow for the entities."""
 
 from __future__ import annotations
 
@@ -9,12 +10,11 @@ import logging
 import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import voluptuous as vol
 from homeassistant.config_entries import ConfigEntry, ConfigFlow, OptionsFlow
 from homeassistant.core import callback
-from homeassistant.data_entry_flow import FlowResult
 from homeassistant.helpers import selector
 
 from wattbridge import ConfigError, Secret, redact
@@ -40,6 +40,11 @@ from .const import (
 )
 from .redaction import ALWAYS_REDACT, secret_keys
 from .sinkform import form_fields, sink_schema, sink_table
+
+if TYPE_CHECKING:
+    # HA 2024.4 and later; HA 2024.3 (the oldest supported) has only FlowResult, the
+    # same dict at run time.
+    from homeassistant.config_entries import ConfigFlowResult
 
 _LOGGER = logging.getLogger(__package__)
 
@@ -137,7 +142,7 @@ def _unique_id(sink_type: str, table: dict[str, Any], registry: Registry) -> str
     return f"{sink_type}:{digest[:16]}"
 
 
-class WattbridgeConfigFlow(ConfigFlow, domain=DOMAIN):  # type: ignore[call-arg]
+class WattbridgeConfigFlow(ConfigFlow, domain=DOMAIN):
     """Set up one wattbridge sink."""
 
     VERSION = 1
@@ -174,14 +179,14 @@ class WattbridgeConfigFlow(ConfigFlow, domain=DOMAIN):  # type: ignore[call-arg]
             return "unknown", table
         return "", table
 
-    async def async_step_reauth(self, entry_data: Mapping[str, Any]) -> FlowResult:
+    async def async_step_reauth(self, entry_data: Mapping[str, Any]) -> ConfigFlowResult:
         """The platform refused the stored token: ask for new secrets."""
         self._reauth_entry = self.hass.config_entries.async_get_entry(self.context["entry_id"])
         return await self.async_step_reauth_confirm()
 
     async def async_step_reauth_confirm(
         self, user_input: dict[str, Any] | None = None
-    ) -> FlowResult:
+    ) -> ConfigFlowResult:
         """The sink's secret fields; checked like the first time, then the entry reloads."""
         entry = self._reauth_entry
         assert entry is not None
@@ -217,12 +222,66 @@ class WattbridgeConfigFlow(ConfigFlow, domain=DOMAIN):  # type: ignore[call-arg]
             description_placeholders=placeholders,
         )
 
+    async def async_step_reconfigure(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Change the sink's keys: the form shows the stored ones (never a secret: an
+        empty secret field keeps the stored one; keys the form cannot show are kept,
+        and Extra TOML adds or replaces keys). Checked like the first set-up; the entry
+        then reloads with its queue as it was."""
+        entry = self.hass.config_entries.async_get_entry(self.context["entry_id"])
+        assert entry is not None
+        registry = await self._get_registry()
+        sink_type = entry.data[CONF_SINK_TYPE]
+        config_class = registry.sinks[sink_type].config_class
+        stored: dict[str, Any] = dict(entry.data[CONF_SINK])
+        shown = {name: plain for name, plain, _ in form_fields(config_class)}
+        errors: dict[str, str] = {}
+        placeholders = {"sink_type": sink_type, "problems": ""}
+        if user_input is not None:
+            form = user_input
+
+            def build() -> dict[str, Any]:
+                table = {key: value for key, value in stored.items() if key not in shown}
+                table.update(
+                    (key, stored[key])
+                    for key, plain in shown.items()
+                    if plain is Secret and key in stored and not form.get(key)
+                )
+                table.update(sink_table(config_class, form))
+                return table
+
+            error, table = await self._check(registry, sink_type, build, placeholders)
+            if error:
+                errors["base"] = error
+            else:
+                unique_id = _unique_id(sink_type, table, registry)
+                if any(
+                    other.unique_id == unique_id and other.entry_id != entry.entry_id
+                    for other in self._async_current_entries(include_ignore=False)
+                ):
+                    return self.async_abort(reason="already_configured")
+                self.hass.config_entries.async_update_entry(
+                    entry, data={**entry.data, CONF_SINK: table}, unique_id=unique_id
+                )
+                await self.hass.config_entries.async_reload(entry.entry_id)
+                return self.async_abort(reason="reconfigure_successful")
+        current = user_input or {
+            key: value for key, value in stored.items() if key in shown and shown[key] is not Secret
+        }
+        return self.async_show_form(
+            step_id="reconfigure",
+            data_schema=sink_schema(config_class, current, stored_secrets=True),
+            errors=errors,
+            description_placeholders=placeholders,
+        )
+
     async def _get_registry(self) -> Registry:
         if self._registry is None:
             self._registry = await self.hass.async_add_executor_job(load_registry)
         return self._registry
 
-    async def async_step_user(self, user_input: dict[str, Any] | None = None) -> FlowResult:
+    async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Pick the sink type."""
         registry = await self._get_registry()
         if user_input is not None:
@@ -238,7 +297,7 @@ class WattbridgeConfigFlow(ConfigFlow, domain=DOMAIN):  # type: ignore[call-arg]
         )
         return self.async_show_form(step_id="user", data_schema=schema)
 
-    async def async_step_sink(self, user_input: dict[str, Any] | None = None) -> FlowResult:
+    async def async_step_sink(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """The sink's keys, checked before going on."""
         registry = await self._get_registry()
         config_class = registry.sinks[self._sink_type].config_class
@@ -265,7 +324,9 @@ class WattbridgeConfigFlow(ConfigFlow, domain=DOMAIN):  # type: ignore[call-arg]
             description_placeholders=placeholders,
         )
 
-    async def async_step_entities(self, user_input: dict[str, Any] | None = None) -> FlowResult:
+    async def async_step_entities(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
         """Which entities' states are sent."""
         errors: dict[str, str] = {}
         placeholders = {"problems": ""}
@@ -301,7 +362,7 @@ class WattbridgeOptionsFlow(OptionsFlow):
     def __init__(self, config_entry: ConfigEntry) -> None:
         self.entry = config_entry
 
-    async def async_step_init(self, user_input: dict[str, Any] | None = None) -> FlowResult:
+    async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """The entity selection."""
         errors: dict[str, str] = {}
         placeholders = {"problems": ""}

@@ -47,7 +47,11 @@ STATUS_INTERVAL: Final = timedelta(seconds=10)
 
 SERVICE_FLUSH: Final = "flush"
 SERVICE_REPLAY: Final = "replay_dead_letters"
+SERVICE_BACKFILL: Final = "backfill"
 ATTR_ENTRY_ID: Final = "config_entry_id"
+ATTR_SINCE: Final = "since"
+ATTR_UNTIL: Final = "until"
+ATTR_STATISTICS: Final = "statistics"
 
 DEVICE_CLASS_CHOICES: Final = ("energy", "power", "gas", "water", "current", "voltage")
 DOMAIN_CHOICES: Final = ("sensor", "input_number", "counter", "number")

@@ -12,12 +12,13 @@ from typing import Any
 
 import attrs
 from homeassistant.components.diagnostics import async_redact_data
-from homeassistant.config_entries import ConfigEntry
+from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 
 from wattbridge import redact
 
-from .const import CONF_SINK_TYPE, DOMAIN
+from .const import CONF_SINK_TYPE
+from .data import WattbridgeConfigEntry
 from .redaction import ALWAYS_REDACT, secret_keys
 
 
@@ -32,11 +33,11 @@ def _redact_values(data: Any) -> Any:
 
 
 async def async_get_config_entry_diagnostics(
-    hass: HomeAssistant, entry: ConfigEntry
+    hass: HomeAssistant, entry: WattbridgeConfigEntry
 ) -> dict[str, Any]:
     """The entry's config and the sink's status, with secrets redacted."""
     to_redact = set(ALWAYS_REDACT)
-    loaded = hass.data.get(DOMAIN, {}).get(entry.entry_id)
+    loaded = entry.runtime_data if entry.state is ConfigEntryState.LOADED else None
     status: dict[str, Any] | None = None
     counts: dict[str, int] = {}
     if loaded is not None:

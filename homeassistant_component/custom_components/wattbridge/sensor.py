@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from homeassistant.components.sensor import (
     SensorDeviceClass,
@@ -12,16 +13,18 @@ from homeassistant.components.sensor import (
     SensorEntityDescription,
     SensorStateClass,
 )
-from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import EntityCategory
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers.entity_platform import AddEntitiesCallback
 
 from wattbridge.commands import OutboxStatus
 
-from .const import DOMAIN
 from .coordinator import StatusCoordinator
+from .data import WattbridgeConfigEntry
 from .entity import WattbridgeEntity
+
+if TYPE_CHECKING:
+    # HA 2025.2 and later; the oldest supported HA passes the same callable.
+    from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 # Every figure comes from one coordinator poll: no per-entity updates to limit.
 PARALLEL_UPDATES = 0
@@ -61,10 +64,12 @@ SENSORS = (
 
 
 async def async_setup_entry(
-    hass: HomeAssistant, entry: ConfigEntry, async_add_entities: AddEntitiesCallback
+    hass: HomeAssistant,
+    entry: WattbridgeConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Add the sink's sensors."""
-    coordinator: StatusCoordinator = hass.data[DOMAIN][entry.entry_id].coordinator
+    coordinator = entry.runtime_data.coordinator
     async_add_entities(StatusSensor(coordinator, description) for description in SENSORS)
 
 

@@ -107,8 +107,14 @@ def hidden_required(config_class: type) -> list[str]:
     ]
 
 
-def sink_schema(config_class: type, current: dict[str, Any] | None = None) -> vol.Schema:
-    """The form for a sink type; ``current`` fills in what the user gave before."""
+def sink_schema(
+    config_class: type, current: dict[str, Any] | None = None, *, stored_secrets: bool = False
+) -> vol.Schema:
+    """The form for a sink type; ``current`` fills in what the user gave before.
+
+    With ``stored_secrets`` (the reconfigure flow) a secret field is never required: an
+    empty one keeps the stored secret.
+    """
     current = current or {}
     fields = {f.name: f for f in attrs.fields(config_class)}
     schema: dict[Any, Any] = {}
@@ -116,7 +122,9 @@ def sink_schema(config_class: type, current: dict[str, Any] | None = None) -> vo
         default = current.get(name, _default(fields[name]))
         if plain is Secret and name in current:
             default = vol.UNDEFINED  # never send a stored secret back to the browser
-        marker = vol.Required if required else vol.Optional
+        marker = (
+            vol.Required if required and not (stored_secrets and plain is Secret) else vol.Optional
+        )
         key = (
             marker(name)
             if default is vol.UNDEFINED

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from wattbridge import SourceRegister, hookimpl
 from wattbridge_plugins.common.extras import needs_extra
 from wattbridge_plugins.sources.homeassistant.config import HomeAssistantConfig
-from wattbridge_plugins.sources.homeassistant.states import EntitySelection, StateConverter
+from wattbridge_plugins.sources.homeassistant.delivered import DeliveredTimes
+from wattbridge_plugins.sources.homeassistant.states import (
+    EntitySelection,
+    StateConverter,
+    parse_time,
+)
 
 # websockets is the `homeassistant` extra: imported when the source is built.
 HomeAssistantSource = needs_extra(
@@ -13,10 +20,12 @@ HomeAssistantSource = needs_extra(
 )
 
 __all__ = [
+    "DeliveredTimes",
     "EntitySelection",
     "HomeAssistantConfig",
     "HomeAssistantSource",
     "StateConverter",
+    "parse_time",
     "wattbridge_register_sources",
 ]
 
@@ -25,3 +34,11 @@ __all__ = [
 def wattbridge_register_sources(register: SourceRegister) -> None:
     """Register the ``homeassistant`` source."""
     register("homeassistant", HomeAssistantSource, HomeAssistantConfig)
+
+
+@hookimpl
+def wattbridge_register_commands(register: Any) -> None:
+    """Register ``wattbridge homeassistant backfill``."""
+    from wattbridge_plugins.sources.homeassistant import commands
+
+    register("homeassistant", commands.add_arguments, commands.run, commands.HELP)

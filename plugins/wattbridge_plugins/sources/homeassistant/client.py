@@ -9,6 +9,7 @@ dependencies and implements RFC 6455 in full (ping/pong, fragmentation, TLS).
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -103,6 +104,25 @@ class HomeAssistantClient:
         self._next_id += 1
         self.send({"id": command_id, **message})
         return command_id
+
+    def call(self, message: dict[str, Any], timeout: float) -> Any:
+        """Send a command and return its result, skipping other messages (events of a
+        subscription); raises :class:`ProtocolError` if HA refuses it and TimeoutError
+        if no answer comes within ``timeout`` seconds. For one-off commands: messages
+        that arrive meanwhile are dropped."""
+        wanted = self.command(message)
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"no answer to {message['type']} in {timeout:.0f}s")
+            for answer in self.messages(left):
+                if isinstance(answer, dict) and answer.get("id") == wanted:
+                    if answer.get("success") is not True:
+                        raise ProtocolError(
+                            f"{message['type']} was refused: {answer.get('error')!r:.200}"
+                        )
+                    return answer.get("result")
 
     def receive(self, timeout: float | None = None) -> dict[str, Any]:
         """The next message as a dict (HA may coalesce several into a JSON list)."""

@@ -2,10 +2,16 @@
 API, as readings.
 
 On each connection it subscribes to ``state_changed`` events first and then reads the
-current states (``get_states``), so a state that changed while the connection was down
-is read then, and none that changes after is missed between the two. It reconnects
-with doubling backoff; a refused token is not retried here but raised, as a clear error
-(the runtime restarts the source with its own, longer backoff).
+current states (``get_states``), so none that changes after is missed between the two.
+What changed while it was not connected (a dropped connection, an HA restart, a
+restart of wattbridge) is read from HA's recorder: for each selected entity, every
+state change recorded since the last one whose reading is in the outbox (kept in
+``delivered.json`` in the source's state folder), with ``history/history_during_period``.
+Until that answer comes, the readings of the current states and of new events are held
+back, so that the saved times never pass a change not yet delivered.
+
+It reconnects with doubling backoff; a refused token is not retried here but raised,
+as a clear error (the runtime restarts the source with its own, longer backoff).
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import Any
 
 from wattbridge import Emit, Reading, SourceContext, warn_plain_text
@@ -22,6 +29,8 @@ from wattbridge_plugins.sources.homeassistant.client import (
     ProtocolError,
 )
 from wattbridge_plugins.sources.homeassistant.config import HomeAssistantConfig
+from wattbridge_plugins.sources.homeassistant.delivered import DeliveredTimes
+from wattbridge_plugins.sources.homeassistant.history import history_command, states_from_history
 from wattbridge_plugins.sources.homeassistant.states import (
     StateConverter,
     selection_from,
@@ -53,6 +62,17 @@ class HomeAssistantSource:
         self._client: HomeAssistantClient | None = None
         self._subscription: int | None = None
         self._states_request: int | None = None
+        self._history_request: int | None = None
+        self.delivered = DeliveredTimes(context.state_dir / "delivered.json", context.logger)
+        self._gap: dict[str, datetime] = {}
+        """Where the running history read started, per entity."""
+        self._holding: list[Reading] | None = None
+        """Readings held back until the history read's answer (None: not reading)."""
+        self._history_deadline = 0.0
+        self._current_states: list[Any] = []
+        """get_states' answer, converted after the history's."""
+        self.gap_readings = 0
+        """Readings recovered from HA's recorder so far; for tests and status."""
 
     @property
     def counts(self) -> dict[str, int]:
@@ -66,6 +86,7 @@ class HomeAssistantSource:
         self._stop.clear()
         if self.config.url.startswith("ws://"):
             warn_plain_text(self.log, self.config.host, "the access token")
+        self.delivered.load()
         initial = self.config.reconnect_initial.total_seconds()
         delay = initial
         while not self._stop.is_set():
@@ -125,6 +146,7 @@ class HomeAssistantSource:
         self._subscription = client.command(
             {"type": "subscribe_events", "event_type": "state_changed"}
         )
+        self._history_request, self._holding, self._gap = None, None, {}
         self._states_request = client.command({"type": "get_states"})
         self.connections += 1
         self.context.report_error("connection", None)
@@ -135,6 +157,10 @@ class HomeAssistantSource:
         )
         heartbeat = self.config.heartbeat.total_seconds()
         while not self._stop.is_set():
+            if self._holding is not None and time.monotonic() > self._history_deadline:
+                # Nothing is lost by trying again: the held readings are not delivered,
+                # so the next connection's history read covers them.
+                raise TimeoutError("Home Assistant did not answer the history request")
             try:
                 messages = self._collect(client, heartbeat)
             except TimeoutError:
@@ -143,6 +169,9 @@ class HomeAssistantSource:
             readings = self.handle_messages(messages)
             if readings:
                 emit(readings)
+                # Durable in the outbox now: the next gap read starts after these.
+                self.delivered.update((r.stream, r.timestamp) for r in readings)
+                self.delivered.save()
 
     def _collect(self, client: HomeAssistantClient, heartbeat: float) -> list[Any]:
         """The next message, plus whatever else is already waiting (up to a limit)."""
@@ -162,6 +191,9 @@ class HomeAssistantSource:
         readings: list[Reading] = []
         for message in messages:
             readings.extend(self.handle_message(message))
+        if self._holding is not None:
+            self._holding.extend(readings)
+            return []
         return readings
 
     def handle_message(self, message: Any) -> list[Reading]:
@@ -172,6 +204,8 @@ class HomeAssistantSource:
             return []
         kind = message.get("type")
         message_id = message.get("id")
+        if kind == "result" and message_id is not None and message_id == self._history_request:
+            return self._history_answered(message)
         if kind == "result" and message_id in (self._subscription, self._states_request):
             if message.get("success") is not True:
                 error = message.get("error")
@@ -183,6 +217,10 @@ class HomeAssistantSource:
             if not isinstance(result, list):
                 self.converter.skipped["malformed"] += 1
                 self.log.warning("get_states gave %s, not a list", type(result).__name__)
+                return []
+            if self._read_gap(result):
+                # Converted after the history, so that the one already in it is a repeat.
+                self._current_states = result
                 return []
             readings = self.converter.convert_all(result)
             self.log.info("read %d current state(s) after connecting", len(readings))
@@ -197,6 +235,55 @@ class HomeAssistantSource:
             reading = self.converter.convert(new_state)
             return [reading] if reading is not None else []
         return []  # pong, results of other commands: nothing to do
+
+    # -- the gap -------------------------------------------------------------------
+
+    def _read_gap(self, states: list[Any]) -> bool:
+        """Ask HA's recorder for what the selected entities did since their last
+        delivered change, and hold readings back until it answers; False if there is
+        nothing to ask (a first run)."""
+        selected = [
+            state["entity_id"]
+            for state in states
+            if isinstance(state, Mapping)
+            and self.converter.selected(state.get("entity_id"), state.get("attributes"))
+        ]
+        self._gap = self.delivered.start_for(selected)
+        with self._lock:
+            client = self._client
+        if not self._gap or client is None:
+            return False
+        self._holding = []
+        since = min(self._gap.values())
+        self._history_request = client.command(history_command(self._gap, since))
+        self._history_deadline = time.monotonic() + self.config.heartbeat.total_seconds()
+        self.log.info(
+            "reading what %d entit(y/ies) did since %s from HA's recorder", len(self._gap), since
+        )
+        return True
+
+    def _history_answered(self, message: Mapping[str, Any]) -> list[Reading]:
+        """The recorded changes newer than each entity's last delivered one, then the
+        current states, then the readings of the events held back meanwhile."""
+        held, self._holding, self._history_request = self._holding or [], None, None
+        current, self._current_states = self._current_states, []
+        if message.get("success") is not True:
+            # HA without its recorder or history: only the current states can be sent.
+            self.log.warning(
+                "Home Assistant gave no history (%.200r); changes made while "
+                "disconnected are not recovered",
+                message.get("error"),
+            )
+            return self.converter.convert_all(current) + held
+        recovered = [
+            reading
+            for reading in self.converter.convert_all(states_from_history(message.get("result")))
+            if reading.stream in self._gap and reading.timestamp > self._gap[reading.stream]
+        ]
+        self.gap_readings += len(recovered)
+        if recovered:
+            self.log.info("recovered %d state change(s) from HA's recorder", len(recovered))
+        return recovered + self.converter.convert_all(current) + held
 
 
 def _describe(exc: BaseException) -> str:

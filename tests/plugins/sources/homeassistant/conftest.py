@@ -147,7 +147,12 @@ class HomeAssistant:
         self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
         (config_dir / "configuration.yaml").write_text(
             "homeassistant:\n  name: wattbridge-test\n  time_zone: UTC\n  unit_system: metric\n"
-            "  latitude: 55.7\n  longitude: 12.5\n  elevation: 0\n" + http + "api:\n",
+            "  latitude: 55.7\n  longitude: 12.5\n  elevation: 0\n"
+            + http
+            + "api:\n"
+            # The recorder (committing at once, so a test need not wait for its
+            # interval) and the history API: the source reads a gap's changes from them.
+            + "recorder:\n  commit_interval: 0\nhistory:\n",
             encoding="utf-8",
         )
         standin = config_dir / "custom_components" / "frontend"
@@ -204,6 +209,20 @@ class HomeAssistant:
             self.process.wait(10)
         self.process = None
 
+    def websocket(self) -> Any:
+        """An authenticated websocket client (the source's own) for commands the REST
+        API lacks, such as importing statistics; close it after use."""
+        from wattbridge import Secret
+        from wattbridge_plugins.sources.homeassistant.client import HomeAssistantClient
+        from wattbridge_plugins.sources.homeassistant.config import HomeAssistantConfig
+
+        config = HomeAssistantConfig(
+            url=self.url,
+            token=Secret(self.token),
+            ca_file=str(self.certificate) if self.certificate else None,
+        )
+        return HomeAssistantClient.connect(config.url, config.token, tls=config)
+
     def set_state(self, entity_id: str, state: str, **attributes: Any) -> dict[str, Any]:
         """Set a state through the REST API; returns HA's state object."""
         answer = requests.post(
@@ -243,3 +262,32 @@ def start_home_assistant(tmp_path: Path) -> Iterator[Callable[..., HomeAssistant
     yield start
     for ha in started:
         ha.stop()
+
+
+def jsonl_config(ha: HomeAssistant, out: Path, entities: str) -> str:
+    """A wattbridge config: the source ``ha`` reading ``entities`` (a glob) from ``ha``,
+    routed to a jsonl sink writing ``out``, with quick reconnects and flushes."""
+    return f"""
+[sources.ha]
+plugin = "homeassistant"
+url = "{ha.url}"
+token = "{ha.token}"
+include_entities = ["{entities}"]
+reconnect_initial = "200ms"
+reconnect_max = "1s"
+
+[sinks.out]
+plugin = "jsonl"
+path = "{out}"
+flush_interval = "100ms"
+
+[[routes]]
+from = "ha"
+to = "out"
+"""
+
+
+@pytest.fixture
+def source_config() -> Callable[[HomeAssistant, Path, str], str]:
+    """:func:`jsonl_config`, for the tests of this folder."""
+    return jsonl_config
