@@ -61,14 +61,23 @@ class JsonlSink:
         """The batch's JSON lines, as one string."""
         frames = self._frames
         parts = []
+        append = parts.append
+        # Readings of several streams at one instant come together (a meter's poll, a
+        # file's row): the instant's text is made once for them, not once a reading.
+        last_moment = None
+        stamp = ""
         for r in batch.readings:
             head, tail = frames.get((r.stream, r.unit, r.source)) or self._frame(
                 r.stream, r.unit, r.source
             )
+            moment = r.timestamp
+            if moment != last_moment:
+                stamp = moment.isoformat()
+                last_moment = moment
             value = r.value
             # repr() of a finite float or an int is valid JSON, and faster than dumps.
             text = json.dumps(value, ensure_ascii=False) if type(value) is str else repr(value)
-            parts.append(f'{head}{r.timestamp.isoformat()}", "value": {text}{tail}')
+            append(f'{head}{stamp}", "value": {text}{tail}')
         return "".join(parts)
 
     def preview(self, batch: Batch) -> Iterator[tuple[str, str]]:
