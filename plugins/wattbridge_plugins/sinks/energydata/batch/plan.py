@@ -18,6 +18,7 @@ Rules, from the platform's documentation:
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -54,24 +55,43 @@ def part_key(stream: str, kind: StreamType) -> str:
 def lay_out(readings: Sequence[Reading], types: Mapping[str, StreamType]) -> Layout:
     """Decide each reading's part and row (no file is written)."""
     layout = Layout({}, {}, {})
+    rejected, placed, parts = layout.rejected, layout.placed, layout.parts
+    # A batch holds few datastreams and many readings each, and the readings of one
+    # row share an instant: look each datastream up once, convert each instant once.
+    known: dict[str, tuple[str, StreamType]] = {}
+    last_moment = None
+    epoch_ms = 0
     for index, reading in enumerate(readings):
-        kind = types.get(reading.stream)
-        if kind is None:
-            layout.rejected[index] = (
-                f"datastream {reading.stream!r} is not in this sink's datastreams table; "
-                "add it with its type"
-            )
-            continue
-        try:
-            check_value(reading.value, kind)
-        except ValueMismatch as exc:
-            layout.rejected[index] = f"datastream {reading.stream!r}: {exc}"
-            continue
-        key = part_key(reading.stream, kind)
-        columns = layout.parts.setdefault(key, [])
-        if reading.stream not in columns:
-            columns.append(reading.stream)
-        layout.placed[index] = (key, to_ms(reading.timestamp))
+        stream = reading.stream
+        found = known.get(stream)
+        if found is None:
+            kind = types.get(stream)
+            if kind is None:
+                rejected[index] = (
+                    f"datastream {stream!r} is not in this sink's datastreams table; "
+                    "add it with its type"
+                )
+                continue
+            found = known[stream] = (part_key(stream, kind), kind)
+        key, kind = found
+        value = reading.value
+        # A finite float fits a double: the common case skips the general check.
+        if not (kind == "double" and type(value) is float and math.isfinite(value)):
+            try:
+                check_value(value, kind)
+            except ValueMismatch as exc:
+                rejected[index] = f"datastream {stream!r}: {exc}"
+                continue
+        columns = parts.get(key)
+        if columns is None:
+            columns = parts[key] = [stream]
+        elif stream not in columns:
+            columns.append(stream)
+        moment = reading.timestamp
+        if moment != last_moment:
+            epoch_ms = to_ms(moment)
+            last_moment = moment
+        placed[index] = (key, epoch_ms)
     return layout
 
 
@@ -85,6 +105,7 @@ def write_part(
 ) -> int:
     """Write the import file of part ``key``; fsync it; return its row count."""
     position = {stream: i for i, stream in enumerate(columns)}
+    integers = {stream for stream in columns if types[stream] == "integer"}
     width = len(columns)
     rows: dict[int, list[str]] = {}
     for index, (part, epoch_ms) in placed.items():
@@ -96,9 +117,13 @@ def write_part(
             fields = rows[epoch_ms] = [""] * width
         # Later readings overwrite earlier ones: dicts keep insertion (queue) order.
         value = reading.value
-        if type(value) is float and types[reading.stream] == "integer":
-            value = int(value)  # lay_out checked it is whole
-        fields[position[reading.stream]] = format_value(value)
+        if type(value) is float:
+            if reading.stream in integers:
+                value = int(value)  # lay_out checked it is whole
+            text = repr(value)  # format_value's own form for a number, without its call
+        else:
+            text = format_value(value)
+        fields[position[reading.stream]] = text
     tmp = private_file(path.with_suffix(".tmp"))
     with tmp.open("w", encoding="utf-8", newline="") as handle:
         count = write_file(handle, columns, ((ts, rows[ts]) for ts in sorted(rows)))
