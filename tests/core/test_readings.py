@@ -159,3 +159,18 @@ def test_constructor_refuses_bad_input_only_with_invalid_reading(anything):
 def test_trusted_reading_equals_the_validated_one(timestamp):
     reading = Reading("a", timestamp, 2.5, "kWh", "src")
     assert trusted_reading("a", to_epoch_us(timestamp), 2.5, "kWh", "src") == reading
+
+
+@given(
+    st.lists(
+        st.datetimes(
+            min_value=datetime(1900, 1, 1), max_value=datetime(2250, 1, 1), timezones=st.just(UTC)
+        ),
+        max_size=20,
+    ).map(lambda instants: [t for t in instants for _ in range(3)][:-1])
+)
+def test_trusted_readings_in_runs_of_one_instant_keep_each_their_own(timestamps):
+    # trusted_reading shares the datetime of a run of equal instants: each reading
+    # must still get its own instant, whatever the run before it held.
+    rebuilt = [trusted_reading("a", to_epoch_us(t), 1, "", "") for t in timestamps]
+    assert [r.timestamp for r in rebuilt] == timestamps
