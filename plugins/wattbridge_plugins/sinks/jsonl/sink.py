@@ -60,7 +60,7 @@ class JsonlSink:
     def format(self, batch: Batch) -> str:
         """The batch's JSON lines, as one string."""
         frames = self._frames
-        parts = []
+        parts: list[str] = []
         append = parts.append
         # Readings of several streams at one instant come together (a meter's poll, a
         # file's row): the instant's text is made once for them, not once a reading.
