@@ -37,7 +37,7 @@ _CLOCK = r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d{1,6})?"
 _ZONED_RE = re.compile(_CLOCK + r"(Z|[+-]\d{2}:\d{2})", re.ASCII)
 _NAIVE_RE = re.compile(_CLOCK, re.ASCII)
 INTEGER_RE = re.compile(r"[-+]?\d+")
-_NUMBER_CHARS = "0123456789.-+eE"
+NUMBER_CHARS = "0123456789.-+eE"
 # What the platform's own example shows for doubles (23.4121, -1.33e-16); no nan/inf,
 # no underscores or spaces that Python's float() would also take.
 DOUBLE_RE = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
@@ -174,7 +174,7 @@ def parse_value(text: str, kind: StreamType) -> int | float | str:
         result = float(text)
     except ValueError:
         raise ValueError(f"{text!r} is not a number") from None
-    if text.strip(_NUMBER_CHARS):  # non-empty: some other character is in it
+    if text.strip(NUMBER_CHARS):  # non-empty: some other character is in it
         raise ValueError(f"{text!r} is not a number")
     if not math.isfinite(result):
         raise ValueError(f"{text!r} is too large for a double")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Iterator, Mapping
+from math import isfinite
 from pathlib import Path
 
 from wattbridge import DataError, Reading, trusted_reading
@@ -19,6 +20,7 @@ from wattbridge.commands import OpenedSink
 from wattbridge_plugins.common.energydata_csv import (
     DOUBLE_RE,
     INTEGER_RE,
+    NUMBER_CHARS,
     StreamType,
     iter_records,
     parse_header,
@@ -124,6 +126,16 @@ def read_chunks(
                     # (quoted or not: its own example client writes a missing number "").
                     if kind == "string":
                         append((column, epoch_us, ""))
+                    continue
+                if kind == "double":
+                    # parse_value's own test, inline: this runs once a value.
+                    try:
+                        number = float(text)
+                        fits = isfinite(number) and not text.strip(NUMBER_CHARS)
+                    except ValueError:
+                        fits = False
+                    # Else parse_value raises, saying why.
+                    append((column, epoch_us, number if fits else parse_value(text, kind)))
                     continue
                 append((column, epoch_us, parse_value(text, kind or guess_type(text))))
         except ValueError as exc:

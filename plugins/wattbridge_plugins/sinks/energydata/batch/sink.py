@@ -213,7 +213,12 @@ class EnergyDataBatchSink:
         rejected = {i: r for i, r in layout.rejected.items() if i < covered}
         parts = {p.key: p for p in inflight.parts}
         blame = {p.key: _blame(p) for p in inflight.parts}
+        # A part done without errors takes all its readings: no per-reading lookups.
+        clean = {p.key for p in inflight.parts if p.outcome == "done" and not any(blame[p.key])}
         for index, (key, epoch_ms) in layout.placed.items():
+            if key in clean:
+                ok.append(index)
+                continue
             part = parts.get(key)
             if part is None:
                 continue  # the config changed since: leave it for the next import
