@@ -42,7 +42,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from energydata_batch_import import STREAMS, generate, start_sandbox
+from csv_folder_throughput import CONFIG as FOLDER_CONFIG
+from energydata_batch_import import STREAMS, config_text, generate, start_sandbox
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED_CLIENT = ROOT / "tests" / "plugins" / "sinks" / "energydata" / "seed_clients"
@@ -122,28 +123,13 @@ def rows_of(csv_path: Path) -> int:
 
 # -- wattbridge import -----------------------------------------------------------------
 
-IMPORT_CONFIG = """
-[wattbridge]
-state_dir = "state"
-[sinks.edk]
-plugin = "energydata-batch"
-url = "{url}"
-token = {{env = "BENCH_TOKEN"}}
-datastreams = {{ {streams} }}
-import_size = {import_size}
-poll_initial = "100ms"
-poll_max = "1s"
-"""
-
 
 def measure_import(csv_path: Path, work: Path, import_size: int, profile: str | None) -> Usage:
     """``wattbridge import`` to ``done``, against a sandbox in a process of its own."""
     work.mkdir(parents=True)
     sandbox, url, token = start_sandbox(work / "sandbox")
     try:
-        streams = ", ".join(f'"{s}" = "double"' for s in STREAMS)
-        config = IMPORT_CONFIG.format(url=url, streams=streams, import_size=import_size)
-        (work / "bench.toml").write_text(config, encoding="utf-8")
+        (work / "bench.toml").write_text(config_text(url, import_size), encoding="utf-8")
         argv = [sys.executable, "-m", "wattbridge", "--log-level", "warning", "import",
                 str(csv_path), "--sink", "edk", "-c", "bench.toml", "--no-progress"]  # fmt: skip
         env = {**os.environ, "BENCH_TOKEN": token}
@@ -154,26 +140,6 @@ def measure_import(csv_path: Path, work: Path, import_size: int, profile: str | 
 
 
 # -- the watch-folder into jsonl -------------------------------------------------------
-
-FOLDER_CONFIG = """
-[wattbridge]
-state_dir = "state"
-log_level = "warning"
-
-[sources.folder]
-plugin = "csv-folder"
-inbox = "inbox"
-settle = "0.2s"
-scan_interval = "0.1s"
-
-[sinks.out]
-plugin = "jsonl"
-path = "out.jsonl"
-
-[[routes]]
-from = "folder"
-to = "out"
-"""
 
 
 def measure_folder(csv_path: Path, work: Path, rows: int, profile: str | None) -> Usage:

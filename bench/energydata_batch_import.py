@@ -73,13 +73,9 @@ def start_sandbox(state_dir: Path) -> tuple[subprocess.Popen[str], str, str]:
 # -- the two sides (each run in its own process) --------------------------------------
 
 
-def run_ours(csv_path: Path, url: str, token: str, work: Path, import_size: int) -> None:
-    """``wattbridge import`` through the real command-line code path, in this process."""
-    from wattbridge._cli import main
-
-    config = work / "bench.toml"
-    config.write_text(
-        f"""
+def config_text(url: str, import_size: int) -> str:
+    """The config of the energydata-batch sink ``edk`` (token from $BENCH_TOKEN)."""
+    return f"""
 [wattbridge]
 state_dir = "state"
 [sinks.edk]
@@ -90,9 +86,15 @@ datastreams = {{ {", ".join(f'"{s}" = "double"' for s in STREAMS)} }}
 import_size = {import_size}
 poll_initial = "100ms"
 poll_max = "1s"
-""",
-        encoding="utf-8",
-    )
+"""
+
+
+def run_ours(csv_path: Path, url: str, token: str, work: Path, import_size: int) -> None:
+    """``wattbridge import`` through the real command-line code path, in this process."""
+    from wattbridge._cli import main
+
+    config = work / "bench.toml"
+    config.write_text(config_text(url, import_size), encoding="utf-8")
     os.environ["BENCH_TOKEN"] = token
     code = main(["import", str(csv_path), "--sink", "edk", "-c", str(config), "--no-progress"])
     if code != 0:
