@@ -24,7 +24,7 @@ example client). The issue's targets: import 3x, watch-folder 1.5x, peak memory 
 
     python bench/bulk_speed.py                               # 1,000,000 rows x 3
     python bench/bulk_speed.py --rows 100000 1000000 10000000
-    python bench/bulk_speed.py --only import --profile /tmp/import.prof
+    python bench/bulk_speed.py --only import folder --profile /tmp/spy --rows 100000
 """
 
 from __future__ import annotations
@@ -33,6 +33,8 @@ import argparse
 import csv
 import importlib.util
 import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -71,10 +73,33 @@ def run_measured(argv: list[str], cwd: Path, env: dict[str, str] | None = None) 
 
 
 def profiled(argv: list[str], profile: str | None) -> list[str]:
-    """``argv`` (a ``python -m wattbridge ...`` command) under cProfile if asked."""
+    """``argv`` under py-spy (it samples every thread, as cProfile does not) if asked;
+    py-spy writes collapsed stacks to ``profile``. Its CPU figures are then not ours."""
     if not profile:
         return argv
-    return [argv[0], "-m", "cProfile", "-o", profile, *argv[1:]]
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    if not Path(spy).exists():
+        raise SystemExit("--profile needs py-spy: pip install py-spy")
+    return [spy, "record", "--format", "raw", "--rate", "200", "--nonblocking", "--output",
+            profile, "--", *argv]  # fmt: skip
+
+
+def print_profile(path: str, top: int = 15) -> None:
+    """The functions that py-spy's samples in ``path`` were in most (self time), idle
+    waits left out, as shares of the busy samples."""
+    if not Path(path).exists():
+        print(f"  (no profile written to {path})")
+        return
+    counts: dict[str, int] = {}
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        stack, _, number = line.rpartition(" ")
+        leaf = re.sub(r":\d+\)$", ")", stack.rsplit(";", 1)[-1])
+        counts[leaf] = counts.get(leaf, 0) + int(number)
+    idle = ("wait (threading", "select (", "sleep (", "_wait_for_tstate_lock", "acquire")
+    busy = {k: v for k, v in counts.items() if not any(mark in k for mark in idle)}
+    total = sum(busy.values()) or 1
+    for leaf, number in sorted(busy.items(), key=lambda item: -item[1])[:top]:
+        print(f"    {100 * number / total:5.1f}%  {leaf}")
 
 
 # -- the baseline: the platform's example client, its local half ---------------------
@@ -144,14 +169,16 @@ def measure_import(csv_path: Path, work: Path, import_size: int, profile: str | 
 
 def measure_folder(csv_path: Path, work: Path, rows: int, profile: str | None) -> Usage:
     """``wattbridge run`` with the file already in the inbox: from start until the file
-    is in done/ and every reading is in out.jsonl, then SIGTERM (a clean stop)."""
+    is in done/ and every reading is in out.jsonl, then SIGINT (a clean stop)."""
     (work / "inbox").mkdir(parents=True)
     (work / "wattbridge.toml").write_text(FOLDER_CONFIG, encoding="utf-8")
     os.link(csv_path, work / "inbox" / csv_path.name)  # the same bytes, no copy
     argv = [sys.executable, "-m", "wattbridge", "run", "-c", "wattbridge.toml"]
     expected = rows * len(STREAMS)
     log = (work / "log.txt").open("ab")
-    process = subprocess.Popen(profiled(argv, profile), cwd=work, stdout=log, stderr=log)
+    process = subprocess.Popen(
+        profiled(argv, profile), cwd=work, stdout=log, stderr=log, start_new_session=True
+    )
     out = work / "out.jsonl"
     delivered = 0
     seen = 0
@@ -172,7 +199,9 @@ def measure_folder(csv_path: Path, work: Path, rows: int, profile: str | None) -
                 block = handle.read()
             seen += len(block)
             delivered += block.count(b"\n")
-    process.send_signal(signal.SIGTERM)
+    # SIGINT to the group: wattbridge stops cleanly on it, and py-spy (if profiling)
+    # writes its stacks.
+    os.killpg(process.pid, signal.SIGINT)
     _pid, status, usage = os.wait4(process.pid, 0)
     process.returncode = os.waitstatus_to_exitcode(status)
     log.close()
@@ -198,7 +227,8 @@ def measure_size(rows: int, args: argparse.Namespace, root: Path) -> dict[str, U
     results: dict[str, Usage] = {}
     for side in args.only or SIDES:
         work = folder / side
-        profile = f"{args.profile}.{side}.{rows}" if args.profile else None
+        wanted = args.profile and side != "baseline"  # the baseline is not ours to profile
+        profile = f"{args.profile}.{side}.{rows}" if wanted else None
         if side == "baseline":
             work.mkdir()
             argv = [sys.executable, __file__, "--baseline-child", str(csv_path), str(work)]
@@ -208,6 +238,9 @@ def measure_size(rows: int, args: argparse.Namespace, root: Path) -> dict[str, U
         else:
             results[side] = measure_folder(csv_path, work, rows, profile)
         used = results[side]
+        if profile:
+            print(f"  profile of {side} at {rows:,} rows (self time, busy samples):")
+            print_profile(profile)
         print(f"  {rows:>10,} rows  {side:8s} {used.cpu_seconds:8.2f} CPU s  "
               f"peak {used.peak_mb:5.0f} MB", flush=True)  # fmt: skip
     return results
@@ -219,7 +252,9 @@ def main() -> None:
     parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000])
     parser.add_argument("--import-size", type=int, default=100_000, help="readings per import")
     parser.add_argument("--only", nargs="+", choices=SIDES, help="measure only these sides")
-    parser.add_argument("--profile", help="cProfile the wattbridge sides to PATH.<side>.<rows>")
+    parser.add_argument(
+        "--profile", help="py-spy the wattbridge sides (collapsed stacks) to PATH.<side>.<rows>"
+    )
     parser.add_argument(
         "--baseline-child", nargs=2, metavar=("CSV", "WORK"), help=argparse.SUPPRESS
     )
