@@ -299,7 +299,7 @@ class Importer:
                 parsed = parse(fields)
             except RowProblem:
                 continue
-            chunk.extend(to_readings(parsed))
+            chunk.extend(to_readings(parsed, self.source_name))
             chunk_rows += 1
             if len(chunk) >= size:
                 emit(chunk)

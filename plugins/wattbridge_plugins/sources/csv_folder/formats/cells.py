@@ -41,11 +41,14 @@ class ValueReader:
             ) from None
 
 
-def to_readings(cells: list[Cell]) -> list[Reading]:
-    """The readings of checked cells. Reading still validates them (cheaply: the
-    timestamps are UTC already); the parsers make sure it accepts every cell, so a
-    refusal here is a bug, and raises."""
-    return [Reading(stream, timestamp, value, unit) for stream, timestamp, value, unit in cells]
+def to_readings(cells: list[Cell], source: str) -> list[Reading]:
+    """The readings of checked cells, named as from ``source`` (so the bus need not copy
+    each to name it). Reading still validates them (cheaply: the timestamps are UTC
+    already); the parsers make sure it accepts every cell, so a refusal here is a bug,
+    and raises."""
+    return [
+        Reading(stream, timestamp, value, unit, source) for stream, timestamp, value, unit in cells
+    ]
 
 
 def check_headers(fields: list[str], line: int) -> None:
