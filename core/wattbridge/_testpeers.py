@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import getpass
 import os
+import random
 import socket
 import subprocess
 import time
@@ -18,13 +19,39 @@ from pathlib import Path
 
 from wattbridge._programs import TlsFiles, mosquitto_binary, stop_process
 
+_handed_out: set[int] = set()
+
+
+def _ephemeral_floor() -> int:
+    """The lowest port the kernel hands to outgoing connections (Linux's
+    ip_local_port_range; IANA's 49152 where it cannot be read)."""
+    try:
+        text = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text(encoding="ascii")
+        return int(text.split()[0])
+    except (OSError, ValueError, IndexError):
+        return 49152
+
 
 def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port that was free a moment ago on ``host``."""
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
+    """A TCP port that was free a moment ago on ``host``, never the same one twice in a
+    process. It is taken below the kernel's ephemeral range: a port from that range (as
+    binding port 0 gives) can be taken by any outgoing connection between this check and
+    the server's own bind, which cost a nats-server cluster its route port under load."""
+    floor = _ephemeral_floor()
+    for _ in range(1000):
+        candidate = random.randrange(10_000, floor) if floor > 11_000 else 0
+        if candidate in _handed_out:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind((host, candidate))
+            except OSError:
+                continue
+            port: int = sock.getsockname()[1]
+        if port not in _handed_out:
+            _handed_out.add(port)
+            return port
+    raise RuntimeError(f"no free TCP port on {host}")
 
 
 # CONNECT, MQTT 3.1.1, clean session, keep-alive 60 s, empty client id.
