@@ -3,6 +3,7 @@ diagnostics never show a secret."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Callable
@@ -60,6 +61,9 @@ async def _set_and_flush(hass: HomeAssistant, entity_id: str, values: list[str])
     for value in values:
         hass.states.async_set(entity_id, value, {"unit_of_measurement": "kWh"})
         await hass.async_block_till_done()
+        # The platforms keep one value per datastream and millisecond; two changes in
+        # one millisecond (HA 2026 on Python 3.13 makes them that fast) are one value.
+        await asyncio.sleep(0.005)
     await hass.services.async_call(DOMAIN, "flush", {}, blocking=True)
 
 
