@@ -10,6 +10,7 @@ import argparse
 import json
 import logging
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -44,6 +45,7 @@ from wattbridge._outboxcli import (
 from wattbridge._plugins import DISABLE_PLUGINS_ENV, Registry, disabled_from_env, load_plugins
 from wattbridge._reload import Service
 from wattbridge._runtime import stats_path
+from wattbridge._signals import stop_signals
 from wattbridge._sourcehealth import health_rows, source_health
 from wattbridge._stats import load_stats
 
@@ -375,8 +377,12 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
             for label, token in getattr(server, "tokens", {}).items():
                 print(f"  token {label}: {token}")
         sys.stdout.flush()
-        while True:
-            time.sleep(3600)
+        # SIGTERM too (systemd, a test, `kill`): without it the process died without
+        # stopping its servers, and the MQTT door's Mosquitto ran on as an orphan.
+        stop = threading.Event()
+        with stop_signals(stop):
+            while not stop.wait(1):
+                pass
     except KeyboardInterrupt:
         pass
     finally:

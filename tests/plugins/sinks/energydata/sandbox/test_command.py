@@ -4,6 +4,7 @@ printed, and the example config delivering over MQTT what the HTTP door then ser
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -92,6 +93,34 @@ def test_the_example_publishes_over_mqtt_and_the_fetch_api_serves_it(tmp_path: P
             assert banner["energydata-mqtt"]["write"] not in errors
         sandbox.terminate()
         sandbox.communicate(timeout=30)
+
+
+def test_sigterm_stops_the_mqtt_doors_mosquitto_too(tmp_path: Path) -> None:
+    port = free_port()
+    sandbox = subprocess.Popen(
+        [*WATTBRIDGE, "sandbox", "energydata-mqtt", "--port", str(port)],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        read_banner(sandbox, 1)
+        socket.create_connection(("127.0.0.1", port), timeout=5).close()
+    finally:
+        sandbox.terminate()  # as systemd or `kill` stop it
+        sandbox.communicate(timeout=30)
+    assert sandbox.returncode == 0
+
+    def refused() -> bool:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        except OSError:
+            return True
+        return False
+
+    # Before, the broker ran on as an orphan, still listening.
+    wait_until(refused, timeout=15, message="the door's Mosquitto stopped")
 
 
 def test_without_mosquitto_the_default_set_starts_the_rest_and_the_mqtt_door_says_why(
