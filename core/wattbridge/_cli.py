@@ -357,37 +357,38 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
         )
     setup_logging(args.log_level or "info", args.log_format or "text")
     running = []
-    try:
-        for offset, name in enumerate(names):
-            port = args.port + offset if args.port else 0
-            state_dir = args.state_dir / name
-            state_dir.mkdir(parents=True, exist_ok=True)
-            try:
-                server = registry.sandboxes[name].start(args.host, port, state_dir)
-            except RuntimeError as exc:  # a program it needs is missing: the hint says which
-                if args.names:
-                    raise CommandFailed(f"sandbox {name}: {exc}", exitcodes.FAILURE) from None
-                print(f"{name}: not started: {exc}", file=sys.stderr)
-                continue
-            running.append(server)
-            print(f"{name}: {server.url}")
-            ca_file = getattr(server, "ca_file", None)
-            if ca_file is not None:
-                print(f"  CA certificate (trust it, e.g. ca_file): {ca_file}")
-            for label, token in getattr(server, "tokens", {}).items():
-                print(f"  token {label}: {token}")
-        sys.stdout.flush()
-        # SIGTERM too (systemd, a test, `kill`): without it the process died without
-        # stopping its servers, and the MQTT door's Mosquitto ran on as an orphan.
-        stop = threading.Event()
-        with stop_signals(stop):
+    # SIGTERM too (systemd, a test, `kill`), from before the first server starts:
+    # without it the process died without stopping its servers, and the MQTT door's
+    # Mosquitto ran on as an orphan.
+    stop = threading.Event()
+    with stop_signals(stop):
+        try:
+            for offset, name in enumerate(names):
+                port = args.port + offset if args.port else 0
+                state_dir = args.state_dir / name
+                state_dir.mkdir(parents=True, exist_ok=True)
+                try:
+                    server = registry.sandboxes[name].start(args.host, port, state_dir)
+                except RuntimeError as exc:  # a program it needs is missing: the hint says which
+                    if args.names:
+                        raise CommandFailed(f"sandbox {name}: {exc}", exitcodes.FAILURE) from None
+                    print(f"{name}: not started: {exc}", file=sys.stderr)
+                    continue
+                running.append(server)
+                print(f"{name}: {server.url}")
+                ca_file = getattr(server, "ca_file", None)
+                if ca_file is not None:
+                    print(f"  CA certificate (trust it, e.g. ca_file): {ca_file}")
+                for label, token in getattr(server, "tokens", {}).items():
+                    print(f"  token {label}: {token}")
+            sys.stdout.flush()
             while not stop.wait(1):
                 pass
-    except KeyboardInterrupt:
-        pass
-    finally:
-        for server in running:
-            server.stop()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            for server in running:
+                server.stop()
     return exitcodes.OK
 
 
