@@ -7,8 +7,9 @@ What changed while it was not connected (a dropped connection, an HA restart, a
 restart of wattbridge) is read from HA's recorder: for each selected entity, every
 state change recorded since the last one whose reading is in the outbox (kept in
 ``delivered.json`` in the source's state folder), with ``history/history_during_period``.
-Until that answer comes, the readings of the current states and of new events are held
-back, so that the saved times never pass a change not yet delivered.
+From the subscription until get_states and that history read are answered, the
+readings of new events are held back and sent after the older changes, so that the
+saved times never pass a change not yet delivered.
 
 It reconnects with doubling backoff; a refused token is not retried here but raised,
 as a clear error (the runtime restarts the source with its own, longer backoff).
@@ -141,13 +142,7 @@ class HomeAssistantSource:
             if self._stop.is_set():
                 return
             self._client = client
-        # Subscribe before reading the states: a change between the two is then seen
-        # twice (deduplicated), never zero times.
-        self._subscription = client.command(
-            {"type": "subscribe_events", "event_type": "state_changed"}
-        )
-        self._history_request, self._holding, self._gap = None, None, {}
-        self._states_request = client.command({"type": "get_states"})
+        self._begin(client)
         self.connections += 1
         self.context.report_error("connection", None)
         self.log.info(
@@ -160,7 +155,7 @@ class HomeAssistantSource:
             if self._holding is not None and time.monotonic() > self._history_deadline:
                 # Nothing is lost by trying again: the held readings are not delivered,
                 # so the next connection's history read covers them.
-                raise TimeoutError("Home Assistant did not answer the history request")
+                raise TimeoutError("Home Assistant did not answer get_states or the history read")
             try:
                 messages = self._collect(client, heartbeat)
             except TimeoutError:
@@ -172,6 +167,20 @@ class HomeAssistantSource:
                 # Durable in the outbox now: the next gap read starts after these.
                 self.delivered.update((r.stream, r.timestamp) for r in readings)
                 self.delivered.save()
+
+    def _begin(self, client: HomeAssistantClient) -> None:
+        """Subscribe, then ask for the current states, holding live events back."""
+        # Subscribe before reading the states: a change between the two is then seen
+        # twice (deduplicated), never zero times.
+        self._subscription = client.command(
+            {"type": "subscribe_events", "event_type": "state_changed"}
+        )
+        # Live events are held until the current states (and the recorder's record of
+        # the gap) are read: one sent before them would be marked delivered first, and
+        # a crash then would make the next gap read start after the older changes.
+        self._history_request, self._holding, self._gap = None, [], {}
+        self._history_deadline = time.monotonic() + self.config.heartbeat.total_seconds()
+        self._states_request = client.command({"type": "get_states"})
 
     def _collect(self, client: HomeAssistantClient, heartbeat: float) -> list[Any]:
         """The next message, plus whatever else is already waiting (up to a limit)."""
@@ -190,10 +199,10 @@ class HomeAssistantSource:
         except a refused subscription (:class:`ProtocolError`, then a reconnect)."""
         readings: list[Reading] = []
         for message in messages:
-            readings.extend(self.handle_message(message))
-        if self._holding is not None:
-            self._holding.extend(readings)
-            return []
+            made = self.handle_message(message)
+            # Checked per message: the answer that ends the holding returns the held
+            # readings after its own, and what follows it in the batch goes after those.
+            (readings if self._holding is None else self._holding).extend(made)
         return readings
 
     def handle_message(self, message: Any) -> list[Reading]:
@@ -224,7 +233,7 @@ class HomeAssistantSource:
                 return []
             readings = self.converter.convert_all(result)
             self.log.info("read %d current state(s) after connecting", len(readings))
-            return readings
+            return self._release(readings)
         if kind == "event" and message_id == self._subscription:
             is_state_change, new_state = state_changed_new_state(message)
             if not is_state_change:
@@ -253,7 +262,8 @@ class HomeAssistantSource:
             client = self._client
         if not self._gap or client is None:
             return False
-        self._holding = []
+        if self._holding is None:
+            self._holding = []
         since = min(self._gap.values())
         self._history_request = client.command(history_command(self._gap, since))
         self._history_deadline = time.monotonic() + self.config.heartbeat.total_seconds()
@@ -265,7 +275,7 @@ class HomeAssistantSource:
     def _history_answered(self, message: Mapping[str, Any]) -> list[Reading]:
         """The recorded changes newer than each entity's last delivered one, then the
         current states, then the readings of the events held back meanwhile."""
-        held, self._holding, self._history_request = self._holding or [], None, None
+        self._history_request = None
         current, self._current_states = self._current_states, []
         if message.get("success") is not True:
             # HA without its recorder or history: only the current states can be sent.
@@ -274,7 +284,7 @@ class HomeAssistantSource:
                 "disconnected are not recovered",
                 message.get("error"),
             )
-            return self.converter.convert_all(current) + held
+            return self._release(self.converter.convert_all(current))
         recovered = [
             reading
             for reading in self.converter.convert_all(states_from_history(message.get("result")))
@@ -283,7 +293,14 @@ class HomeAssistantSource:
         self.gap_readings += len(recovered)
         if recovered:
             self.log.info("recovered %d state change(s) from HA's recorder", len(recovered))
-        return recovered + self.converter.convert_all(current) + held
+        return self._release(recovered + self.converter.convert_all(current))
+
+    def _release(self, first: list[Reading]) -> list[Reading]:
+        """End the holding: ``first``, then the held readings not already among them
+        (an event that came before get_states' answer is in that answer too)."""
+        held, self._holding = self._holding or [], None
+        seen = {(r.stream, r.timestamp) for r in first}
+        return first + [r for r in held if (r.stream, r.timestamp) not in seen]
 
 
 def _describe(exc: BaseException) -> str:
