@@ -22,6 +22,7 @@ Fixtures:
   test a full disk, ``free()`` it again; it is unmounted after the test.
 
 Helpers: :func:`free_port`, :func:`wait_until`, :func:`plugin_config`,
+:func:`jsonl_records` (what a jsonl sink wrote, while it may still be writing),
 :func:`make_certificates` (a throw-away CA and server certificate, with ``openssl``);
 the program itself: :func:`wattbridge_command`, :func:`start_wattbridge` and
 :func:`stop_wattbridge` (``run`` as a process), :func:`wattbridge_status`,
@@ -32,6 +33,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import json
 import logging
 import threading
 import time
@@ -68,6 +70,7 @@ __all__ = [
     "SourceHarness",
     "TlsFiles",
     "free_port",
+    "jsonl_records",
     "make_certificates",
     "mosquitto",
     "plugin_config",
@@ -102,6 +105,17 @@ def wait_until(
         if time.monotonic() > deadline:
             pytest.fail(f"timed out after {timeout}s waiting for {message}")
         time.sleep(interval)
+
+
+def jsonl_records(path: Path) -> list[dict[str, Any]]:
+    """The records of a JSON-lines file, such as a jsonl sink writes: complete lines
+    only, as a line being appended may be read half-written; none if it does not exist."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return []
+    complete = text[: text.rfind("\n") + 1]
+    return [json.loads(line) for line in complete.splitlines()]
 
 
 def plugin_config(registry: Registry, kind: str, plugin: str, base_dir: Path, **keys: Any) -> Any:

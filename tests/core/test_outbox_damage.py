@@ -5,14 +5,13 @@ recover` salvages what SQLite can still read, keeping the damaged file aside."""
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 from pathlib import Path
-from typing import Any
 
 from wattbridge._outbox import Outbox
 from wattbridge.testing import (
+    jsonl_records,
     start_wattbridge,
     stop_wattbridge,
     wait_until,
@@ -67,12 +66,6 @@ def write_config(folder: Path, *, count: int, rate: float, b_path: str, extra: s
 def depth(config: Path, sink: str) -> int:
     box = wattbridge_status(config)["sinks"][sink]
     return int(box["depth"]) if box and "depth" in box else 0
-
-
-def lines(path: Path) -> list[dict[str, Any]]:
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text("utf-8").splitlines()]
 
 
 def test_an_outbox_deleted_while_running_stops_its_sink_and_keeps_what_it_held(
@@ -142,7 +135,7 @@ def test_a_damaged_outbox_stops_only_its_sink_and_is_recovered(tmp_path: Path) -
     first = start_wattbridge(config, log=log)
     try:
         wait_until(lambda: depth(config, "b") == count, timeout=60, message="b holds all")
-        wait_until(lambda: len(lines(tmp_path / "a.jsonl")) == count, timeout=60)
+        wait_until(lambda: len(jsonl_records(tmp_path / "a.jsonl")) == count, timeout=60)
     finally:
         assert stop_wattbridge(first) == 0
     box = tmp_path / "state" / "outbox" / "b.sqlite"
@@ -154,7 +147,7 @@ def test_a_damaged_outbox_stops_only_its_sink_and_is_recovered(tmp_path: Path) -
     second = start_wattbridge(config, log=log)
     try:
         wait_until(
-            lambda: len(lines(tmp_path / "a.jsonl")) == count + 500,
+            lambda: len(jsonl_records(tmp_path / "a.jsonl")) == count + 500,
             timeout=60,
             message="sink a running beside the damaged b",
         )
@@ -187,7 +180,7 @@ def test_a_damaged_outbox_stops_only_its_sink_and_is_recovered(tmp_path: Path) -
     write_config(tmp_path, count=count, rate=0, b_path="b.jsonl", extra=MORE)
     third = start_wattbridge(config, "--until-idle", "1", log=log)
     assert third.wait(60) == 0
-    delivered = lines(tmp_path / "b.jsonl")
+    delivered = jsonl_records(tmp_path / "b.jsonl")
     keys = {(r["stream"], r["timestamp"]) for r in delivered}
     assert len(keys) == len(delivered) == readable
     assert all(r["stream"] in ("x", "y") for r in delivered)

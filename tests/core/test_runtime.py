@@ -17,7 +17,7 @@ from wattbridge import Reading, SinkLimits, hookimpl
 from wattbridge._config import load_config
 from wattbridge._plugins import load_plugins
 from wattbridge._runtime import Runtime
-from wattbridge.testing import wait_until
+from wattbridge.testing import jsonl_records, wait_until
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -93,10 +93,6 @@ def runtime_for(tmp_path, text):
     return Runtime(load_config(path, registry), registry)
 
 
-def lines(path):
-    return [json.loads(x) for x in path.read_text().splitlines()] if path.exists() else []
-
-
 def test_failing_sources_and_sinks_are_isolated_and_restarted(tmp_path):
     FlakyPolled.calls = 0
     DyingPushed.starts = 0
@@ -125,7 +121,7 @@ to = ["out", "dead"]
     runtime.start()
     try:
         # The flaky meter recovers after its backoff; the dying source is restarted.
-        wait_until(lambda: any(r["stream"] == "p" for r in lines(out)), timeout=10)
+        wait_until(lambda: any(r["stream"] == "p" for r in jsonl_records(out)), timeout=10)
         wait_until(lambda: DyingPushed.starts >= 2, timeout=10)
         assert runtime.stats.counters["source.meter.failures"] == 1
         assert runtime.stats.counters["source.ws.failures"] >= 1
@@ -162,13 +158,13 @@ to = ["out", "later"]
     )
     runtime.start()
     try:
-        wait_until(lambda: len(lines(out)) >= 3)
+        wait_until(lambda: len(jsonl_records(out)) >= 3)
         assert "cannot open" in runtime.outboxes["later"].status().last_error
         queued = runtime.outboxes["later"].depth
         assert queued >= 3
         blocked.unlink()  # the folder can now be made: the sink opens on a later flush
         wait_until(lambda: runtime.outboxes["later"].depth == 0, timeout=15)
-        assert len(lines(blocked / "later.jsonl")) >= queued
+        assert len(jsonl_records(blocked / "later.jsonl")) >= queued
     finally:
         runtime.stop()
 
@@ -252,20 +248,20 @@ def test_sigkill_mid_stream_then_restart_delivers_every_reading(tmp_path):
     for kill in range(1, kills + 1):  # kill it three times at different points
         proc = start_wattbridge(tmp_path)
         enough = kill * 1200
-        wait_until(lambda n=enough: len(lines(out)) > n, timeout=30)
+        wait_until(lambda n=enough: len(jsonl_records(out)) > n, timeout=30)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
     proc = start_wattbridge(tmp_path)
     try:
         wait_until(
-            lambda: len({(r["stream"], r["timestamp"]) for r in lines(out)}) == count,
+            lambda: len({(r["stream"], r["timestamp"]) for r in jsonl_records(out)}) == count,
             timeout=60,
             message="every generated reading in out.jsonl",
         )
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(20) == 0
-    delivered = lines(out)
+    delivered = jsonl_records(out)
     keys = {(r["stream"], r["timestamp"]) for r in delivered}
     assert len(keys) == count
     # At-least-once: a kill may repeat what was in flight, never more than a few batches.
@@ -324,10 +320,10 @@ to = "out"
     )
     runtime.start()
     try:
-        wait_until(lambda: len(lines(out)) >= 3, timeout=20)
+        wait_until(lambda: len(jsonl_records(out)) >= 3, timeout=20)
     finally:
         runtime.stop()
-    stamps = [datetime.fromisoformat(line["timestamp"]) for line in lines(out)]
+    stamps = [datetime.fromisoformat(line["timestamp"]) for line in jsonl_records(out)]
     on_grid = [stamp.microsecond % 500_000 == 0 for stamp in stamps]
     if style == "scheduled":
         assert all(on_grid), stamps  # the poll's tick, whatever moment it ran

@@ -4,12 +4,12 @@ while running, so `status` shows them and a SIGKILL keeps them."""
 
 from __future__ import annotations
 
-import json
 import signal
 from pathlib import Path
 from typing import Any
 
 from wattbridge.testing import (
+    jsonl_records,
     start_wattbridge,
     stop_wattbridge,
     wait_until,
@@ -44,10 +44,7 @@ def write_config(folder: Path, count: int, rate: float = 0) -> Path:
 
 
 def delivered(folder: Path) -> list[dict[str, Any]]:
-    out = folder / "out.jsonl"
-    if not out.exists():
-        return []
-    return [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    return jsonl_records(folder / "out.jsonl")
 
 
 def test_a_second_run_on_one_state_folder_exits_naming_the_folder_and_the_holder(

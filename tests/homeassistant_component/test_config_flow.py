@@ -12,7 +12,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from wb_helpers import DOMAIN, add_entry
 
-from wattbridge.testing import free_port
+from wattbridge.testing import free_port, jsonl_records
 
 
 async def _to_sink_step(hass: HomeAssistant, sink_type: str) -> dict[str, Any]:
@@ -149,7 +149,6 @@ async def test_energydata_mqtt_unreachable(hass: HomeAssistant, door: Any) -> No
 async def test_the_options_flow_changes_the_entities_sent(
     hass: HomeAssistant, tmp_path: Path
 ) -> None:
-    from wb_helpers import jsonl_lines
 
     out = tmp_path / "out.jsonl"
     entry = await add_entry(hass, "jsonl", {"path": str(out)}, {"include_entities": ["sensor.a"]})
@@ -167,7 +166,7 @@ async def test_the_options_flow_changes_the_entities_sent(
     hass.states.async_set("sensor.b", "2")
     await hass.async_block_till_done()
     await hass.services.async_call(DOMAIN, "flush", {}, blocking=True)
-    assert [line["stream"] for line in jsonl_lines(out)] == ["sensor.b"]
+    assert [line["stream"] for line in jsonl_records(out)] == ["sensor.b"]
     assert await hass.config_entries.async_unload(entry.entry_id)
 
 
@@ -185,7 +184,6 @@ async def _reconfigure(hass: HomeAssistant, entry: Any) -> dict[str, Any]:
 async def test_reconfigure_changes_the_sinks_keys_and_reloads(
     hass: HomeAssistant, tmp_path: Path
 ) -> None:
-    from wb_helpers import jsonl_lines
 
     first, second = tmp_path / "first.jsonl", tmp_path / "second.jsonl"
     entry = await add_entry(hass, "jsonl", {"path": str(first)}, {"include_entities": ["sensor.a"]})
@@ -204,7 +202,7 @@ async def test_reconfigure_changes_the_sinks_keys_and_reloads(
     hass.states.async_set("sensor.a", "1")
     await hass.async_block_till_done()
     await hass.services.async_call(DOMAIN, "flush", {}, blocking=True)
-    assert jsonl_lines(first) == [] and [line["value"] for line in jsonl_lines(second)] == [1]
+    assert jsonl_records(first) == [] and [line["value"] for line in jsonl_records(second)] == [1]
     assert await hass.config_entries.async_unload(entry.entry_id)
 
 

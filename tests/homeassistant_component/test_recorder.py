@@ -22,7 +22,9 @@ from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.components.recorder.common import (
     async_wait_recording_done,
 )
-from wb_helpers import COMPONENT_ROOT, DOMAIN, add_entry, jsonl_lines
+from wb_helpers import COMPONENT_ROOT, DOMAIN, add_entry
+
+from wattbridge.testing import jsonl_records
 
 ENERGY = {"device_class": "energy", "unit_of_measurement": "kWh", "state_class": "total_increasing"}
 
@@ -55,7 +57,7 @@ async def test_changes_made_while_the_entry_was_unloaded_are_sent_at_its_start(
     hass.states.async_set("sensor.meter", "0", ENERGY)
     entry = await add_entry(hass, "jsonl", {"path": str(out)})
     await _flush(hass)
-    assert [line["value"] for line in jsonl_lines(out)] == [0]
+    assert [line["value"] for line in jsonl_records(out)] == [0]
 
     assert await hass.config_entries.async_unload(entry.entry_id)
     await hass.async_block_till_done()
@@ -71,7 +73,7 @@ async def test_changes_made_while_the_entry_was_unloaded_are_sent_at_its_start(
     hass.states.async_set("sensor.meter", "31", ENERGY)
     await hass.async_block_till_done()
     await _flush(hass)
-    lines = jsonl_lines(out)
+    lines = jsonl_records(out)
     assert [line["value"] for line in lines] == list(range(32))
     assert [line["timestamp"] for line in lines[1:31]] == changed
 
@@ -87,7 +89,7 @@ async def test_without_a_delivered_file_only_the_current_state_is_sent(
     await async_wait_recording_done(hass)
     await add_entry(hass, "jsonl", {"path": str(out)})
     await _flush(hass)
-    assert [line["value"] for line in jsonl_lines(out)] == [2]
+    assert [line["value"] for line in jsonl_records(out)] == [2]
 
 
 async def test_backfill_sends_recorded_states_and_a_week_of_hourly_statistics(
@@ -133,14 +135,14 @@ async def test_backfill_sends_recorded_states_and_a_week_of_hourly_statistics(
     await _flush(hass)
     hourly = {
         line["timestamp"]: line["value"]
-        for line in jsonl_lines(out)
+        for line in jsonl_records(out)
         if line["timestamp"].endswith(":00:00+00:00")
     }
     expected = {
         (start + timedelta(hours=1)).isoformat(): 1000.0 + k for k, start in enumerate(starts)
     }
     assert {t: v for t, v in hourly.items() if t in expected} == expected
-    values = [line["value"] for line in jsonl_lines(out)]
+    values = [line["value"] for line in jsonl_records(out)]
     assert values.count(5000) == 1 and 5001 in values
 
 

@@ -8,9 +8,10 @@ from pathlib import Path
 
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
-from wb_helpers import DOMAIN, add_entry, jsonl_lines
+from wb_helpers import DOMAIN, add_entry
 
 from wattbridge._outbox import Outbox
+from wattbridge.testing import jsonl_records
 
 
 async def _flush(hass: HomeAssistant) -> dict:
@@ -39,7 +40,7 @@ async def test_states_reach_the_sink_and_unload_stops_cleanly(
     await hass.async_block_till_done()
     await _flush(hass)
 
-    lines = jsonl_lines(out)
+    lines = jsonl_records(out)
     got = [(line["stream"], line["value"], line["unit"]) for line in lines]
     assert got == [
         ("sensor.before", 1.5, "kWh"),
@@ -109,7 +110,7 @@ async def test_replay_dead_letters_service(hass: HomeAssistant, tmp_path: Path) 
         return_response=True,
     )
     assert response == {"replayed": 1}
-    assert [line["stream"] for line in jsonl_lines(out)] == ["sensor.x"]
+    assert [line["stream"] for line in jsonl_records(out)] == ["sensor.x"]
     assert await hass.config_entries.async_unload(entry.entry_id)
 
 
@@ -134,7 +135,7 @@ async def test_a_restart_with_readings_still_queued_loses_nothing(
         await hass.async_block_till_done()
     assert await hass.config_entries.async_unload(entry.entry_id)  # as at HA's stop
     await hass.async_block_till_done()
-    assert jsonl_lines(out) == []
+    assert jsonl_records(out) == []
     outbox_file = tmp_path / ".storage" / DOMAIN / entry.entry_id / "outbox" / "sink.sqlite"
     outbox = Outbox(outbox_file)
     assert outbox.depth == 3
@@ -147,7 +148,7 @@ async def test_a_restart_with_readings_still_queued_loses_nothing(
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
     await _flush(hass)
-    assert [line["value"] for line in jsonl_lines(out)][:3] == [1, 2, 3]
+    assert [line["value"] for line in jsonl_records(out)][:3] == [1, 2, 3]
     assert await hass.config_entries.async_unload(entry.entry_id)
 
 

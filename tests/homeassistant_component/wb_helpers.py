@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -15,13 +14,6 @@ DOMAIN = "wattbridge"
 REPO = Path(__file__).resolve().parents[2]
 COMPONENT_ROOT = Path(os.environ.get("WATTBRIDGE_COMPONENT_ROOT", REPO / "homeassistant_component"))
 """The folder whose custom_components/ the tests load (conftest.py puts it on the path)."""
-
-
-def jsonl_lines(path: Path) -> list[dict[str, Any]]:
-    """The readings a jsonl sink wrote."""
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
 async def add_entry(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from collections.abc import Callable
@@ -11,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from wattbridge.testing import SourceHarness, wait_until
+from wattbridge.testing import SourceHarness, jsonl_records, wait_until
 
 FAST = {"settle": "0.05s", "scan_interval": "0.02s", "finished_after": "0.2s"}
 """Timings that keep tests quick; the defaults are tested on their own."""
@@ -77,13 +76,6 @@ def ledger_when(source: Any, predicate: Callable[[list[Any]], bool], timeout: fl
     return entries
 
 
-def jsonl(path: Path) -> list[dict[str, Any]]:
-    """The readings a jsonl sink wrote."""
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
-
-
 def as_tuples(readings: Any) -> list[tuple[str, str, Any, str]]:
     """Readings (objects or jsonl dicts) as comparable (stream, iso time, value, unit)."""
     out = []
@@ -114,7 +106,7 @@ class Helpers:
     wait_for_path = staticmethod(wait_for_path)
     report = staticmethod(report)
     ledger_when = staticmethod(ledger_when)
-    jsonl = staticmethod(jsonl)
+    jsonl = staticmethod(jsonl_records)
     as_tuples = staticmethod(as_tuples)
     start_run = staticmethod(start_run)
 

@@ -11,7 +11,6 @@ would be, backfills to the routed sink.
 
 from __future__ import annotations
 
-import json
 import socket
 import threading
 import time
@@ -21,13 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from wattbridge.commands import main
-from wattbridge.testing import free_port, wait_until
-
-
-def jsonl(path: Path) -> list[dict[str, Any]]:
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+from wattbridge.testing import free_port, jsonl_records, wait_until
 
 
 def test_thirty_changes_during_a_30s_stop_of_wattbridge_all_arrive(
@@ -43,7 +36,7 @@ def test_thirty_changes_during_a_30s_stop_of_wattbridge_all_arrive(
     source = runtime.sources["ha"].plugin
     wait_until(source.connected.is_set, message="subscribed", timeout=30)
     ha.set_state("sensor.gap_energy", "0", unit_of_measurement="kWh", device_class="energy")
-    wait_until(lambda: [r["value"] for r in jsonl(out)] == [0], message="the first value")
+    wait_until(lambda: [r["value"] for r in jsonl_records(out)] == [0], message="the first value")
     runtime.stop()
 
     # The cut: 30 changes, one a second, while no wattbridge runs.
@@ -58,9 +51,11 @@ def test_thirty_changes_during_a_30s_stop_of_wattbridge_all_arrive(
     wait_until(lambda: source.gap_readings == 30, message="the gap read", timeout=60)
     ha.set_state("sensor.gap_energy", "31", unit_of_measurement="kWh", device_class="energy")
     wait_until(
-        lambda: 31 in [r["value"] for r in jsonl(out)], message="the value after", timeout=60
+        lambda: 31 in [r["value"] for r in jsonl_records(out)],
+        message="the value after",
+        timeout=60,
     )
-    assert [r["value"] for r in jsonl(out)] == list(range(32))
+    assert [r["value"] for r in jsonl_records(out)] == list(range(32))
 
 
 class CutProxy:
@@ -146,7 +141,9 @@ def test_thirty_changes_during_a_30s_cut_of_the_connection_all_arrive(
     try:
         wait_until(source.connected.is_set, message="subscribed", timeout=30)
         ha.set_state("sensor.cut_energy", "0", unit_of_measurement="kWh")
-        wait_until(lambda: [r["value"] for r in jsonl(out)] == [0], message="the first value")
+        wait_until(
+            lambda: [r["value"] for r in jsonl_records(out)] == [0], message="the first value"
+        )
 
         proxy.cut()
         wait_until(lambda: not source.connected.is_set(), message="the source to notice")
@@ -157,10 +154,10 @@ def test_thirty_changes_during_a_30s_cut_of_the_connection_all_arrive(
         assert source.connections == 1  # it stayed cut off the whole time
         proxy.open()
         wait_until(lambda: source.connections >= 2 and source.connected.is_set(), timeout=60)
-        wait_until(lambda: len(jsonl(out)) >= 31, message="every change", timeout=60)
+        wait_until(lambda: len(jsonl_records(out)) >= 31, message="every change", timeout=60)
     finally:
         proxy.cut()
-    assert [r["value"] for r in jsonl(out)] == list(range(31))
+    assert [r["value"] for r in jsonl_records(out)] == list(range(31))
     assert source.gap_readings == 30  # from the recorder; get_states' 30 was a repeat
 
 
@@ -230,8 +227,10 @@ def test_a_week_of_hourly_statistics_backfills(
     }
 
     def hourly() -> dict[str, float]:
-        return {r["timestamp"]: r["value"] for r in jsonl(out) if r["timestamp"] in expected}
+        return {
+            r["timestamp"]: r["value"] for r in jsonl_records(out) if r["timestamp"] in expected
+        }
 
     wait_until(lambda: len(hourly()) == 168, message="168 hourly readings", timeout=60)
     assert hourly() == expected
-    assert all(r["stream"] == entity and r["unit"] == "kWh" for r in jsonl(out))
+    assert all(r["stream"] == entity and r["unit"] == "kWh" for r in jsonl_records(out))

@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from wattbridge.testing import Mosquitto, wait_until
+from wattbridge.testing import Mosquitto, jsonl_records, wait_until
 
 CONFIG = """
 [wattbridge]
@@ -35,12 +35,6 @@ to = "out"
 """
 
 
-def lines(path: Path) -> list[dict[str, object]]:
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.endswith("}")]
-
-
 def wattbridge(tmp_path: Path, *args: str) -> list[str]:
     return [sys.executable, "-m", "wattbridge", *args, "-c", str(tmp_path / "w.toml")]
 
@@ -60,17 +54,19 @@ def test_a_lone_surrogate_is_refused_and_every_later_message_arrives(
     try:
         # Retained: the broker hands it over once the source has subscribed.
         publish("meter/first", b'{"v": 1}', retain=True)
-        wait_until(lambda: len(lines(out)) == 1, timeout=30, message="the first reading")
+        wait_until(lambda: len(jsonl_records(out)) == 1, timeout=30, message="the first reading")
         # Valid JSON whose string has no UTF-8 form: SQLite refuses to store it.
         publish("meter/poison", b'{"v": "\\ud800"}')
         for n in range(2, 12):
             publish(f"meter/m{n}", json.dumps({"v": n}).encode())
-        wait_until(lambda: len(lines(out)) == 11, timeout=30, message="the ten messages behind it")
+        wait_until(
+            lambda: len(jsonl_records(out)) == 11, timeout=30, message="the ten messages behind it"
+        )
     finally:
         proc.send_signal(signal.SIGTERM)
         output, _ = proc.communicate(timeout=30)
     assert proc.returncode == 0, output
-    assert sorted(r["value"] for r in lines(out)) == list(range(1, 12))
+    assert sorted(r["value"] for r in jsonl_records(out)) == list(range(1, 12))
     assert "meter/poison: value holds a lone surrogate '\\ud800'" in output
     assert "source feed failed" not in output  # refused, not a restart loop
     status = subprocess.run(
