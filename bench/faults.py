@@ -35,7 +35,6 @@ import json
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -48,7 +47,13 @@ import attrs
 from rich.console import Console
 from rich.table import Table
 
-from wattbridge.testing import Mosquitto
+from wattbridge.testing import (
+    Mosquitto,
+    SmallDisk,
+    jsonl_records,
+    start_wattbridge,
+    stop_wattbridge,
+)
 from wattbridge_plugins.common.mqtt_subscriber import Subscriber
 from wattbridge_plugins.sinks.energinet.sandbox.server import EnerginetSandbox
 
@@ -90,29 +95,6 @@ class Settings:
 # -- running wattbridge -----------------------------------------------------------
 
 
-def start_wattbridge(config: Path, log: Path) -> subprocess.Popen[bytes]:
-    """``wattbridge run -c config`` in its own process, its log appended to ``log``."""
-    env = {**os.environ, "WATTBRIDGE_DISABLE_PLUGIN_AUTOLOAD": "1"}
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "wattbridge", "--log-level", "warning", "run", "-c",
-             str(config)],
-            cwd=config.parent, env=env, stdout=out, stderr=out,
-        )  # fmt: skip
-
-
-def stop_wattbridge(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM, then SIGKILL if it does not end within 30 s."""
-    if process.poll() is not None:
-        return
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(10)
-
-
 def wait_for(predicate: Callable[[], bool], seconds: float, poll: float = 0.2) -> bool:
     """True once ``predicate`` holds; False after ``seconds``."""
     ends = time.monotonic() + seconds
@@ -137,15 +119,9 @@ def replay_source(settings: Settings, streams: list[str], step: str = "1s") -> s
 
 
 def jsonl_keys(path: Path) -> list[tuple[str, str]]:
-    """(stream, timestamp) of every whole line in a jsonl output."""
-    if not path.exists():
-        return []
-    keys = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if line.endswith("}"):  # a line torn by SIGKILL is not a delivery
-            data = json.loads(line)
-            keys.append((data["stream"], data["timestamp"]))
-    return keys
+    """(stream, timestamp) of every whole line in a jsonl output (a line torn by
+    SIGKILL is not a delivery)."""
+    return [(data["stream"], data["timestamp"]) for data in jsonl_records(path)]
 
 
 def sigkill(folder: Path, settings: Settings) -> Outcome:
@@ -160,12 +136,12 @@ def sigkill(folder: Path, settings: Settings) -> Outcome:
     started = time.monotonic()
     kills = 3
     for kill in range(1, kills + 1):
-        process = start_wattbridge(config, folder / "wattbridge.log")
+        process = start_wattbridge(config, log=folder / "wattbridge.log")
         target = settings.readings * kill // (kills + 1)
         wait_for(lambda n=target: len(jsonl_keys(out)) >= n, settings.deadline)
         process.send_signal(signal.SIGKILL)
         process.wait()
-    process = start_wattbridge(config, folder / "wattbridge.log")
+    process = start_wattbridge(config, log=folder / "wattbridge.log")
     try:
         wait_for(lambda: len(set(jsonl_keys(out))) >= settings.readings, settings.deadline)
     finally:
@@ -220,7 +196,7 @@ def broker(folder: Path, settings: Settings) -> Outcome:
     started = time.monotonic()
     with mqtt_peers(folder) as (mosquitto, watcher):
         config = mqtt_config(folder, settings, mosquitto, folder / "state")
-        process = start_wattbridge(config, folder / "wattbridge.log")
+        process = start_wattbridge(config, log=folder / "wattbridge.log")
         try:
             wait_for(lambda: mqtt_counts(watcher)[0] >= settings.readings // 3, settings.deadline)
             mosquitto.stop()
@@ -234,17 +210,6 @@ def broker(folder: Path, settings: Settings) -> Outcome:
         "broker", settings.readings, arrived, duplicated, time.monotonic() - started,
         f"Mosquitto stopped {settings.outage:g}s mid-stream",
     )  # fmt: skip
-
-
-def fill(folder: Path) -> Path:
-    """Write a file into ``folder`` until its filesystem is full; returns the file."""
-    filler = folder / "filler"
-    chunk = b"\0" * 65536
-    # Unbuffered: nothing is left to flush (and fail) when the file closes.
-    with filler.open("wb", buffering=0) as out, contextlib.suppress(OSError):
-        while True:
-            out.write(chunk)
-    return filler
 
 
 def replayed(state_dir: Path) -> int:
@@ -262,31 +227,29 @@ def diskfull(folder: Path, settings: Settings) -> Outcome:
     disk freed ``outage`` seconds later."""
     if os.geteuid() != 0 or shutil.which("mount") is None:
         return Outcome("diskfull", 0, 0, 0, 0.0, "skipped: mounting a tmpfs needs root")
-    mount = folder / "small-disk"
-    mount.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mount)], check=True)
+    disk = SmallDisk(folder / "small-disk", 16 * 2**20)
     started = time.monotonic()
     during = 0
     try:
         with mqtt_peers(folder) as (mosquitto, watcher):
-            state = mount / "state"
+            state = disk.path / "state"
             config = mqtt_config(folder, attrs.evolve(settings, rate=0), mosquitto, state)
             mosquitto.stop()
-            process = start_wattbridge(config, folder / "wattbridge.log")
+            process = start_wattbridge(config, log=folder / "wattbridge.log")
             try:
                 wait_for(lambda: replayed(state) >= settings.readings, settings.deadline)
-                filler = fill(mount)
+                disk.fill()
                 before = len(watcher.messages)
                 mosquitto.start()
                 time.sleep(settings.outage)
                 during = len(watcher.messages) - before
-                filler.unlink()
+                disk.free()
                 wait_for(lambda: mqtt_counts(watcher)[0] >= settings.readings, settings.deadline)
             finally:
                 stop_wattbridge(process)
             arrived, duplicated = mqtt_counts(watcher)
     finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
+        disk.unmount()
     return Outcome(
         "diskfull", settings.readings, arrived, duplicated, time.monotonic() - started,
         f"16 MB tmpfs full for {settings.outage:g}s with {settings.readings} queued: "
@@ -336,7 +299,7 @@ def sandbox(folder: Path, settings: Settings) -> Outcome:
     config.chmod(0o600)
     started = time.monotonic()
     statuses: Counter[int] = Counter()
-    process = start_wattbridge(config, folder / "wattbridge.log")
+    process = start_wattbridge(config, log=folder / "wattbridge.log")
     try:
         wait_for(lambda: server.store.count() >= settings.readings // 5, settings.deadline)
         server.window = 4.0  # the platform's window is longer than ours: 429s

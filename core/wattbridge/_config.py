@@ -232,7 +232,7 @@ def config_from_data(
     return config
 
 
-def config_path(raw: str, config_file: Path) -> Path:
+def path_in_config(raw: str, config_file: Path) -> Path:
     """``raw``, a path as a user writes it in a config file: ``~`` and ``~user``
     expanded, and a relative path taken from ``config_file``'s folder. An unknown
     ``~user`` is a ValueError that names it (pathlib's own is a bare RuntimeError)."""
@@ -585,7 +585,7 @@ class _Loader:
             if not isinstance(value, str):
                 raise _Invalid(f"must be a path string, not {value!r}")
             try:
-                return config_path(value, self.path)
+                return path_in_config(value, self.path)
             except ValueError as exc:
                 raise _Invalid(str(exc)) from None
         if origin in (list, tuple, Sequence) or hint in (list, tuple):
@@ -661,7 +661,7 @@ class _Loader:
             if not isinstance(raw, str) or not raw:
                 raise _Invalid('{file = "path"} needs a path')
             try:
-                path = config_path(raw, self.path)
+                path = path_in_config(raw, self.path)
             except ValueError as exc:
                 raise _Invalid(str(exc)) from None
             try:

@@ -13,7 +13,7 @@ from typing import Any
 
 import attrs
 
-from wattbridge._config import Settings, config_path
+from wattbridge._config import Settings, path_in_config
 
 try:
     import tomllib
@@ -85,7 +85,7 @@ def read_local_view(path: Path) -> LocalView:
     if not isinstance(raw, str):
         raise LocalViewError(f"{path}: [wattbridge] state_dir: must be a path string")
     try:
-        state_dir = config_path(raw, path)
+        state_dir = path_in_config(raw, path)
     except ValueError as exc:
         raise LocalViewError(f"{path}: [wattbridge] state_dir: {exc}") from None
     sinks = data.get("sinks", {})
