@@ -81,6 +81,24 @@ def under_journald(stream: IO[str]) -> bool:
     return expected == f"{info.st_dev}:{info.st_ino}"
 
 
+class StderrHandler(logging.StreamHandler[IO[str]]):
+    """Writes to whatever ``sys.stderr`` is at each record, not the one at set-up (as
+    logging's own last-resort handler does): a process or a test harness that swaps
+    standard error, then closes the old one, must not get "I/O operation on closed file"."""
+
+    def __init__(self) -> None:
+        logging.Handler.__init__(self)
+
+    @property
+    def stream(self) -> IO[str]:
+        """The current standard error."""
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: IO[str]) -> None:
+        """Ignored: the stream is always the current standard error."""
+
+
 def setup_logging(
     level: str = "info",
     fmt: str = "text",
@@ -103,7 +121,7 @@ def setup_logging(
         formatter = JsonFormatter() if fmt == "json" else TextFormatter()
     else:
         out = stream or sys.stderr
-        handler = logging.StreamHandler(out)
+        handler = logging.StreamHandler(out) if stream is not None else StderrHandler()
         if fmt == "json":
             formatter = JsonFormatter()
         elif under_journald(out):

@@ -174,3 +174,23 @@ def test_text_formatter_redacts_secrets_in_messages_and_tracebacks():
     text = stream.getvalue()
     assert token not in text
     assert "connecting with ***" in text and "refused for token ***" in text
+
+
+def test_the_log_follows_standard_error_when_it_is_swapped(monkeypatch):
+    # A harness (pytest) or an embedding program replaces sys.stderr and closes the old
+    # one; records must go to the new one, never "--- Logging error --- closed file".
+    import io
+    import logging
+
+    from wattbridge._logs import setup_logging
+
+    first, second = io.StringIO(), io.StringIO()
+    monkeypatch.setattr(sys, "stderr", first)
+    setup_logging("info", "text")
+    logging.getLogger("wattbridge.test").info("to the first")
+    first.close()
+    monkeypatch.setattr(sys, "stderr", second)
+    logging.getLogger("wattbridge.test").info("to the second")
+    setup_logging("warning", "text")
+    assert "to the second" in second.getvalue()
+    assert "Logging error" not in second.getvalue()
