@@ -18,7 +18,6 @@ import csv
 import logging
 import resource
 import signal
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -116,12 +115,9 @@ def stop_child(process: subprocess.Popen[bytes]) -> None:
 
 
 def queued(folder: Path) -> int:
-    path = folder / "state" / "outbox" / "out.sqlite"
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
-    try:
-        return int(db.execute("SELECT COUNT(*) FROM queue").fetchone()[0])
-    finally:
-        db.close()
+    from wattbridge.testing import outbox_depth
+
+    return outbox_depth(folder / "state" / "outbox" / "out.sqlite") or 0
 
 
 def wait_for(predicate: Callable[[], object], timeout: float, what: str) -> None:

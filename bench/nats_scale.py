@@ -32,7 +32,6 @@ import argparse
 import asyncio
 import json
 import shutil
-import sqlite3
 import statistics
 import subprocess
 import sys
@@ -45,7 +44,12 @@ from typing import Any
 
 from wattbridge import Reading, hookimpl
 from wattbridge.commands import Runtime, load_config, load_plugins
-from wattbridge.testing import program_environment, start_wattbridge, stop_wattbridge
+from wattbridge.testing import (
+    outbox_depth,
+    program_environment,
+    start_wattbridge,
+    stop_wattbridge,
+)
 from wattbridge_plugins.common import nats_wire
 from wattbridge_plugins.common.nats_server import NatsCluster, lease_owners
 
@@ -272,8 +276,7 @@ def diagnosis(clock: StoreClock, total: int, servers: list[str], folder: Path) -
         f"leases {sorted(lease_owners(servers).items())}",
     ]
     for outbox in sorted(folder.glob("*/outbox/*.sqlite")):
-        with sqlite3.connect(outbox) as db:
-            (depth,) = db.execute("SELECT COUNT(*) FROM queue").fetchone()
+        depth = outbox_depth(outbox)
         lines.append(f"{outbox.relative_to(folder)}: {depth} queued")
     for log in sorted(folder.glob("*.log")):
         warnings = [line for line in log.read_text().splitlines() if "apscheduler" not in line]

@@ -2,18 +2,25 @@
 
 Readings are put in batches (one transaction) and taken oldest first; they leave the
 queue only when the sink acknowledges them, or move to the dead-letter table with the
-platform's reason. The same file keeps the sink's small durable state: its backoff,
-its per-credential request times (so rate limits survive restarts), its last success
+platform's reason. A small put is stored one row a reading (the ``queue`` table); a
+large one as one row of the ``segment`` table (see :mod:`wattbridge._segment`). Ids are
+one sequence over both, so every method sees a segment's readings exactly as rows.
+
+The same file keeps the sink's small durable state: its backoff, its per-credential
+request times (so rate limits survive restarts), its last success
 and last error, and whatever a sink stores for a multi-step delivery.
 """
 
 from __future__ import annotations
 
+import heapq
 import os
 import sqlite3
 import threading
 import time
+from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from itertools import groupby, islice
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +29,24 @@ import attrs
 from wattbridge._deliverystate import DeliveryState
 from wattbridge._private import private_file
 from wattbridge._readings import Reading, from_epoch_us, to_epoch_us, trusted_reading
+from wattbridge._segment import (
+    SEGMENT_MIN,
+    Columns,
+    Ranges,
+    SegmentDamaged,
+    clip,
+    contains,
+    first_queued,
+    merge_ranges,
+    pack,
+    pack_attempts,
+    pack_ranges,
+    queued_offsets,
+    reading_at,
+    unpack,
+    unpack_attempts,
+    unpack_ranges,
+)
 from wattbridge._sinks import Batch
 
 _READING_COLUMNS = """
@@ -45,6 +70,17 @@ CREATE TABLE IF NOT EXISTS deadletter (
     reason TEXT NOT NULL,
     failed_at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS segment (
+    first_id INTEGER PRIMARY KEY,
+    count INTEGER NOT NULL,
+    remaining INTEGER NOT NULL,
+    credential TEXT NOT NULL,
+    queued_at REAL NOT NULL,
+    attempts BLOB,
+    done BLOB NOT NULL,
+    checksum INTEGER NOT NULL,
+    columns BLOB NOT NULL
+);
 CREATE TABLE IF NOT EXISTS state (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -57,7 +93,14 @@ RECENT_MAX = 100_000
 Refusal = tuple[Reading, str]
 """A reading that cannot be queued, with the reason it is dead-lettered."""
 
-_CREDENTIAL_INDEX = "CREATE INDEX IF NOT EXISTS queue_credential ON queue (credential, id)"
+_CREDENTIAL_INDEXES = (
+    "CREATE INDEX IF NOT EXISTS queue_credential ON queue (credential, id);"
+    "CREATE INDEX IF NOT EXISTS segment_credential ON segment (credential, first_id);"
+)
+_SEGMENT_META = "first_id, count, remaining, credential, queued_at, attempts, done"
+"""A segment's columns but its readings' (the blob last in the row, read only when needed)."""
+_SEGMENT_PAGE = 64
+_NOTHING_DONE = pack_ranges([])
 
 
 @attrs.frozen
@@ -90,7 +133,8 @@ class OutboxStatus:
 
 
 class OutboxDamaged(Exception):
-    """An outbox file SQLite cannot read (a damaged page, a file that is not a database)."""
+    """An outbox file SQLite cannot read (a damaged page, a file that is not a database),
+    or a segment of it whose checksum does not match."""
 
 
 class OutboxGone(OSError):
@@ -106,6 +150,23 @@ def _id_ranges(ids: Iterable[int]) -> list[tuple[int, int]]:
         else:
             ranges.append((value, value))
     return ranges
+
+
+def _credential_runs(
+    readings: Sequence[Reading], credentials: Sequence[str] | None
+) -> list[tuple[int, int, str]]:
+    """(start, end, credential) of each run of readings that share one credential."""
+    if credentials is None:
+        return [(0, len(readings), "")]
+    if credentials.count(credentials[0]) == len(credentials):  # the common case, in C
+        return [(0, len(readings), credentials[0])]
+    runs = []
+    start = 0
+    for credential, run in groupby(credentials):
+        end = start + sum(1 for _ in run)
+        runs.append((start, end, credential))
+        start = end
+    return runs
 
 
 class Outbox:
@@ -158,11 +219,19 @@ class Outbox:
         self._db.execute("PRAGMA busy_timeout=10000")
         self._db.executescript(_SCHEMA)
         self._has_credential_index = False
-        (self._depth,) = self._db.execute("SELECT COUNT(*) FROM queue").fetchone()
+        self._depth = self._count_queued()
         # Ids are given here, never reused (a sink's stored progress names batches by
         # their ids): AUTOINCREMENT would guarantee the same at twice the insert cost.
         (highest,) = self._db.execute("SELECT MAX(id) FROM queue").fetchone()
-        self._next_id = max(highest or 0, int(self.get_state("last_id") or 0)) + 1
+        (segment_end,) = self._db.execute(
+            "SELECT MAX(first_id + count - 1) FROM segment"
+        ).fetchone()
+        self._next_id = max(highest or 0, segment_end or 0, int(self.get_state("last_id") or 0)) + 1
+
+    def _count_queued(self) -> int:
+        (rows,) = self._db.execute("SELECT COUNT(*) FROM queue").fetchone()
+        (in_segments,) = self._db.execute("SELECT SUM(remaining) FROM segment").fetchone()
+        return int(rows) + int(in_segments or 0)
 
     @classmethod
     def open_existing(cls, path: Path) -> Outbox:
@@ -205,7 +274,7 @@ class Outbox:
         """Index the queue by credential, for sinks with a per-credential rate limit."""
         if not self._has_credential_index:
             with self._lock:
-                self._db.execute(_CREDENTIAL_INDEX)
+                self._db.executescript(_CREDENTIAL_INDEXES)
             self._has_credential_index = True
 
     @property
@@ -249,24 +318,37 @@ class Outbox:
         gone = self.gone()
         if gone is not None:
             raise OutboxGone(gone)
+        if credentials is not None and len(credentials) != len(readings):
+            raise ValueError(f"{len(readings)} readings but {len(credentials)} credentials")
         now = time.time()
         with self._lock:
             first = self._next_id
-            if credentials is None:
-                rows = [
-                    (i, r.stream, to_epoch_us(r.timestamp), r.value, r.unit, r.source, "", now)
-                    for i, r in enumerate(readings, first)
-                ]
-            else:
-                rows = [
-                    (i, r.stream, to_epoch_us(r.timestamp), r.value, r.unit, r.source, c, now)
-                    for i, r, c in zip(
-                        range(first, first + len(readings)), readings, credentials, strict=True
-                    )
-                ]
+            rows: list[tuple[Any, ...]] = []
+            segments: list[tuple[Any, ...]] = []
+            for start, end, credential in _credential_runs(readings, credentials):
+                if end - start >= SEGMENT_MIN:
+                    blob, checksum = pack(readings[start:end])
+                    segments.append(
+                        (first + start, end - start, end - start, credential, now, _NOTHING_DONE,
+                         checksum, blob)
+                    )  # fmt: skip
+                else:
+                    rows.extend(
+                        (i, r.stream, to_epoch_us(r.timestamp), r.value, r.unit, r.source,
+                         credential, now)
+                        for i, r in enumerate(readings[start:end], first + start)
+                    )  # fmt: skip
             with self._transaction(durable=True):
-                self._insert(rows)
-            self._inserted(rows, readings)
+                if rows:
+                    self._insert(rows, first + len(readings) - 1)
+                if segments:
+                    self._db.executemany(
+                        "INSERT INTO segment (first_id, count, remaining, credential, queued_at,"
+                        " done, checksum, columns) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                        segments,
+                    )
+                    self._set("last_id", str(first + len(readings) - 1))
+            self._inserted(len(readings), readings)
 
     def put_computed(
         self,
@@ -286,7 +368,7 @@ class Outbox:
                     for i, r in enumerate(readings, self._next_id)
                 ]  # fmt: skip
                 if rows:
-                    self._insert(rows)
+                    self._insert(rows, self._next_id + len(rows) - 1)
                 self._db.executemany(
                     "INSERT INTO deadletter (stream, ts, value, unit, source, credential,"
                     " queued_at, attempts, reason, failed_at)"
@@ -298,33 +380,39 @@ class Outbox:
                     ],
                 )  # fmt: skip
             if rows:
-                self._inserted(rows, readings)
+                self._inserted(len(rows), readings)
 
-    def _insert(self, rows: list[tuple[Any, ...]]) -> None:
-        """Insert rows numbered from the next id, inside the caller's transaction."""
+    def _insert(self, rows: list[tuple[Any, ...]], last_id: int) -> None:
+        """Insert rows, inside the caller's transaction, and record ``last_id`` as the
+        highest id given."""
         self._db.executemany(
             "INSERT INTO queue (id, stream, ts, value, unit, source, credential, queued_at)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             rows,
         )
-        self._set("last_id", str(self._next_id + len(rows) - 1))
+        self._set("last_id", str(last_id))
 
-    def _inserted(self, rows: list[tuple[Any, ...]], readings: Sequence[Reading] = ()) -> None:
-        """Count rows in once their transaction has committed; keep their readings at hand
-        for ``take`` while few enough are (a reading sent soon is never rebuilt)."""
+    def _inserted(self, count: int, readings: Sequence[Reading] = ()) -> None:
+        """Count ``count`` readings in once their transaction has committed; keep them at
+        hand for ``take`` while few enough are (a reading sent soon is never rebuilt)."""
         if readings and len(self._recent) + len(readings) <= RECENT_MAX:
-            ids = range(self._next_id, self._next_id + len(rows))
+            ids = range(self._next_id, self._next_id + count)
             self._recent.update(zip(ids, readings, strict=True))
-        self._next_id += len(rows)
-        self._depth += len(rows)
+        self._next_id += count
+        self._depth += count
 
     def credentials_waiting(self) -> list[str]:
         """Credentials with queued readings, the one with the oldest reading first."""
         with self._lock:
-            rows = self._db.execute(
-                "SELECT credential, MIN(id) AS first FROM queue GROUP BY credential ORDER BY first"
-            ).fetchall()
-        return [row[0] for row in rows]
+            oldest = dict(
+                self._db.execute("SELECT credential, MIN(id) FROM queue GROUP BY credential")
+            )
+            for credential, first_id, count, done in self._db.execute(
+                "SELECT credential, MIN(first_id), count, done FROM segment GROUP BY credential"
+            ).fetchall():
+                head = first_id + self._first_queued(first_id, count, done)
+                oldest[credential] = min(oldest.get(credential, head), head)
+        return sorted(oldest, key=oldest.__getitem__)
 
     def take(self, limit: int, credential: str | None = None) -> Batch:
         """The oldest ``limit`` readings (of ``credential`` if given); they stay queued."""
@@ -336,6 +424,18 @@ class Outbox:
                     f"SELECT id FROM queue{where} ORDER BY id LIMIT ?", (*params, limit)
                 )
             ]
+            # The segments' oldest ids, as many as could be among the oldest ``limit``.
+            segment_ids: list[int] = []
+            segments: list[tuple[int, int]] = []  # (first id, count) of those taken from
+            for first_id, count, done in self._segment_heads(credential):
+                if len(segment_ids) >= limit:
+                    break
+                wanted = limit - len(segment_ids)
+                offsets = islice(queued_offsets(count, self._done(first_id, count, done)), wanted)
+                segment_ids.extend(first_id + offset for offset in offsets)
+                segments.append((first_id, count))
+            if segment_ids:
+                ids = list(islice(heapq.merge(ids, segment_ids), limit))
             recent = self._recent
             missing = [i for i in ids if i not in recent]
             rebuilt: dict[int, Reading] = {}
@@ -346,8 +446,72 @@ class Outbox:
                     (first, last),
                 ):
                     rebuilt[row[0]] = trusted_reading(*row[1:])
+            if len(rebuilt) < len(missing):
+                self._rebuild_from_segments(
+                    [i for i in missing if i not in rebuilt], segments, rebuilt
+                )
             readings = [recent.get(i) or rebuilt[i] for i in ids]
         return Batch(readings=readings, ids=ids, credential=credential or "")
+
+    def _segment_heads(self, credential: str | None) -> Iterator[tuple[int, int, bytes]]:
+        """(first id, count, done) of each segment (of ``credential`` if given), oldest
+        first, read a page at a time without their readings."""
+        where = "" if credential is None else " AND credential = ?"
+        params: tuple[Any, ...] = () if credential is None else (credential,)
+        after = 0
+        while True:
+            page = self._db.execute(
+                f"SELECT first_id, count, done FROM segment WHERE first_id > ?{where}"
+                " ORDER BY first_id LIMIT ?",
+                (after, *params, _SEGMENT_PAGE),
+            ).fetchall()
+            yield from page
+            if len(page) < _SEGMENT_PAGE:
+                return
+            after = page[-1][0]
+
+    def _rebuild_from_segments(
+        self, ids: list[int], segments: list[tuple[int, int]], into: dict[int, Reading]
+    ) -> None:
+        """Rebuild the readings of ``ids`` (all in ``segments``) from their segments."""
+        starts = [first_id for first_id, _ in segments]
+        for index, group in groupby(ids, key=lambda i: bisect_right(starts, i) - 1):
+            first_id, count = segments[index]
+            columns = self._columns(first_id, count)
+            for queue_id in group:
+                into[queue_id] = reading_at(columns, queue_id - first_id)
+
+    def _columns(self, first_id: int, count: int) -> Columns:
+        """A segment's readings' columns, checked against its checksum."""
+        row = self._db.execute(
+            "SELECT checksum, columns FROM segment WHERE first_id = ?", (first_id,)
+        ).fetchone()
+        try:
+            if row is None:
+                raise SegmentDamaged("it is gone while its readings are queued")
+            return unpack(row[1], row[0], count)
+        except SegmentDamaged as exc:
+            raise self._damaged(first_id, exc) from None
+
+    def _done(self, first_id: int, count: int, done: bytes) -> Ranges:
+        """A segment's offsets that have left the queue."""
+        try:
+            return unpack_ranges(done, count)
+        except SegmentDamaged as exc:
+            raise self._damaged(first_id, exc) from None
+
+    def _first_queued(self, first_id: int, count: int, done: bytes) -> int:
+        """The offset of a segment's oldest queued reading."""
+        offset = first_queued(count, self._done(first_id, count, done))
+        if offset is None:  # a segment is deleted with its last reading
+            raise self._damaged(first_id, SegmentDamaged("it holds no queued reading"))
+        return offset
+
+    def _damaged(self, first_id: int, why: Exception) -> OutboxDamaged:
+        return OutboxDamaged(
+            f"outbox {self.path} is damaged: the segment of readings from id {first_id}: {why};"
+            " `wattbridge outbox recover` salvages the rest"
+        )
 
     def ack(self, ids: Iterable[int], states: dict[str, str | None] | None = None) -> None:
         """Delete delivered readings, and store ``states`` in the same transaction."""
@@ -359,6 +523,7 @@ class Outbox:
                 before = self._db.total_changes
                 self._db.executemany("DELETE FROM queue WHERE id BETWEEN ? AND ?", ranges)
                 removed = self._db.total_changes - before
+                removed += self._mark_done(ranges)
                 self._bump("sent_total", removed)
                 for key, value in (states or {}).items():
                     self._set(key, value)
@@ -374,6 +539,45 @@ class Outbox:
                 for queue_id in range(first, last + 1):
                     pop(queue_id, None)
 
+    def _segments_over(self, ranges: list[tuple[int, int]]) -> list[tuple[Any, ...]]:
+        """The segments (``_SEGMENT_META``'s columns) holding any id in ``ranges``."""
+        found: dict[int, tuple[Any, ...]] = {}
+        for first, last in ranges:
+            before = self._db.execute(
+                f"SELECT {_SEGMENT_META} FROM segment WHERE first_id <= ?"
+                " ORDER BY first_id DESC LIMIT 1",
+                (first,),
+            ).fetchone()
+            if before is not None and before[0] + before[1] > first:
+                found[before[0]] = before
+            for segment in self._db.execute(
+                f"SELECT {_SEGMENT_META} FROM segment WHERE first_id > ? AND first_id <= ?",
+                (first, last),
+            ):
+                found[segment[0]] = segment
+        return [found[key] for key in sorted(found)]
+
+    def _mark_done(self, ranges: list[tuple[int, int]]) -> int:
+        """Mark the segments' readings with ids in ``ranges`` as gone from the queue
+        (inside the caller's transaction); a segment left with none is deleted. Returns
+        how many readings left (those already gone are not counted again)."""
+        left = 0
+        for first_id, count, remaining, *_, done in self._segments_over(ranges):
+            merged, newly = merge_ranges(
+                self._done(first_id, count, done), clip(ranges, first_id, count)
+            )
+            if not newly:
+                continue
+            left += newly
+            if remaining - newly <= 0:
+                self._db.execute("DELETE FROM segment WHERE first_id = ?", (first_id,))
+            else:
+                self._db.execute(
+                    "UPDATE segment SET remaining = ?, done = ? WHERE first_id = ?",
+                    (remaining - newly, pack_ranges(merged), first_id),
+                )
+        return left
+
     def count_attempt(self, ids: Iterable[int]) -> None:
         """Record one more failed attempt for these readings."""
         ranges = _id_ranges(ids)
@@ -381,10 +585,36 @@ class Outbox:
             self._db.executemany(
                 "UPDATE queue SET attempts = attempts + 1 WHERE id BETWEEN ? AND ?", ranges
             )
+            for first_id, count, _, _, _, attempts, done in self._segments_over(ranges):
+                tries = self._attempts(first_id, count, attempts)
+                gone = self._done(first_id, count, done)
+                for first, last in clip(ranges, first_id, count):
+                    for offset in range(first, last + 1):
+                        if not contains(gone, offset):
+                            tries[offset] += 1
+                self._db.execute(
+                    "UPDATE segment SET attempts = ? WHERE first_id = ?",
+                    (pack_attempts(tries), first_id),
+                )
             self._bump("retried_total", sum(last - first + 1 for first, last in ranges))
+
+    def _attempts(self, first_id: int, count: int, attempts: bytes | None) -> list[int]:
+        """A segment's failed attempts, one a reading."""
+        try:
+            return unpack_attempts(attempts, count)
+        except SegmentDamaged as exc:
+            raise self._damaged(first_id, exc) from None
 
     def iter_queued(self, chunk: int = 10_000) -> Iterator[Reading]:
         """Every queued reading, oldest first (for tests and export)."""
+        merged = heapq.merge(
+            self._queued_rows(chunk), self._queued_in_segments(), key=lambda pair: pair[0]
+        )
+        for _, reading in merged:
+            yield reading
+
+    def _queued_rows(self, chunk: int) -> Iterator[tuple[int, Reading]]:
+        """(id, reading) of the rows of the queue table, oldest first."""
         last = 0
         while True:
             with self._lock:
@@ -396,8 +626,29 @@ class Outbox:
             if not rows:
                 return
             for row in rows:
-                yield trusted_reading(*row[1:])
+                yield row[0], trusted_reading(*row[1:])
             last = rows[-1][0]
+
+    def _queued_in_segments(self) -> Iterator[tuple[int, Reading]]:
+        """(id, reading) of the queued readings in segments, oldest first."""
+        after = 0
+        while True:
+            with self._lock:
+                row = self._db.execute(
+                    "SELECT first_id, count, done, checksum, columns FROM segment"
+                    " WHERE first_id > ? ORDER BY first_id LIMIT 1",
+                    (after,),
+                ).fetchone()
+            if row is None:
+                return
+            first_id, count, done, checksum, blob = row
+            try:
+                columns = unpack(blob, checksum, count)
+            except SegmentDamaged as exc:
+                raise self._damaged(first_id, exc) from None
+            for offset in queued_offsets(count, self._done(first_id, count, done)):
+                yield first_id + offset, reading_at(columns, offset)
+            after = first_id
 
     # -- dead letters ----------------------------------------------------------
 
@@ -409,6 +660,8 @@ class Outbox:
         with self._lock:
             with self._transaction():
                 moved = 0
+                segment: _SegmentAt | None = None
+                from_segments: list[int] = []
                 for queue_id, reason in reasons.items():
                     cursor = self._db.execute(
                         "INSERT INTO deadletter (stream, ts, value, unit, source, credential,"
@@ -417,12 +670,49 @@ class Outbox:
                         " attempts + 1, ?, ? FROM queue WHERE id = ?",
                         (reason, now, queue_id),
                     )
-                    moved += cursor.rowcount
-                    self._db.execute("DELETE FROM queue WHERE id = ?", (queue_id,))
+                    if cursor.rowcount:
+                        moved += 1
+                        self._db.execute("DELETE FROM queue WHERE id = ?", (queue_id,))
+                        continue
+                    if segment is None or not segment.holds(queue_id):
+                        segment = self._segment_at(queue_id)
+                    if segment is None or not segment.queued(queue_id):
+                        continue  # gone already
+                    reading = reading_at(segment.columns, queue_id - segment.first_id)
+                    self._db.execute(
+                        "INSERT INTO deadletter (stream, ts, value, unit, source, credential,"
+                        " queued_at, attempts, reason, failed_at)"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (reading.stream, to_epoch_us(reading.timestamp), reading.value,
+                         reading.unit, reading.source, segment.credential, segment.queued_at,
+                         segment.attempts[queue_id - segment.first_id] + 1, reason, now),
+                    )  # fmt: skip
+                    from_segments.append(queue_id)
+                moved += self._mark_done(_id_ranges(from_segments))
             self._depth -= moved
             self._forget(_id_ranges(reasons))
             self._room.notify_all()
         return moved
+
+    def _segment_at(self, queue_id: int) -> _SegmentAt | None:
+        """The segment holding ``queue_id``, unpacked, or None."""
+        row = self._db.execute(
+            f"SELECT {_SEGMENT_META} FROM segment WHERE first_id <= ?"
+            " ORDER BY first_id DESC LIMIT 1",
+            (queue_id,),
+        ).fetchone()
+        if row is None or row[0] + row[1] <= queue_id:
+            return None
+        first_id, count, _, credential, queued_at, attempts, done = row
+        return _SegmentAt(
+            first_id,
+            count,
+            credential,
+            queued_at,
+            self._attempts(first_id, count, attempts),
+            self._done(first_id, count, done),
+            self._columns(first_id, count),
+        )
 
     def dead_letters(self, limit: int | None = None) -> list[DeadLetter]:
         """Dead letters, oldest first."""
@@ -478,11 +768,11 @@ class Outbox:
             rows = [(i, *row[1:], now) for i, row in enumerate(letters, self._next_id)]
             # Queued again and forgotten as dead letters in one durable transaction.
             with self._transaction(durable=True):
-                self._insert(rows)
+                self._insert(rows, self._next_id + len(rows) - 1)
                 self._db.executemany(
                     "DELETE FROM deadletter WHERE id = ?", [(row[0],) for row in letters]
                 )
-            self._inserted(rows)
+            self._inserted(len(rows))
         return len(rows)
 
     def restore(
@@ -571,10 +861,8 @@ class Outbox:
     def status(self) -> OutboxStatus:
         """Depth, oldest reading, dead letters, last success and last error."""
         with self._lock:
-            depth = self._db.execute("SELECT COUNT(*) FROM queue").fetchone()[0]
-            oldest = self._db.execute(
-                "SELECT ts, queued_at FROM queue ORDER BY id LIMIT 1"
-            ).fetchone()
+            depth = self._count_queued()
+            oldest = self._oldest()
             dead = self._db.execute("SELECT COUNT(*) FROM deadletter").fetchone()[0]
             state = dict(self._db.execute("SELECT key, value FROM state").fetchall())
         delivery = DeliveryState.summarize(state)
@@ -592,6 +880,20 @@ class Outbox:
             retried_total=int(state.get("retried_total", 0)),
         )
 
+    def _oldest(self) -> tuple[int, float] | None:
+        """(epoch microseconds, queued_at) of the oldest queued reading, or None."""
+        row = self._db.execute("SELECT id, ts, queued_at FROM queue ORDER BY id LIMIT 1").fetchone()
+        segment = self._db.execute(
+            "SELECT first_id, count, queued_at, done FROM segment ORDER BY first_id LIMIT 1"
+        ).fetchone()
+        if segment is not None:
+            first_id, count, queued_at, done = segment
+            head = first_id + self._first_queued(first_id, count, done)
+            if row is None or head < row[0]:
+                stamps = self._columns(first_id, count)[1]
+                return stamps[head - first_id], queued_at
+        return None if row is None else (row[1], row[2])
+
     # -- internals -------------------------------------------------------------
 
     def _transaction(self, durable: bool = False) -> _Transaction:
@@ -600,6 +902,49 @@ class Outbox:
             self._db.execute(f"PRAGMA synchronous={sync}")
             self._sync = sync
         return _Transaction(self._db)
+
+
+@attrs.frozen
+class _SegmentAt:
+    """One segment, unpacked, while its readings are dead-lettered one by one."""
+
+    first_id: int
+    count: int
+    credential: str
+    queued_at: float
+    attempts: list[int]
+    done: Ranges
+    columns: Columns
+
+    def holds(self, queue_id: int) -> bool:
+        """True when ``queue_id`` is one of this segment's ids."""
+        return self.first_id <= queue_id < self.first_id + self.count
+
+    def queued(self, queue_id: int) -> bool:
+        """True when ``queue_id`` is this segment's and still queued."""
+        return self.holds(queue_id) and not contains(self.done, queue_id - self.first_id)
+
+
+def queued_in_file(path: Path) -> int | None:
+    """Readings queued in the outbox file at ``path`` (rows and segments), read-only, so
+    while another process runs it; None while there is no file or no queue in it yet."""
+    if not path.exists():
+        return None
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
+    except sqlite3.OperationalError:
+        return None
+    try:
+        (rows,) = db.execute("SELECT COUNT(*) FROM queue").fetchone()
+        try:
+            (in_segments,) = db.execute("SELECT SUM(remaining) FROM segment").fetchone()
+        except sqlite3.OperationalError:  # made before segments
+            in_segments = 0
+    except sqlite3.OperationalError:  # made, but its tables not yet
+        return None
+    finally:
+        db.close()
+    return int(rows) + int(in_segments or 0)
 
 
 def _identity(path: Path) -> tuple[int, int]:

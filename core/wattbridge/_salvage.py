@@ -7,7 +7,9 @@ each row in it is tried alone, so one bad page costs the rows on it, not the res
 SQLite keeps no checksums, so a damaged page may also read as rows that are not what
 was written: every row is checked again as a reading is at the edge (a stream, a
 timestamp in range, a finite value, text where text belongs), and one that fails is
-counted as unreadable, never queued.
+counted as unreadable, never queued. A segment (the readings of one large put in one
+row) carries a checksum of its own: one that does not match is counted as unreadable
+whole, and its readings that were still queued are salvaged as rows otherwise.
 """
 
 from __future__ import annotations
@@ -22,8 +24,16 @@ import attrs
 
 from wattbridge._outbox import Outbox
 from wattbridge._readings import Reading, from_epoch_us
+from wattbridge._segment import (
+    SegmentDamaged,
+    queued_offsets,
+    unpack,
+    unpack_attempts,
+    unpack_ranges,
+)
 
 _QUEUE = "id, stream, ts, value, unit, source, credential, queued_at, attempts"
+_SEGMENT = "first_id, count, credential, queued_at, attempts, done, checksum, columns"
 _DEAD = "stream, ts, value, unit, source, credential, queued_at, attempts, reason, failed_at"
 _CHUNK = 1000
 _UNREADABLE = (sqlite3.DatabaseError, ValueError)
@@ -64,6 +74,10 @@ def salvage(damaged: Path, into: Outbox, *, fresh: bool) -> Salvaged:
     db = sqlite3.connect(damaged, isolation_level=None)
     try:
         queue = _checked(_rows(db, "queue", _QUEUE, unreadable), _queue_row, "queue", unreadable)
+        if _has_table(db, "segment", unreadable):
+            segments = _segment_rows(_rows(db, "segment", _SEGMENT, unreadable), unreadable)
+            in_segments = _checked(iter(segments), _queue_row, "segment", unreadable)
+            queue = sorted(queue + in_segments, key=lambda row: row[0])
         dead = _checked(
             _rows(db, "deadletter", f"id, {_DEAD}", unreadable), _dead_row, "deadletter", unreadable
         )
@@ -76,6 +90,48 @@ def salvage(damaged: Path, into: Outbox, *, fresh: bool) -> Salvaged:
     kept = {key: value for _, key, value in states if key not in ("last_id", "probe")}
     into.restore(queue, [row[1:] for row in dead], kept if fresh else {}, keep_ids=fresh)
     return Salvaged(len(queue), len(dead), len(kept) if fresh else 0, unreadable, None)
+
+
+def _has_table(db: sqlite3.Connection, table: str, unreadable: list[str]) -> bool:
+    """True when the file has ``table`` (an outbox made before segments has none)."""
+    try:
+        return (
+            db.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)
+            ).fetchone()
+            is not None
+        )
+    except _UNREADABLE as exc:
+        unreadable.append(f"{table}: {exc}")
+        return False
+
+
+def _segment_rows(
+    segments: Iterator[tuple[Any, ...]], unreadable: list[str]
+) -> list[tuple[Any, ...]]:
+    """The queued readings of readable segments, as queue rows; a segment whose checksum
+    does not match (or that is not a segment) is counted in ``unreadable``."""
+    rows: list[tuple[Any, ...]] = []
+    for segment in segments:
+        first_id, count, credential, queued_at, attempts, done, checksum, blob = segment
+        try:
+            if not (isinstance(first_id, int) and isinstance(count, int) and count > 0):
+                raise SegmentDamaged("its ids are not a range")
+            if not isinstance(blob, bytes) or not isinstance(checksum, int):
+                raise SegmentDamaged("its data is not a blob with a checksum")
+            columns = unpack(blob, checksum, count)
+            gone = unpack_ranges(done, count)
+            tries = unpack_attempts(attempts, count)
+        except (SegmentDamaged, TypeError) as exc:
+            unreadable.append(f"segment of ids from {first_id!r}: {exc}")
+            continue
+        streams, stamps, values, units, sources = columns
+        rows.extend(
+            (first_id + i, streams[i], stamps[i], values[i], units[i], sources[i], credential,
+             queued_at, tries[i])
+            for i in queued_offsets(count, gone)
+        )  # fmt: skip
+    return rows
 
 
 def _checked(

@@ -23,6 +23,7 @@ Fixtures:
 
 Helpers: :func:`free_port`, :func:`wait_until`, :func:`plugin_config`,
 :func:`jsonl_records` (what a jsonl sink wrote, while it may still be writing),
+:func:`outbox_depth` (the readings an outbox file holds, while a run may be writing it),
 :func:`make_certificates` (a throw-away CA and server certificate, with ``openssl``);
 the program itself: :func:`wattbridge_command`, :func:`start_wattbridge` and
 :func:`stop_wattbridge` (``run`` as a process), :func:`wattbridge_status`,
@@ -48,7 +49,7 @@ import pytest
 from wattbridge._config import Config, config_from_data, load_config
 from wattbridge._errors import CommandFailed
 from wattbridge._opensink import OpenedSink, build_sink
-from wattbridge._outbox import DeadLetter
+from wattbridge._outbox import DeadLetter, queued_in_file
 from wattbridge._plugins import Registry, load_plugins
 from wattbridge._programs import TlsFiles, make_certificates
 from wattbridge._readings import Reading
@@ -73,6 +74,7 @@ __all__ = [
     "jsonl_records",
     "make_certificates",
     "mosquitto",
+    "outbox_depth",
     "plugin_config",
     "program_environment",
     "run_sink",
@@ -116,6 +118,12 @@ def jsonl_records(path: Path) -> list[dict[str, Any]]:
         return []
     complete = text[: text.rfind("\n") + 1]
     return [json.loads(line) for line in complete.splitlines()]
+
+
+def outbox_depth(path: Path) -> int | None:
+    """The readings queued in the outbox file at ``path`` (one row each, or in segments),
+    read while a run may be writing it; None before the run has made it."""
+    return queued_in_file(path)
 
 
 def plugin_config(registry: Registry, kind: str, plugin: str, base_dir: Path, **keys: Any) -> Any:

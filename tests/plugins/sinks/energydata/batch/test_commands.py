@@ -20,7 +20,7 @@ from wattbridge import DataError
 from wattbridge._cli import main
 from wattbridge._config import load_config
 from wattbridge._plugins import load_plugins
-from wattbridge.testing import wait_until
+from wattbridge.testing import outbox_depth, wait_until
 from wattbridge_plugins.common.energydata_csv import format_ms, parse_timestamp
 from wattbridge_plugins.sinks.energydata.batch.importer import read_chunks
 
@@ -131,13 +131,7 @@ def test_a_killed_import_resumes_without_queueing_a_row_twice(
     outbox = tmp_path / "state" / "outbox" / "edk.sqlite"
 
     def queued() -> int:
-        if not outbox.exists():
-            return 0
-        try:
-            with sqlite3.connect(outbox, timeout=10) as db:
-                return int(db.execute("SELECT COUNT(*) FROM queue").fetchone()[0])
-        except sqlite3.OperationalError:  # created, but its tables not yet
-            return 0
+        return outbox_depth(outbox) or 0
 
     sandbox.faults.hold("validating")  # deliveries stall; the queue fills ahead of them
     log = (tmp_path / "import.log").open("wb")

@@ -6,7 +6,6 @@ from __future__ import annotations
 import math
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 from collections.abc import Callable
@@ -16,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from wattbridge.testing import wait_until
+from wattbridge.testing import outbox_depth, wait_until
 from wattbridge_plugins.common.energydata_csv import to_ms
 
 COUNT = 300
@@ -93,15 +92,8 @@ class Runner:
             self.proc.wait(20)
 
     def queued(self) -> int:
-        path = self.config.parent / "state" / "outbox" / "edk.sqlite"
-        if not path.exists():
-            return -1
-        try:
-            with sqlite3.connect(path, timeout=10) as db:
-                count: int = db.execute("SELECT COUNT(*) FROM queue").fetchone()[0]
-        except sqlite3.OperationalError:  # created, but its tables not yet
-            return -1
-        return count
+        depth = outbox_depth(self.config.parent / "state" / "outbox" / "edk.sqlite")
+        return -1 if depth is None else depth
 
 
 def _polls(sandbox: Any) -> int:
