@@ -19,7 +19,7 @@ import attrs
 
 from wattbridge._backoff import Backoff
 from wattbridge._deliverystate import DeliveryState, Retrying
-from wattbridge._outbox import Outbox
+from wattbridge._outbox import Outbox, OutboxDamaged
 from wattbridge._secret import redact
 from wattbridge._sinks import (
     Batch,
@@ -86,7 +86,8 @@ class SinkWorker:
         """Why the outbox cannot record progress (a full disk), or None; no sending then."""
         self._stall_logged_at = -STALL_LOG_EVERY
         self.lost_outbox: str | None = None
-        """Why this sink stopped for good in this run: its outbox file was deleted."""
+        """Why this sink stopped for good in this run: its outbox file was deleted, or a
+        segment of it is damaged."""
 
     @property
     def busy(self) -> bool:
@@ -123,6 +124,14 @@ class SinkWorker:
             # An ack, an attempt or a rate-limit stamp could not be written (a full disk):
             # sending on would repeat the same batch as fast as the platform takes it.
             self._stall(str(exc))
+            return settled
+        except OutboxDamaged as exc:
+            # A segment whose checksum fails: sending past it would reorder the queue, and
+            # it never heals. Puts go on (they write new rows); recover salvages the rest.
+            self.lost_outbox = f"{exc}; sending stopped"
+            self.log.error(
+                "%s; stop the run and `wattbridge outbox recover %s`", self.lost_outbox, self.name
+            )
             return settled
         finally:
             self._flush_lock.release()

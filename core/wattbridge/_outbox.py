@@ -509,8 +509,7 @@ class Outbox:
 
     def _damaged(self, first_id: int, why: Exception) -> OutboxDamaged:
         return OutboxDamaged(
-            f"outbox {self.path} is damaged: the segment of readings from id {first_id}: {why};"
-            " `wattbridge outbox recover` salvages the rest"
+            f"outbox {self.path} is damaged: the segment of readings from id {first_id}: {why}"
         )
 
     def ack(self, ids: Iterable[int], states: dict[str, str | None] | None = None) -> None:
@@ -868,7 +867,9 @@ class Outbox:
         delivery = DeliveryState.summarize(state)
         return OutboxStatus(
             depth=depth,
-            oldest_reading=from_epoch_us(oldest[0]).isoformat() if oldest else None,
+            oldest_reading=(
+                from_epoch_us(oldest[0]).isoformat() if oldest and oldest[0] is not None else None
+            ),
             oldest_queued_at=oldest[1] if oldest else None,
             dead_letters=dead,
             last_success=delivery.last_success,
@@ -880,18 +881,23 @@ class Outbox:
             retried_total=int(state.get("retried_total", 0)),
         )
 
-    def _oldest(self) -> tuple[int, float] | None:
-        """(epoch microseconds, queued_at) of the oldest queued reading, or None."""
+    def _oldest(self) -> tuple[int | None, float] | None:
+        """(epoch microseconds, queued_at) of the oldest queued reading, or None; its
+        time is None when it is in a damaged segment (status shows the rest; the sink's
+        worker, which reads it to send, stops and says so)."""
         row = self._db.execute("SELECT id, ts, queued_at FROM queue ORDER BY id LIMIT 1").fetchone()
         segment = self._db.execute(
             "SELECT first_id, count, queued_at, done FROM segment ORDER BY first_id LIMIT 1"
         ).fetchone()
         if segment is not None:
             first_id, count, queued_at, done = segment
-            head = first_id + self._first_queued(first_id, count, done)
-            if row is None or head < row[0]:
-                stamps = self._columns(first_id, count)[1]
-                return stamps[head - first_id], queued_at
+            try:
+                head = first_id + self._first_queued(first_id, count, done)
+                if row is None or head < row[0]:
+                    stamps = self._columns(first_id, count)[1]
+                    return stamps[head - first_id], queued_at
+            except OutboxDamaged:
+                return None, queued_at
         return None if row is None else (row[1], row[2])
 
     # -- internals -------------------------------------------------------------

@@ -223,7 +223,8 @@ def test_a_damaged_segment_is_named_and_recover_salvages_the_rest(tmp_path: Path
     with pytest.raises(OutboxDamaged) as raised:
         box.take(10)
     assert str(path) in str(raised.value) and "from id 4" in str(raised.value)
-    assert "checksum" in str(raised.value) and "outbox recover" in str(raised.value)
+    assert "checksum" in str(raised.value)
+    assert box.status().depth == 203 and box.status().oldest_reading is not None  # rows 1-3
     with pytest.raises(OutboxDamaged):
         list(box.iter_queued())
     box.close()
@@ -264,4 +265,32 @@ def test_take_pages_through_more_segments_than_one_read(tmp_path: Path) -> None:
     everything = make(100 * SEGMENT_MIN)
     assert list(box.take(100 * SEGMENT_MIN).readings) == everything
     assert list(box.iter_queued()) == everything
+    box.close()
+
+
+def test_a_sink_whose_segment_is_damaged_stops_sending_and_says_so(tmp_path: Path) -> None:
+    import logging
+
+    from wattbridge._delivery import SinkWorker
+    from wattbridge._outbox import OutboxState
+    from wattbridge._sinks import SinkContext
+    from wattbridge_plugins.sinks.jsonl import JsonlConfig, JsonlSink
+
+    path = tmp_path / "o.sqlite"
+    box = Outbox(path)
+    box.put(make(100))
+    box.close()
+    damage_segment(path)
+    box = Outbox(path)
+    out = tmp_path / "out.jsonl"
+    log = logging.getLogger("test")
+    sink = JsonlSink(JsonlConfig(path=out), SinkContext("out", tmp_path, log, OutboxState(box)))
+    worker = SinkWorker("out", sink, box)
+    assert worker.flush() == 0  # no exception out of the scheduler's job
+    assert worker.lost_outbox is not None and str(path) in worker.lost_outbox
+    assert "from id 1" in worker.lost_outbox
+    assert box.status().oldest_reading is None and box.status().depth == 100
+    box.put(make(3, 100))  # sources are not stopped: what they put is kept
+    assert box.depth == 103
+    sink.close()
     box.close()
