@@ -26,7 +26,14 @@ from wattbridge._hookspecs import (
     StartupView,
 )
 from wattbridge._private import private_dir, private_file, write_private
-from wattbridge._readings import InvalidReading, Reading, Value, to_value, trusted_reading
+from wattbridge._readings import (
+    InvalidReading,
+    Reading,
+    Value,
+    to_value,
+    trusted_reading,
+    trusted_readings,
+)
 from wattbridge._secret import Secret, redact
 from wattbridge._sinks import (
     Batch,
@@ -103,6 +110,7 @@ __all__ = [
     "refuse_plain_text",
     "to_value",
     "trusted_reading",
+    "trusted_readings",
     "warn_plain_text",
     "write_private",
 ]

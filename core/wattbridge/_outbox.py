@@ -43,6 +43,7 @@ from wattbridge._segment import (
     pack_ranges,
     queued_offsets,
     reading_at,
+    readings_in,
     unpack,
     unpack_attempts,
     unpack_ranges,
@@ -207,6 +208,7 @@ class Outbox:
         self._identity = _identity(path)
         self._room = threading.Condition(self._lock)
         self._recent: dict[int, Reading] = {}
+        self._kept_columns: tuple[int, Columns] | None = None
 
     def _open(self, synchronous: str) -> None:
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -478,20 +480,27 @@ class Outbox:
         for index, group in groupby(ids, key=lambda i: bisect_right(starts, i) - 1):
             first_id, count = segments[index]
             columns = self._columns(first_id, count)
-            for queue_id in group:
-                into[queue_id] = reading_at(columns, queue_id - first_id)
+            for first, last in _id_ranges(group):
+                readings = readings_in(columns, first - first_id, last - first_id)
+                into.update(zip(range(first, last + 1), readings, strict=True))
 
     def _columns(self, first_id: int, count: int) -> Columns:
-        """A segment's readings' columns, checked against its checksum."""
+        """A segment's readings' columns, checked against its checksum. The last ones read
+        are kept: a segment larger than a batch is read by several takes in a row."""
+        kept = self._kept_columns
+        if kept is not None and kept[0] == first_id:
+            return kept[1]
         row = self._db.execute(
             "SELECT checksum, columns FROM segment WHERE first_id = ?", (first_id,)
         ).fetchone()
         try:
             if row is None:
                 raise SegmentDamaged("it is gone while its readings are queued")
-            return unpack(row[1], row[0], count)
+            columns = unpack(row[1], row[0], count)
         except SegmentDamaged as exc:
             raise self._damaged(first_id, exc) from None
+        self._kept_columns = (first_id, columns)
+        return columns
 
     def _done(self, first_id: int, count: int, done: bytes) -> Ranges:
         """A segment's offsets that have left the queue."""
@@ -570,6 +579,8 @@ class Outbox:
             left += newly
             if remaining - newly <= 0:
                 self._db.execute("DELETE FROM segment WHERE first_id = ?", (first_id,))
+                if self._kept_columns is not None and self._kept_columns[0] == first_id:
+                    self._kept_columns = None
             else:
                 self._db.execute(
                     "UPDATE segment SET remaining = ?, done = ? WHERE first_id = ?",

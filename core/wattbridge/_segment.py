@@ -22,7 +22,7 @@ from datetime import timedelta
 from itertools import islice
 from typing import Any
 
-from wattbridge._readings import EPOCH, Reading, trusted_reading
+from wattbridge._readings import EPOCH, Reading, trusted_reading, trusted_readings
 
 SEGMENT_MIN = 64
 """Readings of one credential in one put from which they are stored as a segment;
@@ -93,6 +93,16 @@ def reading_at(columns: Columns, offset: int) -> Reading:
     return trusted_reading(
         streams[offset], stamps[offset], values[offset], units[offset], sources[offset]
     )
+
+
+def readings_in(columns: Columns, first: int, last: int) -> list[Reading]:
+    """The readings at offsets ``first`` to ``last`` (both included) of unpacked columns."""
+    end = last + 1
+    streams, stamps, values, units, sources = columns
+    return trusted_readings(
+        streams[first:end], stamps[first:end], values[first:end], units[first:end],
+        sources[first:end],
+    )  # fmt: skip
 
 
 def pack_ranges(ranges: Ranges) -> bytes:

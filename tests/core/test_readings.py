@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from wattbridge import InvalidReading, Reading
-from wattbridge._readings import from_epoch_us, to_epoch_us, trusted_reading
+from wattbridge._readings import from_epoch_us, to_epoch_us, trusted_reading, trusted_readings
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -174,3 +174,23 @@ def test_trusted_readings_in_runs_of_one_instant_keep_each_their_own(timestamps)
     # must still get its own instant, whatever the run before it held.
     rebuilt = [trusted_reading("a", to_epoch_us(t), 1, "", "") for t in timestamps]
     assert [r.timestamp for r in rebuilt] == timestamps
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["a", "b", "ä/c"]),
+            # Runs of one instant, as a file's row gives, and instants of their own.
+            st.one_of(st.sampled_from([0, 1_767_225_600_000_000]), st.integers(-(2**40), 2**50)),
+            st.one_of(st.integers(), st.floats(allow_nan=False, allow_infinity=False), st.text()),
+            st.sampled_from(["", "kWh"]),
+            st.sampled_from(["", "src"]),
+        ),
+        max_size=30,
+    )
+)
+def test_trusted_readings_are_trusted_reading_a_position(
+    rows: list[tuple[str, int, object, str, str]],
+) -> None:
+    columns = [list(column) for column in zip(*rows, strict=True)] or [[]] * 5
+    assert trusted_readings(*columns) == [trusted_reading(*row) for row in rows]

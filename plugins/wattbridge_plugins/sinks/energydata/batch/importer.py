@@ -12,10 +12,11 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Iterator, Mapping
+from itertools import repeat
 from math import isfinite
 from pathlib import Path
 
-from wattbridge import DataError, Reading, trusted_reading
+from wattbridge import DataError, Reading, trusted_readings
 from wattbridge.commands import OpenedSink
 from wattbridge_plugins.common.energydata_csv import (
     DOUBLE_RE,
@@ -193,7 +194,10 @@ class FileProgress:
         """Put one chunk's readings durably and record that the file's rows up to
         ``rows_after`` are queued; return how many readings were put."""
         tag = f"{self.tag}:{self.rows}"
-        readings: list[Reading] = [trusted_reading(s, ts, v, "", tag) for s, ts, v in items]
+        streams, stamps, values = zip(*items, strict=True) if items else ((), (), ())
+        readings: list[Reading] = trusted_readings(
+            streams, stamps, values, repeat("", len(items)), repeat(tag, len(items))
+        )
         self._save({"from": self.rows, "to": rows_after, "tag": tag})
         self.target.put(readings)
         self.rows = rows_after
