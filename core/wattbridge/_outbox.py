@@ -232,7 +232,13 @@ class Outbox:
 
     def _count_queued(self) -> int:
         (rows,) = self._db.execute("SELECT COUNT(*) FROM queue").fetchone()
-        (in_segments,) = self._db.execute("SELECT SUM(remaining) FROM segment").fetchone()
+        (segments, in_segments) = self._db.execute(
+            "SELECT COUNT(*), SUM(remaining) FROM segment"
+        ).fetchone()
+        # Segments are made and deleted only through this object (the state folder's lock
+        # keeps other runs out), so it counts them: with none, a small put's take and ack
+        # skip the segment table, and keep their speed.
+        self._segments = int(segments)
         return int(rows) + int(in_segments or 0)
 
     @classmethod
@@ -350,6 +356,7 @@ class Outbox:
                         segments,
                     )
                     self._set("last_id", str(first + len(readings) - 1))
+            self._segments += len(segments)
             self._inserted(len(readings), readings)
 
     def put_computed(
@@ -409,9 +416,14 @@ class Outbox:
             oldest = dict(
                 self._db.execute("SELECT credential, MIN(id) FROM queue GROUP BY credential")
             )
-            for credential, first_id, count, done in self._db.execute(
-                "SELECT credential, MIN(first_id), count, done FROM segment GROUP BY credential"
-            ).fetchall():
+            segments = (
+                self._db.execute(
+                    "SELECT credential, MIN(first_id), count, done FROM segment GROUP BY credential"
+                ).fetchall()
+                if self._segments
+                else []
+            )
+            for credential, first_id, count, done in segments:
                 head = first_id + self._first_queued(first_id, count, done)
                 oldest[credential] = min(oldest.get(credential, head), head)
         return sorted(oldest, key=oldest.__getitem__)
@@ -461,7 +473,7 @@ class Outbox:
         where = "" if credential is None else " AND credential = ?"
         params: tuple[Any, ...] = () if credential is None else (credential,)
         after = 0
-        while True:
+        while self._segments:
             page = self._db.execute(
                 f"SELECT first_id, count, done FROM segment WHERE first_id > ?{where}"
                 " ORDER BY first_id LIMIT ?",
@@ -531,11 +543,13 @@ class Outbox:
                 before = self._db.total_changes
                 self._db.executemany("DELETE FROM queue WHERE id BETWEEN ? AND ?", ranges)
                 removed = self._db.total_changes - before
-                removed += self._mark_done(ranges)
+                in_segments, deleted = self._mark_done(ranges)
+                removed += in_segments
                 self._bump("sent_total", removed)
                 for key, value in (states or {}).items():
                     self._set(key, value)
             self._depth -= removed
+            self._segments -= deleted
             self._forget(ranges)
             self._room.notify_all()
 
@@ -550,7 +564,7 @@ class Outbox:
     def _segments_over(self, ranges: list[tuple[int, int]]) -> list[tuple[Any, ...]]:
         """The segments (``_SEGMENT_META``'s columns) holding any id in ``ranges``."""
         found: dict[int, tuple[Any, ...]] = {}
-        for first, last in ranges:
+        for first, last in ranges if self._segments else ():
             before = self._db.execute(
                 f"SELECT {_SEGMENT_META} FROM segment WHERE first_id <= ?"
                 " ORDER BY first_id DESC LIMIT 1",
@@ -565,11 +579,13 @@ class Outbox:
                 found[segment[0]] = segment
         return [found[key] for key in sorted(found)]
 
-    def _mark_done(self, ranges: list[tuple[int, int]]) -> int:
+    def _mark_done(self, ranges: list[tuple[int, int]]) -> tuple[int, int]:
         """Mark the segments' readings with ids in ``ranges`` as gone from the queue
         (inside the caller's transaction); a segment left with none is deleted. Returns
-        how many readings left (those already gone are not counted again)."""
+        how many readings left (those already gone are not counted again) and how many
+        segments were deleted (to count once the transaction has committed)."""
         left = 0
+        deleted = 0
         for first_id, count, remaining, *_, done in self._segments_over(ranges):
             merged, newly = merge_ranges(
                 self._done(first_id, count, done), clip(ranges, first_id, count)
@@ -579,6 +595,7 @@ class Outbox:
             left += newly
             if remaining - newly <= 0:
                 self._db.execute("DELETE FROM segment WHERE first_id = ?", (first_id,))
+                deleted += 1
                 if self._kept_columns is not None and self._kept_columns[0] == first_id:
                     self._kept_columns = None
             else:
@@ -586,7 +603,7 @@ class Outbox:
                     "UPDATE segment SET remaining = ?, done = ? WHERE first_id = ?",
                     (remaining - newly, pack_ranges(merged), first_id),
                 )
-        return left
+        return left, deleted
 
     def count_attempt(self, ids: Iterable[int]) -> None:
         """Record one more failed attempt for these readings."""
@@ -642,7 +659,7 @@ class Outbox:
     def _queued_in_segments(self) -> Iterator[tuple[int, Reading]]:
         """(id, reading) of the queued readings in segments, oldest first."""
         after = 0
-        while True:
+        while self._segments:
             with self._lock:
                 row = self._db.execute(
                     "SELECT first_id, count, done, checksum, columns FROM segment"
@@ -698,14 +715,18 @@ class Outbox:
                          segment.attempts[queue_id - segment.first_id] + 1, reason, now),
                     )  # fmt: skip
                     from_segments.append(queue_id)
-                moved += self._mark_done(_id_ranges(from_segments))
+                in_segments, deleted = self._mark_done(_id_ranges(from_segments))
+                moved += in_segments
             self._depth -= moved
+            self._segments -= deleted
             self._forget(_id_ranges(reasons))
             self._room.notify_all()
         return moved
 
     def _segment_at(self, queue_id: int) -> _SegmentAt | None:
         """The segment holding ``queue_id``, unpacked, or None."""
+        if not self._segments:
+            return None
         row = self._db.execute(
             f"SELECT {_SEGMENT_META} FROM segment WHERE first_id <= ?"
             " ORDER BY first_id DESC LIMIT 1",
@@ -897,9 +918,11 @@ class Outbox:
         time is None when it is in a damaged segment (status shows the rest; the sink's
         worker, which reads it to send, stops and says so)."""
         row = self._db.execute("SELECT id, ts, queued_at FROM queue ORDER BY id LIMIT 1").fetchone()
-        segment = self._db.execute(
-            "SELECT first_id, count, queued_at, done FROM segment ORDER BY first_id LIMIT 1"
-        ).fetchone()
+        segment = None
+        if self._segments:
+            segment = self._db.execute(
+                "SELECT first_id, count, queued_at, done FROM segment ORDER BY first_id LIMIT 1"
+            ).fetchone()
         if segment is not None:
             first_id, count, queued_at, done = segment
             try:
