@@ -124,6 +124,18 @@ def test_id_ranges_cover_exactly_the_ids(ids):
     assert all(ranges[i][1] + 1 < ranges[i + 1][0] for i in range(len(ranges) - 1))
 
 
+@settings(max_examples=200)
+@given(st.integers(1, 100), st.integers(0, 50), st.permutations(range(8)), st.booleans())
+def test_id_ranges_of_a_shuffled_run_or_one_with_a_gap(first, size, order, gap):
+    ids = [first + i for i in range(size)]
+    if gap and size > 2:
+        del ids[size // 2]
+    shuffled = sorted(ids, key=lambda i: order[i % 8])
+    covered = {i for a, b in _id_ranges(shuffled) for i in range(a, b + 1)}
+    assert covered == set(ids)
+    assert len(_id_ranges(shuffled)) == (0 if not ids else 2 if gap and size > 2 else 1)
+
+
 def test_replay_can_assign_credentials_afresh(tmp_path):
     box = Outbox(tmp_path / "o.sqlite")
     box.use_credentials()
