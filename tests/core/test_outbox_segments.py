@@ -5,6 +5,7 @@ plain list: nothing lost, nothing twice, order kept."""
 
 from __future__ import annotations
 
+import logging
 import shutil
 import sqlite3
 import tempfile
@@ -18,9 +19,12 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from wattbridge import Reading
-from wattbridge._outbox import Outbox, OutboxDamaged, queued_in_file
+from wattbridge._delivery import SinkWorker
+from wattbridge._outbox import Outbox, OutboxDamaged, OutboxState, queued_in_file
 from wattbridge._salvage import salvage
 from wattbridge._segment import SEGMENT_MIN
+from wattbridge._sinks import SinkContext
+from wattbridge_plugins.sinks.jsonl import JsonlConfig, JsonlSink
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 CREDENTIALS = ("", "alice", "bob")
@@ -269,13 +273,6 @@ def test_take_pages_through_more_segments_than_one_read(tmp_path: Path) -> None:
 
 
 def test_a_sink_whose_segment_is_damaged_stops_sending_and_says_so(tmp_path: Path) -> None:
-    import logging
-
-    from wattbridge._delivery import SinkWorker
-    from wattbridge._outbox import OutboxState
-    from wattbridge._sinks import SinkContext
-    from wattbridge_plugins.sinks.jsonl import JsonlConfig, JsonlSink
-
     path = tmp_path / "o.sqlite"
     box = Outbox(path)
     box.put(make(100))
