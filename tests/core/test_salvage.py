@@ -26,10 +26,16 @@ PAGE = 4096
 
 @pytest.fixture(scope="module")
 def original(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An outbox of COUNT readings (a dead letter among them, some state), closed."""
+    """An outbox of COUNT readings (a dead letter among them, some state), closed: the
+    first half put a few at a time (one row each), the rest in segments of 300."""
     path = tmp_path_factory.mktemp("original") / "o.sqlite"
     box = Outbox(path)
-    box.put([Reading(f"s{i % 7}", T0 + timedelta(seconds=i), float(i)) for i in range(COUNT)])
+    everything = [Reading(f"s{i % 7}", T0 + timedelta(seconds=i), float(i)) for i in range(COUNT)]
+    half = COUNT // 2
+    for start in range(0, half, 10):
+        box.put(everything[start : start + 10])
+    for start in range(half, COUNT, 300):
+        box.put(everything[start : start + 300])
     box.deadletter({1: "refused"})
     box.set_state("sink:progress", "batch 2")
     box.close()
