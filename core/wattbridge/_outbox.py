@@ -34,8 +34,10 @@ from wattbridge._segment import (
     Columns,
     Ranges,
     SegmentDamaged,
+    check,
     clip,
     contains,
+    covered,
     first_queued,
     merge_ranges,
     pack,
@@ -205,6 +207,9 @@ class Outbox:
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         try:
             self._open(synchronous)
+        except OutboxDamaged:
+            self._db.close()
+            raise
         except sqlite3.DatabaseError as exc:
             self._db.close()
             if isinstance(exc, sqlite3.OperationalError):
@@ -227,6 +232,7 @@ class Outbox:
         self._db.execute("PRAGMA busy_timeout=10000")
         self._db.executescript(_SCHEMA)
         self._has_credential_index = False
+        self._check_segments()
         self._depth = self._count_queued()
         # Ids are given here, never reused (a sink's stored progress names batches by
         # their ids): AUTOINCREMENT would guarantee the same at twice the insert cost.
@@ -235,6 +241,21 @@ class Outbox:
             "SELECT MAX(first_id + count - 1) FROM segment"
         ).fetchone()
         self._next_id = max(highest or 0, segment_end or 0, int(self.get_state("last_id") or 0)) + 1
+
+    def _check_segments(self) -> None:
+        """Check every segment's checksum and acknowledged offsets, as SQLite checks its
+        pages when it counts the rows: a damaged outbox is found when it opens (its sink
+        is not started, and ``status`` says so), not when its turn comes to be sent.
+        (About 40 MB read and checked for a million readings queued.)"""
+        for first_id, count, remaining, done, checksum, blob in self._db.execute(
+            "SELECT first_id, count, remaining, done, checksum, columns FROM segment"
+        ):
+            try:
+                check(blob, checksum)
+                if count - covered(unpack_ranges(done, count)) != remaining:
+                    raise SegmentDamaged("its count of queued readings does not match")
+            except (SegmentDamaged, TypeError) as exc:
+                raise self._damaged(first_id, exc) from None
 
     def _count_queued(self) -> int:
         (rows,) = self._db.execute("SELECT COUNT(*) FROM queue").fetchone()

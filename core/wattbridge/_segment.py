@@ -72,8 +72,7 @@ Columns = tuple[list[str], list[int], list[Any], list[str], list[str]]
 def unpack(blob: bytes, checksum: int, count: int) -> Columns:
     """The columns of a segment of ``count`` readings; :class:`SegmentDamaged` if the
     blob does not match ``checksum`` or is not ``count`` readings' columns."""
-    if zlib.crc32(blob) != checksum:
-        raise SegmentDamaged("its checksum does not match its data")
+    check(blob, checksum)
     try:
         columns = marshal.loads(blob)
     except (ValueError, EOFError, TypeError) as exc:  # pragma: no cover - checksum passed
@@ -85,6 +84,12 @@ def unpack(blob: bytes, checksum: int, count: int) -> Columns:
     ):
         raise SegmentDamaged("its data is not the columns of its readings")
     return columns
+
+
+def check(blob: bytes, checksum: int) -> None:
+    """:class:`SegmentDamaged` unless ``blob`` matches ``checksum``."""
+    if zlib.crc32(blob) != checksum:
+        raise SegmentDamaged("its checksum does not match its data")
 
 
 def reading_at(columns: Columns, offset: int) -> Reading:

@@ -223,15 +223,11 @@ def test_a_damaged_segment_is_named_and_recover_salvages_the_rest(tmp_path: Path
     first_id = damage_segment(path)
     assert first_id == 4
 
-    box = Outbox(path)  # opens: the damage is in the data, read when it is needed
+    # Found when it opens, as SQLite's own damage is: its sink is not started.
     with pytest.raises(OutboxDamaged) as raised:
-        box.take(10)
+        Outbox(path)
     assert str(path) in str(raised.value) and "from id 4" in str(raised.value)
     assert "checksum" in str(raised.value)
-    assert box.status().depth == 203 and box.status().oldest_reading is not None  # rows 1-3
-    with pytest.raises(OutboxDamaged):
-        list(box.iter_queued())
-    box.close()
 
     fresh = Outbox(tmp_path / "fresh.sqlite")
     result = salvage(path, fresh, fresh=True)
@@ -277,8 +273,8 @@ def test_a_sink_whose_segment_is_damaged_stops_sending_and_says_so(tmp_path: Pat
     box = Outbox(path)
     box.put(make(100))
     box.close()
-    damage_segment(path)
-    box = Outbox(path)
+    box = Outbox(path)  # intact when it opens; nothing of it in memory
+    damage_segment(path)  # then a bad sector under the running sink
     out = tmp_path / "out.jsonl"
     log = logging.getLogger("test")
     sink = JsonlSink(JsonlConfig(path=out), SinkContext("out", tmp_path, log, OutboxState(box)))
@@ -287,6 +283,8 @@ def test_a_sink_whose_segment_is_damaged_stops_sending_and_says_so(tmp_path: Pat
     assert worker.lost_outbox is not None and str(path) in worker.lost_outbox
     assert "from id 1" in worker.lost_outbox
     assert box.status().oldest_reading is None and box.status().depth == 100
+    with pytest.raises(OutboxDamaged):
+        list(box.iter_queued())
     box.put(make(3, 100))  # sources are not stopped: what they put is kept
     assert box.depth == 103
     sink.close()
