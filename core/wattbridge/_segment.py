@@ -7,9 +7,10 @@ letter of one reading and crash recovery still work per reading.
 
 The columns are packed with :mod:`marshal` (format version 4, which every Python since
 3.4 reads and writes): it keeps int, float and str values apart as they were put, and
-dumps or loads a list of 20,000 values in a few milliseconds, several times faster than
-json or pickle. marshal trusts its input, so a blob is loaded only after its CRC-32
-matches the one stored beside it; the file is the outbox's own, private to its user.
+dumps or loads five columns of 20,000 readings in under 3 ms here, about ten times
+faster than json and a little faster than pickle, which could run code on load.
+marshal trusts its input, so a blob is loaded only after its CRC-32 matches the one
+stored beside it; the file is the outbox's own, private to its user.
 """
 
 from __future__ import annotations
