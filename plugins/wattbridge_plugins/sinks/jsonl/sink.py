@@ -3,7 +3,10 @@ form, appended to a file (fsynced before the batch is acknowledged) or written t
 standard output. For debugging a config, and as the simplest end of a pipeline.
 
 A batch is appended whole or not at all: a write that fails part-way (a full disk)
-is cut off again, so the file never holds a torn line, and the batch is retried.
+is cut off again, so the file never holds a torn line, and the batch is retried. A
+process killed in the middle of a write (SIGKILL, a power cut) cannot cut it off: the
+next run does, when it opens the file, as that batch was never acknowledged and is
+sent again.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import stat
 import sys
 from collections.abc import Iterator
 
@@ -24,6 +28,7 @@ class JsonlSink:
     def __init__(self, config: JsonlConfig, context: SinkContext) -> None:
         self.config = config
         self.limits = SinkLimits(max_batch=config.batch)
+        self.log = context.logger
         self._fd: int | None = None
         self._frames: dict[tuple[str, str, str], tuple[str, str]] = {}
 
@@ -34,6 +39,35 @@ class JsonlSink:
             # Unbuffered: a buffer would keep the part of a failed write that did not
             # fit, and write it later in the middle of another batch.
             self._fd = os.open(self.config.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            self._cut_torn_line(self._fd)
+
+    def _cut_torn_line(self, fd: int) -> None:
+        """Cut off a last line without its end: the part of a batch whose write a kill
+        interrupted. Appended to, it would make one line of two, neither of them JSON."""
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_size == 0:
+            return  # a device or a pipe cannot be cut, and an empty file is whole
+        assert self.config.path is not None
+        with self.config.path.open("rb") as file:
+            end = info.st_size
+            while end > 0:
+                start = max(0, end - 65536)
+                file.seek(start)
+                block = file.read(end - start)
+                if end == info.st_size and block.endswith(b"\n"):
+                    return
+                newline = block.rfind(b"\n")
+                if newline >= 0:
+                    end = start + newline + 1
+                    break
+                end = start
+        os.ftruncate(fd, end)
+        self.log.warning(
+            "%s ended in a line cut off by an interrupted write (%d bytes); removed, "
+            "as its batch was not acknowledged and is written again",
+            self.config.path,
+            info.st_size - end,
+        )
 
     def close(self) -> None:
         """Close the file."""
