@@ -100,6 +100,11 @@ _CREDENTIAL_INDEXES = (
     "CREATE INDEX IF NOT EXISTS queue_credential ON queue (credential, id);"
     "CREATE INDEX IF NOT EXISTS segment_credential ON segment (credential, first_id);"
 )
+_DEAD_LETTER_COLUMNS = (
+    "deadletter (stream, ts, value, unit, source, credential, queued_at, attempts, reason,"
+    " failed_at)"
+)
+"""The dead-letter table and the columns every insert into it fills."""
 _SEGMENT_META = "first_id, count, remaining, credential, queued_at, attempts, done"
 """A segment's columns but its readings' (the blob last in the row, read only when needed)."""
 _SEGMENT_PAGE = 64
@@ -406,8 +411,7 @@ class Outbox:
                 if rows:
                     self._insert(rows, self._next_id + len(rows) - 1)
                 self._db.executemany(
-                    "INSERT INTO deadletter (stream, ts, value, unit, source, credential,"
-                    " queued_at, attempts, reason, failed_at)"
+                    f"INSERT INTO {_DEAD_LETTER_COLUMNS}"
                     " VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?)",
                     [
                         (r.stream, to_epoch_us(r.timestamp), r.value, r.unit, r.source,
@@ -718,8 +722,7 @@ class Outbox:
                 from_segments: list[int] = []
                 for queue_id, reason in reasons.items():
                     cursor = self._db.execute(
-                        "INSERT INTO deadletter (stream, ts, value, unit, source, credential,"
-                        " queued_at, attempts, reason, failed_at)"
+                        f"INSERT INTO {_DEAD_LETTER_COLUMNS}"
                         " SELECT stream, ts, value, unit, source, credential, queued_at,"
                         " attempts + 1, ?, ? FROM queue WHERE id = ?",
                         (reason, now, queue_id),
@@ -734,8 +737,7 @@ class Outbox:
                         continue  # gone already
                     reading = reading_at(segment.columns, queue_id - segment.first_id)
                     self._db.execute(
-                        "INSERT INTO deadletter (stream, ts, value, unit, source, credential,"
-                        " queued_at, attempts, reason, failed_at)"
+                        f"INSERT INTO {_DEAD_LETTER_COLUMNS}"
                         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         (reading.stream, to_epoch_us(reading.timestamp), reading.value,
                          reading.unit, reading.source, segment.credential, segment.queued_at,
@@ -859,9 +861,7 @@ class Outbox:
                     rows,
                 )
                 self._db.executemany(
-                    "INSERT INTO deadletter (stream, ts, value, unit, source, credential,"
-                    " queued_at, attempts, reason, failed_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    f"INSERT INTO {_DEAD_LETTER_COLUMNS} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     dead,
                 )
                 for key, value in states.items():
