@@ -7,11 +7,13 @@ the same run. The outbox stores each chunk as one segment (one row for 5,000 rea
     python bench/core_throughput.py [--readings 1000000] [--repeat 3]
 
 Each side runs in a child process of its own, so its peak memory (ru_maxrss) is its
-own. Both sides build the same Reading objects in chunks of 5,000; what a side is
+own. Both sides get the same readings, as a bulk source hands them over (checked
+columns, :class:`wattbridge.ReadingColumns`, in chunks of 5,000); what a side is
 measured by is its process's CPU seconds less those its main thread spent building
 them (a source's work, the same on both sides), so the ratio compares the pipelines.
 
-- baseline: the rows written straight to SQLite with executemany, in one transaction.
+- baseline: the rows written straight to SQLite with executemany (one row a reading,
+  from the same columns), in one transaction.
 - wattbridge: the readings emitted on the bus (chunks of 5,000, each a durable
   transaction in the sink's outbox) while the sink's flush drains the outbox to a
   jsonl file (fsynced per batch of 10,000) and acknowledges them.
@@ -28,7 +30,7 @@ import sys
 import tempfile
 import threading
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 CHUNK = 5000
@@ -37,15 +39,20 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def chunks(total: int):  # type: ignore[no-untyped-def]
-    from wattbridge import Reading
+    """The source's readings, as a bulk source hands them over: checked columns."""
+    from wattbridge import ReadingColumns
 
-    step = timedelta(seconds=1)
+    first_us = int(T0.timestamp()) * 1_000_000
     streams = ("meter/import", "meter/export", "meter/power")
     for start in range(0, total, CHUNK):
-        yield [
-            Reading(streams[i % 3], T0 + i * step, i * 0.5, "kWh", "bench")
-            for i in range(start, min(start + CHUNK, total))
-        ]
+        positions = range(start, min(start + CHUNK, total))
+        yield ReadingColumns.of(
+            [streams[i % 3] for i in positions],
+            [first_us + i * 1_000_000 for i in positions],
+            [i * 0.5 for i in positions],
+            unit="kWh",
+            source="bench",
+        )
 
 
 class Built:
@@ -67,8 +74,6 @@ class Built:
 
 
 def baseline(total: int, folder: Path) -> float:
-    from wattbridge._readings import to_epoch_us
-
     db = sqlite3.connect(folder / "baseline.sqlite")
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("CREATE TABLE r (id INTEGER PRIMARY KEY, stream, ts, value, unit, source)")
@@ -78,7 +83,14 @@ def baseline(total: int, folder: Path) -> float:
         for chunk in built:
             db.executemany(
                 "INSERT INTO r (stream, ts, value, unit, source) VALUES (?, ?, ?, ?, ?)",
-                [(r.stream, to_epoch_us(r.timestamp), r.value, r.unit, r.source) for r in chunk],
+                zip(
+                    chunk.streams,
+                    chunk.stamps,
+                    chunk.values,
+                    chunk.units,
+                    chunk.sources,
+                    strict=True,
+                ),
             )
     elapsed = time.process_time() - started - built.seconds
     (count,) = db.execute("SELECT COUNT(*) FROM r").fetchone()

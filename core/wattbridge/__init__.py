@@ -14,6 +14,7 @@ import pluggy
 
 from wattbridge import _exitcodes as exitcodes
 from wattbridge._backoff import Backoff
+from wattbridge._columns import ReadingColumns
 from wattbridge._config import ConfigError, ConfigValueError
 from wattbridge._durations import format_duration, parse_duration
 from wattbridge._errors import DataError, Stopping
@@ -48,6 +49,7 @@ from wattbridge._sinks import (
     SinkState,
 )
 from wattbridge._sources import Emit, PolledSource, PushedSource, SourceContext
+from wattbridge._stamptext import StampText
 from wattbridge._validators import (
     http_url,
     is_loopback_host,
@@ -79,6 +81,7 @@ __all__ = [
     "PolledSource",
     "PushedSource",
     "Reading",
+    "ReadingColumns",
     "SandboxRegister",
     "Secret",
     "SendResult",
@@ -91,6 +94,7 @@ __all__ = [
     "SinkState",
     "SourceContext",
     "SourceRegister",
+    "StampText",
     "StartupView",
     "Stopping",
     "Value",

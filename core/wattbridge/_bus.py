@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from wattbridge._columns import ReadingColumns
 from wattbridge._config import Route
 from wattbridge._errors import Stopping
 from wattbridge._outbox import Outbox
@@ -182,16 +183,20 @@ class Bus:
             )
         return True
 
-    def _route(self, source: str, readings: Iterable[Reading]) -> dict[Target, list[Reading]]:
+    def _route(self, source: str, readings: Iterable[Reading]) -> dict[Target, Sequence[Reading]]:
         routes = self._routes.get(source, [])
         if routes and not self._transforms and all(m is None for _, m, _ in routes):
             # The common case, every stream to every sink as named: no per-reading routing.
-            items = [r if r.source else with_names(r, r.stream, source) for r in readings]
+            items: Sequence[Reading]
+            if isinstance(readings, ReadingColumns):
+                items = readings.named(source)  # stays columns, down to the sink
+            else:
+                items = [r if r.source else with_names(r, r.stream, source) for r in readings]
             if not items:
                 return {}
             return {(sink, resample): items for sinks, _, resample in routes for sink in sinks}
         per_sink: dict[Target, list[Reading]] = defaultdict(list)
-        for emitted in readings:
+        for emitted in readings:  # a mapping or a transform: reading by reading
             reading = emitted if emitted.source else with_names(emitted, emitted.stream, source)
             taken = False
             for sinks, mapping, resample in routes:
@@ -213,7 +218,7 @@ class Bus:
                         per_sink[(sink, resample)].append(final)
             if not taken:
                 self._unrouted(source, reading.stream)
-        return per_sink
+        return {target: items for target, items in per_sink.items()}
 
     def _transform(self, reading: Reading, source: str, sink: str) -> Reading | None:
         for transform in self._transforms:

@@ -20,12 +20,13 @@ import threading
 import time
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from itertools import groupby, islice
+from itertools import groupby, islice, repeat
 from pathlib import Path
 from typing import Any
 
 import attrs
 
+from wattbridge._columns import ReadingColumns
 from wattbridge._deliverystate import DeliveryState
 from wattbridge._private import private_file
 from wattbridge._readings import Reading, from_epoch_us, to_epoch_us, trusted_reading
@@ -45,7 +46,6 @@ from wattbridge._segment import (
     pack_ranges,
     queued_offsets,
     reading_at,
-    readings_in,
     unpack,
     unpack_attempts,
     unpack_ranges,
@@ -166,14 +166,13 @@ def _id_ranges(ids: Iterable[int]) -> list[tuple[int, int]]:
     return ranges
 
 
-def _credential_runs(
-    readings: Sequence[Reading], credentials: Sequence[str] | None
-) -> list[tuple[int, int, str]]:
-    """(start, end, credential) of each run of readings that share one credential."""
+def _credential_runs(size: int, credentials: Sequence[str] | None) -> list[tuple[int, int, str]]:
+    """(start, end, credential) of each run of ``size`` readings that share one
+    credential."""
     if credentials is None:
-        return [(0, len(readings), "")]
+        return [(0, size, "")]
     if credentials.count(credentials[0]) == len(credentials):  # the common case, in C
-        return [(0, len(readings), credentials[0])]
+        return [(0, size, credentials[0])]
     runs = []
     start = 0
     for credential, run in groupby(credentials):
@@ -223,7 +222,8 @@ class Outbox:
         # The file's identity: another one at the path (or none) means it was deleted.
         self._identity = _identity(path)
         self._room = threading.Condition(self._lock)
-        self._recent: dict[int, Reading] = {}
+        self._recent: dict[int, tuple[Any, ...]] = {}
+        """(stream, ts, value, unit, source) of rows put lately, by id, for ``take``."""
         self._kept_columns: tuple[int, Columns] | None = None
 
     def _open(self, synchronous: str) -> None:
@@ -351,7 +351,11 @@ class Outbox:
         with self._room:
             return self._room.wait_for(self.has_room, timeout)
 
-    def put(self, readings: Sequence[Reading], credentials: Sequence[str] | None = None) -> None:
+    def put(
+        self,
+        readings: Sequence[Reading] | ReadingColumns,
+        credentials: Sequence[str] | None = None,
+    ) -> None:
         """Queue ``readings`` durably, in one transaction (all or none)."""
         if not readings:
             return
@@ -360,36 +364,52 @@ class Outbox:
             raise OutboxGone(gone)
         if credentials is not None and len(credentials) != len(readings):
             raise ValueError(f"{len(readings)} readings but {len(credentials)} credentials")
+        columns = ReadingColumns.from_readings(readings)
+        streams, stamps, values, units, sources = (
+            columns.streams, columns.stamps, columns.values, columns.units, columns.sources
+        )  # fmt: skip
         now = time.time()
         with self._lock:
             first = self._next_id
             rows: list[tuple[Any, ...]] = []
             segments: list[tuple[Any, ...]] = []
-            for start, end, credential in _credential_runs(readings, credentials):
+            kept: tuple[int, Columns] | None = None
+            for start, end, credential in _credential_runs(len(columns), credentials):
                 if end - start >= SEGMENT_MIN:
-                    blob, checksum = pack(readings[start:end])
+                    part: Columns = (
+                        streams[start:end], stamps[start:end], values[start:end],
+                        units[start:end], sources[start:end],
+                    )  # fmt: skip
+                    blob, checksum = pack(part)
                     segments.append(
                         (first + start, end - start, end - start, credential, now, _NOTHING_DONE,
                          checksum, blob)
                     )  # fmt: skip
+                    kept = (first + start, part)
                 else:
                     rows.extend(
-                        (i, r.stream, to_epoch_us(r.timestamp), r.value, r.unit, r.source,
-                         credential, now)
-                        for i, r in enumerate(readings[start:end], first + start)
+                        zip(
+                            range(first + start, first + end), streams[start:end],
+                            stamps[start:end], values[start:end], units[start:end],
+                            sources[start:end], repeat(credential), repeat(now),
+                        )
                     )  # fmt: skip
             with self._transaction(durable=True):
                 if rows:
-                    self._insert(rows, first + len(readings) - 1)
+                    self._insert(rows, first + len(columns) - 1)
                 if segments:
                     self._db.executemany(
                         "INSERT INTO segment (first_id, count, remaining, credential, queued_at,"
                         " done, checksum, columns) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                         segments,
                     )
-                    self._set("last_id", str(first + len(readings) - 1))
+                    self._set("last_id", str(first + len(columns) - 1))
             self._segments += len(segments)
-            self._inserted(len(readings), readings)
+            if kept is not None and self._kept_columns is None:
+                # The oldest segment is what take reads next: keep one put, unpacked,
+                # while nothing else is kept (the sink is keeping up).
+                self._kept_columns = kept
+            self._inserted(len(columns), rows)
 
     def put_computed(
         self,
@@ -420,7 +440,7 @@ class Outbox:
                     ],
                 )  # fmt: skip
             if rows:
-                self._inserted(len(rows), readings)
+                self._inserted(len(rows), rows)
 
     def _insert(self, rows: list[tuple[Any, ...]], last_id: int) -> None:
         """Insert rows, inside the caller's transaction, and record ``last_id`` as the
@@ -432,12 +452,12 @@ class Outbox:
         )
         self._set("last_id", str(last_id))
 
-    def _inserted(self, count: int, readings: Sequence[Reading] = ()) -> None:
-        """Count ``count`` readings in once their transaction has committed; keep them at
-        hand for ``take`` while few enough are (a reading sent soon is never rebuilt)."""
-        if readings and len(self._recent) + len(readings) <= RECENT_MAX:
-            ids = range(self._next_id, self._next_id + count)
-            self._recent.update(zip(ids, readings, strict=True))
+    def _inserted(self, count: int, rows: list[tuple[Any, ...]]) -> None:
+        """Count ``count`` readings in once their transaction has committed; keep the
+        ``rows`` put in the queue table at hand for ``take`` while few enough are (a
+        reading sent soon is never read back)."""
+        if rows and len(self._recent) + len(rows) <= RECENT_MAX:
+            self._recent.update((row[0], row[1:6]) for row in rows)
         self._next_id += count
         self._depth += count
 
@@ -481,22 +501,57 @@ class Outbox:
                 segments.append((first_id, count))
             if segment_ids:
                 ids = list(islice(heapq.merge(ids, segment_ids), limit))
-            recent = self._recent
-            missing = [i for i in ids if i not in recent]
-            rebuilt: dict[int, Reading] = {}
-            for first, last in _id_ranges(missing):
-                for row in self._db.execute(
-                    "SELECT id, stream, ts, value, unit, source FROM queue"
-                    " WHERE id BETWEEN ? AND ?",
-                    (first, last),
-                ):
-                    rebuilt[row[0]] = trusted_reading(*row[1:])
-            if len(rebuilt) < len(missing):
-                self._rebuild_from_segments(
-                    [i for i in missing if i not in rebuilt], segments, rebuilt
-                )
-            readings = [recent.get(i) or rebuilt[i] for i in ids]
-        return Batch(readings=readings, ids=ids, credential=credential or "")
+            columns = self._columns_of(ids, segments)
+        return Batch(readings=columns, ids=ids, credential=credential or "")
+
+    def _columns_of(self, ids: list[int], segments: list[tuple[int, int]]) -> ReadingColumns:
+        """The readings of queued ``ids`` (sorted; those in a segment are in
+        ``segments``, (first id, count) sorted) as columns: a run of ids in a segment is
+        a slice of its columns, a run in the queue table is read as rows."""
+        streams: list[str] = []
+        stamps: list[int] = []
+        values: list[Any] = []
+        units: list[str] = []
+        sources: list[str] = []
+        starts = [first_id for first_id, _ in segments]
+        for first, last in _id_ranges(ids):
+            at = first
+            while at <= last:
+                index = bisect_right(starts, at) - 1
+                if index >= 0 and at < starts[index] + segments[index][1]:
+                    first_id, count = segments[index]
+                    end = min(last, first_id + count - 1)
+                    low, high = at - first_id, end - first_id + 1
+                    part = self._columns(first_id, count)
+                    streams += part[0][low:high]
+                    stamps += part[1][low:high]
+                    values += part[2][low:high]
+                    units += part[3][low:high]
+                    sources += part[4][low:high]
+                else:
+                    # Rows up to the next segment (ids are one sequence over both).
+                    end = last if index + 1 >= len(starts) else min(last, starts[index + 1] - 1)
+                    for row in self._rows(at, end):
+                        streams.append(row[0])
+                        stamps.append(row[1])
+                        values.append(row[2])
+                        units.append(row[3])
+                        sources.append(row[4])
+                at = end + 1
+        return ReadingColumns.trusted(streams, stamps, values, units, sources)
+
+    def _rows(self, first: int, last: int) -> list[tuple[Any, ...]]:
+        """(stream, ts, value, unit, source) of the queued rows ``first`` to ``last``,
+        every id between queued, from those kept since the put where they are."""
+        recent = self._recent
+        kept = [recent.get(i) for i in range(first, last + 1)]
+        if all(row is not None for row in kept):
+            return kept  # type: ignore[return-value]  # every one checked
+        return self._db.execute(
+            "SELECT stream, ts, value, unit, source FROM queue WHERE id BETWEEN ? AND ?"
+            " ORDER BY id",
+            (first, last),
+        ).fetchall()
 
     def _segment_heads(self, credential: str | None) -> Iterator[tuple[int, int, bytes]]:
         """(first id, count, done) of each segment (of ``credential`` if given), oldest
@@ -514,18 +569,6 @@ class Outbox:
             if len(page) < _SEGMENT_PAGE:
                 return
             after = page[-1][0]
-
-    def _rebuild_from_segments(
-        self, ids: list[int], segments: list[tuple[int, int]], into: dict[int, Reading]
-    ) -> None:
-        """Rebuild the readings of ``ids`` (all in ``segments``) from their segments."""
-        starts = [first_id for first_id, _ in segments]
-        for index, group in groupby(ids, key=lambda i: bisect_right(starts, i) - 1):
-            first_id, count = segments[index]
-            columns = self._columns(first_id, count)
-            for first, last in _id_ranges(group):
-                readings = readings_in(columns, first - first_id, last - first_id)
-                into.update(zip(range(first, last + 1), readings, strict=True))
 
     def _columns(self, first_id: int, count: int) -> Columns:
         """A segment's readings' columns, checked against its checksum. The last ones read
@@ -832,7 +875,7 @@ class Outbox:
                 self._db.executemany(
                     "DELETE FROM deadletter WHERE id = ?", [(row[0],) for row in letters]
                 )
-            self._inserted(len(rows))
+            self._inserted(len(rows), rows)
         return len(rows)
 
     def restore(

@@ -23,6 +23,7 @@ import attrs
 
 from wattbridge._backoff import Backoff
 from wattbridge._bus import Bus
+from wattbridge._columns import ReadingColumns
 from wattbridge._config import Config, SinkSpec, SourceSpec
 from wattbridge._delivery import SinkWorker
 from wattbridge._deliverystate import DeliveryState
@@ -410,7 +411,8 @@ class Runtime:
         overflow = not source.pausable
 
         def emit(readings: Iterable[Reading]) -> None:
-            items = list(readings)
+            # Columns go to the bus as they are: a list would make a Reading a value.
+            items = readings if isinstance(readings, ReadingColumns) else list(readings)
             self.bus.emit(name, items, overflow=overflow)
             self.stats.add(f"source.{name}.readings", len(items))
             if backoff.failures:  # it restarted and delivers again: healthy (status, /healthz)

@@ -18,19 +18,17 @@ from __future__ import annotations
 import marshal
 import zlib
 from bisect import bisect_right
-from collections.abc import Iterator, Sequence
-from datetime import timedelta
+from collections.abc import Iterator
 from itertools import islice
 from typing import Any
 
-from wattbridge._readings import EPOCH, Reading, trusted_reading, trusted_readings
+from wattbridge._readings import Reading, trusted_reading
 
 SEGMENT_MIN = 64
 """Readings of one credential in one put from which they are stored as a segment;
 fewer (a Modbus poll, an MQTT message) are stored one row a reading, as before."""
 
 _MARSHAL_VERSION = 4
-_MICROSECOND = timedelta(microseconds=1)
 
 Ranges = list[tuple[int, int]]
 """Sorted, disjoint, non-adjacent (first, last) runs of offsets, both ends included."""
@@ -40,34 +38,14 @@ class SegmentDamaged(ValueError):
     """A segment whose blob does not match its checksum (or does not load)."""
 
 
-def pack(readings: Sequence[Reading]) -> tuple[bytes, int]:
-    """The readings' columns as one blob, and its CRC-32."""
-    stamps: list[int] = []
-    append = stamps.append
-    last = None
-    last_us = 0
-    for reading in readings:
-        # Readings of one row or poll share their datetime: convert it once.
-        timestamp = reading.timestamp
-        if timestamp is not last:
-            last = timestamp
-            last_us = (timestamp - EPOCH) // _MICROSECOND
-        append(last_us)
-    blob = marshal.dumps(
-        (
-            [r.stream for r in readings],
-            stamps,
-            [r.value for r in readings],
-            [r.unit for r in readings],
-            [r.source for r in readings],
-        ),
-        _MARSHAL_VERSION,
-    )
-    return blob, zlib.crc32(blob)
-
-
 Columns = tuple[list[str], list[int], list[Any], list[str], list[str]]
 """A segment's columns: streams, epoch microseconds, values, units, sources."""
+
+
+def pack(columns: Columns) -> tuple[bytes, int]:
+    """The readings' columns as one blob, and its CRC-32."""
+    blob = marshal.dumps(columns, _MARSHAL_VERSION)
+    return blob, zlib.crc32(blob)
 
 
 def unpack(blob: bytes, checksum: int, count: int) -> Columns:
@@ -99,16 +77,6 @@ def reading_at(columns: Columns, offset: int) -> Reading:
     return trusted_reading(
         streams[offset], stamps[offset], values[offset], units[offset], sources[offset]
     )
-
-
-def readings_in(columns: Columns, first: int, last: int) -> list[Reading]:
-    """The readings at offsets ``first`` to ``last`` (both included) of unpacked columns."""
-    end = last + 1
-    streams, stamps, values, units, sources = columns
-    return trusted_readings(
-        streams[first:end], stamps[first:end], values[first:end], units[first:end],
-        sources[first:end],
-    )  # fmt: skip
 
 
 def pack_ranges(ranges: Ranges) -> bytes:

@@ -17,6 +17,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import attrs
 
+from wattbridge._columns import ReadingColumns
 from wattbridge._readings import Reading
 
 
@@ -54,6 +55,12 @@ class Batch:
         if not self.ids:
             return "empty"
         return f"{self.ids[0]}-{self.ids[-1]}-{len(self.ids)}"
+
+    @property
+    def columns(self) -> ReadingColumns:
+        """The batch's readings as columns, for a sink that formats from them (the
+        outbox hands them over as columns; a batch built from readings converts)."""
+        return ReadingColumns.from_readings(self.readings)
 
     def __len__(self) -> int:
         return len(self.readings)

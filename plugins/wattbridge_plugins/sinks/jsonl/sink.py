@@ -18,7 +18,7 @@ import stat
 import sys
 from collections.abc import Iterator
 
-from wattbridge import Batch, SendResult, SinkContext, SinkLimits
+from wattbridge import Batch, SendResult, SinkContext, SinkLimits, StampText
 from wattbridge_plugins.sinks.jsonl.config import JsonlConfig
 
 
@@ -31,6 +31,7 @@ class JsonlSink:
         self.log = context.logger
         self._fd: int | None = None
         self._frames: dict[tuple[str, str, str], tuple[str, str]] = {}
+        self._stamps = StampText()
 
     def open(self) -> None:
         """Open the file for appending (created with its folder if missing)."""
@@ -92,25 +93,34 @@ class JsonlSink:
         return frame
 
     def format(self, batch: Batch) -> str:
-        """The batch's JSON lines, as one string."""
-        frames = self._frames
+        """The batch's JSON lines, as one string (made from its columns: no reading
+        objects, no datetimes)."""
+        columns = batch.columns
+        streams, units, sources = columns.streams, columns.units, columns.sources
+        if not streams:
+            return ""
+        if units.count(units[0]) == len(units) and sources.count(sources[0]) == len(sources):
+            # One unit and one source (a file, a meter): the frame follows the stream.
+            unit, source = units[0], sources[0]
+            by_stream = {name: self._frame(name, unit, source) for name in set(streams)}
+            frames = map(by_stream.__getitem__, streams)
+        else:
+            frames = map(self._frame, streams, units, sources)
+        iso = self._stamps.iso
+        dumps = json.dumps
         parts: list[str] = []
         append = parts.append
         # Readings of several streams at one instant come together (a meter's poll, a
         # file's row): the instant's text is made once for them, not once a reading.
-        last_moment = None
+        last_us = None
         stamp = ""
-        for r in batch.readings:
-            head, tail = frames.get((r.stream, r.unit, r.source)) or self._frame(
-                r.stream, r.unit, r.source
-            )
-            moment = r.timestamp
-            if moment != last_moment:
-                stamp = moment.isoformat()
-                last_moment = moment
-            value = r.value
+        rows = zip(frames, columns.stamps, columns.values, strict=True)
+        for (head, tail), epoch_us, value in rows:
+            if epoch_us != last_us:
+                stamp = iso(epoch_us)
+                last_us = epoch_us
             # repr() of a finite float or an int is valid JSON, and faster than dumps.
-            text = json.dumps(value, ensure_ascii=False) if type(value) is str else repr(value)
+            text = dumps(value, ensure_ascii=False) if type(value) is str else repr(value)
             append(f'{head}{stamp}", "value": {text}{tail}')
         return "".join(parts)
 
