@@ -354,7 +354,9 @@ class SinkWorker:
     def _settle(self, batch: Batch, result: Settled, label: str) -> int:
         now = self.clock()
         key = batch.credential
-        ok = [batch.ids[i] for i in result.ok]
+        # Every position (all_ok, the common answer) is the batch's ids as they are.
+        ids = batch.ids
+        ok = list(ids) if len(result.ok) == len(ids) else [ids[i] for i in result.ok]
         if ok:
             self.outbox.ack(ok, DeliveryState.succeeded(key, now))
         if result.rejected:

@@ -45,6 +45,7 @@ from wattbridge._segment import (
     pack_attempts,
     pack_ranges,
     queued_offsets,
+    queued_runs,
     reading_at,
     unpack,
     unpack_attempts,
@@ -496,11 +497,16 @@ class Outbox:
                 if len(segment_ids) >= limit:
                     break
                 wanted = limit - len(segment_ids)
-                offsets = islice(queued_offsets(count, self._done(first_id, count, done)), wanted)
-                segment_ids.extend(first_id + offset for offset in offsets)
+                for start, end in queued_runs(count, self._done(first_id, count, done)):
+                    if wanted <= 0:
+                        break
+                    stop = min(end, start + wanted)
+                    segment_ids += range(first_id + start, first_id + stop)
+                    wanted -= stop - start
                 segments.append((first_id, count))
             if segment_ids:
-                ids = list(islice(heapq.merge(ids, segment_ids), limit))
+                merged = heapq.merge(ids, segment_ids) if ids else segment_ids
+                ids = list(islice(merged, limit))
             columns = self._columns_of(ids, segments)
         return Batch(readings=columns, ids=ids, credential=credential or "")
 

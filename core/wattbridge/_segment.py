@@ -121,11 +121,20 @@ def covered(ranges: Ranges) -> int:
 
 def queued_offsets(count: int, done: Ranges) -> Iterator[int]:
     """The offsets of a segment of ``count`` readings not in ``done``, in order."""
+    for start, end in queued_runs(count, done):
+        yield from range(start, end)
+
+
+def queued_runs(count: int, done: Ranges) -> Iterator[tuple[int, int]]:
+    """The runs of offsets not in ``done`` of a segment of ``count`` readings, as
+    (start, end) with ``end`` excluded, in order."""
     start = 0
     for first, last in done:
-        yield from range(start, first)
+        if start < first:
+            yield start, first
         start = last + 1
-    yield from range(start, count)
+    if start < count:
+        yield start, count
 
 
 def first_queued(count: int, done: Ranges) -> int | None:

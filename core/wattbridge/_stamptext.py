@@ -10,6 +10,7 @@ date from a cache (a batch spans few days) and the time of day from a table of t
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterable
 from datetime import date, timedelta
 from itertools import product
 
@@ -50,6 +51,32 @@ class StampText:
         if micro:
             return f"{prefix}{self._clock[second]}.{micro:06d}+00:00"
         return f"{prefix}{self._clock[second]}+00:00"
+
+    def isos(self, stamps: Iterable[int]) -> list[str]:
+        """:meth:`iso` of each stamp of a column: the loop is here, as a call a stamp
+        costs as much as the text, and a run of one stamp (a row's streams) is made once."""
+        clock = self._clock
+        texts: list[str] = []
+        append = texts.append
+        last: int | None = None
+        text = prefix = ""
+        day_start = day_end = 0
+        for epoch_us in stamps:
+            if epoch_us != last:
+                if not day_start <= epoch_us < day_end:
+                    day = epoch_us // _DAY_US
+                    day_start = day * _DAY_US
+                    day_end = day_start + _DAY_US
+                    prefix = self._days.get(day) or self._day(day)
+                rest = epoch_us - day_start
+                micro = rest % 1_000_000
+                if micro:
+                    text = f"{prefix}{clock[rest // 1_000_000]}.{micro:06d}+00:00"
+                else:
+                    text = f"{prefix}{clock[rest // 1_000_000]}+00:00"
+                last = epoch_us
+            append(text)
+        return texts
 
     def iso_ms(self, epoch_us: int) -> str:
         """``2026-01-01T00:00:00.000Z``: milliseconds always, the finer part dropped."""

@@ -126,6 +126,12 @@ def test_stamp_text_is_what_datetime_writes(moment):
     assert text.iso_ms(epoch_us) == format_ms(epoch_us // 1000)
 
 
+@given(st.lists(instants, max_size=20))
+def test_stamp_text_of_a_column_is_each_stamps_text(moments):
+    stamps = [to_epoch_us(moment) for moment in sorted(moments) for _ in range(2)]
+    assert StampText().isos(stamps) == [from_epoch_us(s).isoformat() for s in stamps]
+
+
 @given(
     st.lists(
         st.tuples(

@@ -17,6 +17,8 @@ import os
 import stat
 import sys
 from collections.abc import Iterator
+from itertools import chain, repeat
+from operator import itemgetter
 
 from wattbridge import Batch, SendResult, SinkContext, SinkLimits, StampText
 from wattbridge_plugins.sinks.jsonl.config import JsonlConfig
@@ -103,26 +105,26 @@ class JsonlSink:
             # One unit and one source (a file, a meter): the frame follows the stream.
             unit, source = units[0], sources[0]
             by_stream = {name: self._frame(name, unit, source) for name in set(streams)}
-            frames = map(by_stream.__getitem__, streams)
+            frames = list(map(by_stream.__getitem__, streams))
         else:
-            frames = map(self._frame, streams, units, sources)
-        iso = self._stamps.iso
-        dumps = json.dumps
-        parts: list[str] = []
-        append = parts.append
-        # Readings of several streams at one instant come together (a meter's poll, a
-        # file's row): the instant's text is made once for them, not once a reading.
-        last_us = None
-        stamp = ""
-        rows = zip(frames, columns.stamps, columns.values, strict=True)
-        for (head, tail), epoch_us, value in rows:
-            if epoch_us != last_us:
-                stamp = iso(epoch_us)
-                last_us = epoch_us
-            # repr() of a finite float or an int is valid JSON, and faster than dumps.
-            text = dumps(value, ensure_ascii=False) if type(value) is str else repr(value)
-            append(f'{head}{stamp}", "value": {text}{tail}')
-        return "".join(parts)
+            frames = list(map(self._frame, streams, units, sources))
+        values = columns.values
+        # repr() of a finite float or an int is valid JSON, and faster than dumps.
+        texts = (
+            map(repr, values)
+            if str not in set(map(type, values))
+            else [json.dumps(v, ensure_ascii=False) if type(v) is str else repr(v) for v in values]
+        )
+        # Every piece of every line, joined at once: the loop runs in C (builtins and
+        # itertools), not once a reading in Python.
+        pieces = zip(
+            map(itemgetter(0), frames),
+            self._stamps.isos(columns.stamps),
+            repeat('", "value": '),
+            texts,
+            map(itemgetter(1), frames),
+        )
+        return "".join(chain.from_iterable(pieces))
 
     def preview(self, batch: Batch) -> Iterator[tuple[str, str]]:
         """The lines ``send`` would append (``wattbridge test``)."""
