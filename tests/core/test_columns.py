@@ -159,5 +159,7 @@ def test_jsonl_lines_from_columns_are_each_readings_to_dict(tmp_path_factory, ro
         Batch(readings=readings, ids=list(range(len(readings)))),
         Batch(readings=ReadingColumns.from_readings(readings), ids=list(range(len(readings)))),
     ):
-        lines = sink.format(batch).splitlines()
+        text = sink.format(batch)
+        assert text.endswith("\n") or not readings
+        lines = text.split("\n")[:-1]  # not splitlines: "\x85" in a value breaks a line there
         assert [json.loads(line) for line in lines] == [r.to_dict() for r in readings]

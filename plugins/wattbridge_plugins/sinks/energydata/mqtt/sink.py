@@ -23,7 +23,6 @@ from wattbridge_plugins.sinks.energydata.mqtt.config import EnergyDataMqttConfig
 from wattbridge_plugins.sinks.energydata.mqtt.payload import (
     DatastreamType,
     UnfitValue,
-    epoch_ms,
     json_key,
     multi_value,
     single_value,
@@ -81,8 +80,10 @@ def plan_batch(config: EnergyDataMqttConfig, batch: Batch, topics: Topics | None
     # Multi-value: ms -> open messages, each {suffix: value text} with its indices.
     groups: dict[int, list[tuple[dict[str, str], list[int]]]] = {}
     order: list[tuple[int, int]] = []  # (ms, position in its group) in first-seen order
-    for index, reading in enumerate(batch.readings):
-        stream = reading.stream
+    columns = batch.columns  # no Reading object a value: a batch is thousands of them
+    for index, (stream, epoch_us, value) in enumerate(
+        zip(columns.streams, columns.stamps, columns.values, strict=True)
+    ):
         kind = types.get(stream)
         if kind is None:
             rejected[index] = (
@@ -91,11 +92,11 @@ def plan_batch(config: EnergyDataMqttConfig, batch: Batch, topics: Topics | None
             )
             continue
         try:
-            text = value_json(reading.value, kind)
+            text = value_json(value, kind)
         except UnfitValue as exc:
             rejected[index] = f"datastream {stream!r}: {exc}"
             continue
-        ms = epoch_ms(reading.timestamp)
+        ms = epoch_us // 1000  # whole milliseconds, the finer part cut (as epoch_ms does)
         if not multi:
             messages.append(Message(facts.topics[stream], single_value(ms, text), (index,)))
             continue
