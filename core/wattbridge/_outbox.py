@@ -645,13 +645,9 @@ class Outbox:
         """The segments (``_SEGMENT_META``'s columns) holding any id in ``ranges``."""
         found: dict[int, tuple[Any, ...]] = {}
         for first, last in ranges if self._segments else ():
-            before = self._db.execute(
-                f"SELECT {_SEGMENT_META} FROM segment WHERE first_id <= ?"
-                " ORDER BY first_id DESC LIMIT 1",
-                (first,),
-            ).fetchone()
-            if before is not None and before[0] + before[1] > first:
-                found[before[0]] = before
+            holding = self._segment_holding(first)
+            if holding is not None:
+                found[holding[0]] = holding
             for segment in self._db.execute(
                 f"SELECT {_SEGMENT_META} FROM segment WHERE first_id > ? AND first_id <= ?",
                 (first, last),
@@ -742,18 +738,16 @@ class Outbox:
         while self._segments:
             with self._lock:
                 row = self._db.execute(
-                    "SELECT first_id, count, done, checksum, columns FROM segment"
+                    "SELECT first_id, count, done FROM segment"
                     " WHERE first_id > ? ORDER BY first_id LIMIT 1",
                     (after,),
                 ).fetchone()
-            if row is None:
-                return
-            first_id, count, done, checksum, blob = row
-            try:
-                columns = unpack(blob, checksum, count)
-            except SegmentDamaged as exc:
-                raise self._damaged(first_id, exc) from None
-            for offset in queued_offsets(count, self._done(first_id, count, done)):
+                if row is None:
+                    return
+                first_id, count, done = row
+                columns = self._columns(first_id, count)
+                offsets = queued_offsets(count, self._done(first_id, count, done))
+            for offset in offsets:
                 yield first_id + offset, reading_at(columns, offset)
             after = first_id
 
@@ -801,16 +795,19 @@ class Outbox:
             self._room.notify_all()
         return moved
 
-    def _segment_at(self, queue_id: int) -> _SegmentAt | None:
-        """The segment holding ``queue_id``, unpacked, or None."""
-        if not self._segments:
-            return None
+    def _segment_holding(self, queue_id: int) -> tuple[Any, ...] | None:
+        """``_SEGMENT_META``'s columns of the segment whose ids include ``queue_id``."""
         row = self._db.execute(
             f"SELECT {_SEGMENT_META} FROM segment WHERE first_id <= ?"
             " ORDER BY first_id DESC LIMIT 1",
             (queue_id,),
         ).fetchone()
-        if row is None or row[0] + row[1] <= queue_id:
+        return row if row is not None and row[0] + row[1] > queue_id else None
+
+    def _segment_at(self, queue_id: int) -> _SegmentAt | None:
+        """The segment holding ``queue_id``, unpacked, or None."""
+        row = self._segment_holding(queue_id) if self._segments else None
+        if row is None:
             return None
         first_id, count, _, credential, queued_at, attempts, done = row
         return _SegmentAt(
