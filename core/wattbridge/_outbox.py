@@ -154,10 +154,10 @@ def _id_ranges(ids: Iterable[int]) -> list[tuple[int, int]]:
     """Contiguous runs of sorted ids, so deletes touch ranges instead of single rows."""
     if not isinstance(ids, list | range | tuple):
         ids = list(ids)
-    # A whole batch acked: distinct ids spanning exactly their count are one run (set,
-    # min and max run in C; the loop below is a Python step an id).
-    if ids and max(ids) - min(ids) + 1 == len(ids) == len(set(ids)):
-        return [(min(ids), max(ids))]
+    # A whole batch acked: its ids in order with no gap are one run (the comparison runs
+    # in C; the loop below is a Python step an id).
+    if ids and ids[-1] - ids[0] + 1 == len(ids) and list(ids) == list(range(ids[0], ids[-1] + 1)):
+        return [(ids[0], ids[-1])]
     ranges: list[tuple[int, int]] = []
     for value in sorted(ids):
         if ranges and value == ranges[-1][1] + 1:
