@@ -92,7 +92,8 @@ CREATE TABLE IF NOT EXISTS state (
 """
 
 RECENT_MAX = 100_000
-"""Readings an outbox keeps in memory, as put, for ``take`` (about 25 MB at most)."""
+"""Readings an outbox keeps in memory, as put, for ``take``: rows, and segments apart
+(about 25 MB at most each)."""
 
 Refusal = tuple[Reading, str]
 """A reading that cannot be queued, with the reason it is dead-lettered."""
@@ -225,7 +226,9 @@ class Outbox:
         self._room = threading.Condition(self._lock)
         self._recent: dict[int, tuple[Any, ...]] = {}
         """(stream, ts, value, unit, source) of rows put lately, by id, for ``take``."""
-        self._kept_columns: tuple[int, Columns] | None = None
+        self._kept: dict[int, Columns] = {}
+        """Segments' columns by first id, as put or last read, for ``take``; at most
+        RECENT_MAX readings' worth, the oldest dropped first."""
 
     def _open(self, synchronous: str) -> None:
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -374,7 +377,7 @@ class Outbox:
             first = self._next_id
             rows: list[tuple[Any, ...]] = []
             segments: list[tuple[Any, ...]] = []
-            kept: tuple[int, Columns] | None = None
+            kept: list[tuple[int, Columns]] = []
             for start, end, credential in _credential_runs(len(columns), credentials):
                 if end - start >= SEGMENT_MIN:
                     part: Columns = (
@@ -386,7 +389,7 @@ class Outbox:
                         (first + start, end - start, end - start, credential, now, _NOTHING_DONE,
                          checksum, blob)
                     )  # fmt: skip
-                    kept = (first + start, part)
+                    kept.append((first + start, part))
                 else:
                     rows.extend(
                         zip(
@@ -406,10 +409,9 @@ class Outbox:
                     )
                     self._set("last_id", str(first + len(columns) - 1))
             self._segments += len(segments)
-            if kept is not None and self._kept_columns is None:
-                # The oldest segment is what take reads next: keep one put, unpacked,
-                # while nothing else is kept (the sink is keeping up).
-                self._kept_columns = kept
+            for first_id, part in kept:
+                # A sink that keeps up takes them soon: no need to read them back.
+                self._keep(first_id, part)
             self._inserted(len(columns), rows)
 
     def put_computed(
@@ -577,11 +579,11 @@ class Outbox:
             after = page[-1][0]
 
     def _columns(self, first_id: int, count: int) -> Columns:
-        """A segment's readings' columns, checked against its checksum. The last ones read
-        are kept: a segment larger than a batch is read by several takes in a row."""
-        kept = self._kept_columns
-        if kept is not None and kept[0] == first_id:
-            return kept[1]
+        """A segment's readings' columns, checked against its checksum. Those read are
+        kept (see ``_keep``): a segment larger than a batch is read by several takes."""
+        kept = self._kept.get(first_id)
+        if kept is not None:
+            return kept
         row = self._db.execute(
             "SELECT checksum, columns FROM segment WHERE first_id = ?", (first_id,)
         ).fetchone()
@@ -591,8 +593,18 @@ class Outbox:
             columns = unpack(row[1], row[0], count)
         except SegmentDamaged as exc:
             raise self._damaged(first_id, exc) from None
-        self._kept_columns = (first_id, columns)
+        self._keep(first_id, columns)
         return columns
+
+    def _keep(self, first_id: int, columns: Columns) -> None:
+        """Keep a segment's columns at hand, dropping the oldest kept past RECENT_MAX
+        readings (a queue of millions is read back from the file, a segment at a time)."""
+        kept = self._kept
+        kept[first_id] = columns
+        total = sum(len(part[0]) for part in kept.values())
+        while total > RECENT_MAX and len(kept) > 1:
+            oldest = next(iter(kept))
+            total -= len(kept.pop(oldest)[0])
 
     def _done(self, first_id: int, count: int, done: bytes) -> Ranges:
         """A segment's offsets that have left the queue."""
@@ -672,8 +684,7 @@ class Outbox:
             if remaining - newly <= 0:
                 self._db.execute("DELETE FROM segment WHERE first_id = ?", (first_id,))
                 deleted += 1
-                if self._kept_columns is not None and self._kept_columns[0] == first_id:
-                    self._kept_columns = None
+                self._kept.pop(first_id, None)
             else:
                 self._db.execute(
                     "UPDATE segment SET remaining = ?, done = ? WHERE first_id = ?",
