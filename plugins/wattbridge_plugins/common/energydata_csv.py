@@ -97,6 +97,52 @@ def parse_moment(text: str) -> datetime:
     raise ValueError(f"timestamp {text!r} is not ISO 8601 (YYYY-MM-DDTHH:mm:ss.SSSZ)")
 
 
+_US = timedelta(microseconds=1)
+# The pieces of ``HH:MM:SS.SSSZ`` after the date, each to its microseconds: every key
+# is a valid piece, so a lookup that finds all three has checked the time of day.
+_MINUTES = {f"{h:02d}:{m:02d}:": (h * 60 + m) * 60_000_000 for h in range(24) for m in range(60)}
+_SECONDS = {f"{s:02d}.": s * 1_000_000 for s in range(60)}
+_MILLIS = {f"{ms:03d}Z": ms * 1000 for ms in range(1000)}
+_DAYS_KEPT = 100_000
+
+
+class StampReader:
+    """Reads a file's timestamps as epoch microseconds (UTC), as :func:`parse_moment`
+    reads them (the same text taken, the same refused, the same message), for a reader
+    of many rows; keep one per file.
+
+    The platform's own form ``YYYY-MM-DDTHH:mm:ss.SSSZ`` is read by four dictionary
+    lookups: the date (with its ``T``) from a cache of dates this reader has seen
+    :func:`parse_moment` accept, then the hour and minute, the second and the
+    milliseconds from tables of every valid piece. A regular expression and a datetime
+    a row cost ten times as much. Anything else goes to :func:`parse_moment`.
+    """
+
+    __slots__ = ("_days",)
+
+    def __init__(self) -> None:
+        self._days: dict[str, int] = {}
+
+    def epoch_us(self, text: str) -> int:
+        """The timestamp's microseconds since the epoch; ValueError as parse_moment."""
+        try:
+            # The four keys are 11, 6, 3 and 4 characters long: a hit is exactly 24.
+            return (
+                self._days[text[:11]]
+                + _MINUTES[text[11:17]]
+                + _SECONDS[text[17:20]]
+                + _MILLIS[text[20:]]
+            )
+        except KeyError:
+            pass
+        moment = parse_moment(text)
+        epoch_us = (moment - EPOCH) // _US
+        if TIMESTAMP_RE.fullmatch(text) and len(self._days) < _DAYS_KEPT:
+            # Accepted in the platform's form: its date is a real one, in ASCII digits.
+            self._days[text[:11]] = epoch_us - epoch_us % 86_400_000_000
+        return epoch_us
+
+
 def parse_instant(text: str) -> int:
     """Milliseconds for an ISO 8601 instant with a zone (``Z`` or ``+01:00``), as the
     fetch API's ``from`` and ``to`` take; a naive one is refused."""

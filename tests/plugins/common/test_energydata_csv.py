@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import math
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import given
@@ -12,12 +12,15 @@ from hypothesis import strategies as st
 
 from wattbridge import DataError
 from wattbridge_plugins.common.energydata_csv import (
+    EPOCH,
+    StampReader,
     ValueMismatch,
     check_value,
     format_ms,
     format_value,
     iter_records,
     parse_instant,
+    parse_moment,
     parse_timestamp,
     parse_value,
     to_ms,
@@ -169,3 +172,56 @@ def test_one_to_six_fractional_digits_read_down_to_the_millisecond(
     expected = to_ms(moment.replace(microsecond=micros, tzinfo=UTC))
     assert parse_timestamp(text) == expected
     assert format_ms(expected) == text[:19] + f".{micros // 1000:03d}Z"  # written .SSSZ
+
+
+def _moment_us(text: str) -> int | str:
+    """What parse_moment makes of ``text``, as microseconds, or its refusal."""
+    try:
+        return (parse_moment(text) - EPOCH) // timedelta(microseconds=1)
+    except ValueError as exc:
+        return f"refused: {exc}"
+
+
+def _reader_us(reader: StampReader, text: str) -> int | str:
+    try:
+        return reader.epoch_us(text)
+    except ValueError as exc:
+        return f"refused: {exc}"
+
+
+# The platform's form, around one day so that the reader's cached dates are hit, then
+# changed in one place or two: a digit, a separator, a digit of another script, a
+# character more or less; and texts of other forms. One reader reads them all in order.
+_TIMES_OF_DAY = ["24:00:00.000", "23:59:60.000", "12:60:00.000", "00:00:00.000", "23:59:59.999"]
+_edits = st.tuples(
+    st.integers(min_value=0, max_value=25),
+    st.sampled_from(
+        ["", "0", "1", "2", "3", "5", "6", "9", "\u0663", ":", ".", "Z", "T", " ", "+"]
+    ),
+    st.booleans(),
+)
+
+
+@st.composite
+def _timestamp_texts(draw: st.DrawFn) -> list[str]:
+    base = draw(
+        st.integers(
+            min_value=-62135596800000 + 2 * 86_400_000, max_value=253402300799999 - 2 * 86_400_000
+        )
+    )
+    texts = []
+    for _ in range(draw(st.integers(min_value=1, max_value=30))):
+        text = format_ms(base + draw(st.integers(min_value=-86_400_000, max_value=86_400_000)))
+        text = draw(st.sampled_from([text, f"{text[:11]}{draw(st.sampled_from(_TIMES_OF_DAY))}Z",
+            text[:19] + "Z", text[:-1] + "+01:00", text[:-1] + "1Z"]))  # fmt: skip
+        for position, piece, insert in draw(st.lists(_edits, max_size=2)):
+            text = text[:position] + piece + text[position + (0 if insert else 1) :]
+        texts.append(text)
+    return texts
+
+
+@given(_timestamp_texts())
+def test_the_stamp_reader_reads_and_refuses_exactly_as_parse_moment(texts: list[str]) -> None:
+    reader = StampReader()
+    for text in [*texts, *texts]:  # the second time, every date it accepted is cached
+        assert _reader_us(reader, text) == _moment_us(text), text

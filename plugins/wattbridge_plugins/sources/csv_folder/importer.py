@@ -40,11 +40,10 @@ from pathlib import Path
 
 import attrs
 
-from wattbridge import Emit, Reading
+from wattbridge import Emit, ReadingColumns
 from wattbridge_plugins.sources.csv_folder.config import CsvFolderConfig
 from wattbridge_plugins.sources.csv_folder.files import free_name, move
 from wattbridge_plugins.sources.csv_folder.formats import RowProblem, header_parser
-from wattbridge_plugins.sources.csv_folder.formats.cells import to_readings
 from wattbridge_plugins.sources.csv_folder.ledger import Entry, Follow, Ledger
 from wattbridge_plugins.sources.csv_folder.lines import (
     FileProblem,
@@ -60,7 +59,7 @@ from wattbridge_plugins.sources.csv_folder.lines import (
 )
 from wattbridge_plugins.sources.csv_folder.localtimes import LocalTimes, local_times
 from wattbridge_plugins.sources.csv_folder.report import BadLines, now_text, write_report
-from wattbridge_plugins.sources.csv_folder.rowtypes import HeaderParser, RowParser
+from wattbridge_plugins.sources.csv_folder.rowtypes import Cell, HeaderParser, RowParser
 from wattbridge_plugins.sources.csv_folder.writers import held_for_writing
 
 REPORT_SUFFIX = ".error.txt"
@@ -287,7 +286,7 @@ class Importer:
         parse, lines = self._header(segment, times, follow.offset, follow.line)
         rows = follow.emitted
         readings = follow.readings
-        chunk: list[Reading] = []
+        chunk: list[Cell] = []
         chunk_rows = 0
         size = self.config.chunk
         skip = times.bad
@@ -299,10 +298,10 @@ class Importer:
                 parsed = parse(fields)
             except RowProblem:
                 continue
-            chunk.extend(to_readings(parsed, self.source_name))
+            chunk.extend(parsed)
             chunk_rows += 1
             if len(chunk) >= size:
-                emit(chunk)
+                emit(self._columns(chunk))
                 rows += chunk_rows
                 readings += len(chunk)
                 self.ledger.progress(follow, rows, readings, lines.offset, lines.line)
@@ -311,7 +310,7 @@ class Importer:
                 if self.stop.is_set():
                     return None
         if chunk:
-            emit(chunk)
+            emit(self._columns(chunk))
         rows += chunk_rows
         readings += len(chunk)
         end_line = max(lines.line, follow.line)
@@ -319,6 +318,14 @@ class Importer:
         return attrs.evolve(
             follow, emitted=rows, readings=readings, offset=segment.size, line=end_line
         )
+
+    def _columns(self, cells: list[Cell]) -> ReadingColumns:
+        """A chunk's cells as the readings' columns, named as from this source (so the
+        bus need not copy them to name them). The parsers made sure every cell is a
+        valid reading; the columns check again (cheaply, a column at a time), so a cell
+        they would refuse is a bug, and raises."""
+        streams, stamps, values, units = zip(*cells, strict=True)
+        return ReadingColumns(streams, stamps, values, units, [self.source_name] * len(cells))
 
     # -- endings -----------------------------------------------------------------
 

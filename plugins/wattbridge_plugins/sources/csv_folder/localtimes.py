@@ -32,6 +32,7 @@ from wattbridge_plugins.sources.csv_folder.formats.values import (
     REPEATED,
     SKIPPED,
     RowProblem,
+    from_epoch_us,
     resolve,
     to_utc,
     wall_clock,
@@ -153,7 +154,8 @@ class LocalTimes:
         if not self.deciding:
             return
         fresh: dict[str, list[Any]] = {}
-        for stream, moment, value, _unit in cells:
+        for stream, stamp, value, _unit in cells:
+            moment = from_epoch_us(stamp)  # a few rows a year: the text as it always was
             name = f"{stream}\x00{moment.isoformat()}"
             prior = self.claims.get(name)
             if prior is None:

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from wattbridge_plugins.sources.csv_folder.localtimes import LocalTimes
 
-Cell = tuple[str, datetime, int | float | str, str]
-"""One reading-to-be: (stream, UTC timestamp, value, unit), already checked so that
-:class:`wattbridge.Reading` accepts it. The check pass stops at cells (building readings
-is a third of the parsing time); the emit pass turns them into readings."""
+Cell = tuple[str, int, int | float | str, str]
+"""One reading-to-be: (stream, epoch microseconds UTC, value, unit), already checked so
+that :class:`wattbridge.ReadingColumns` accepts it. The check pass stops at cells; the
+emit pass lays a chunk's cells out as columns (no ``Reading`` object a value)."""
 
 RowParser = Callable[[list[str]], list[Cell]]
 """One record's fields -> the cells of that row (raises RowProblem for a bad row)."""

@@ -22,6 +22,9 @@ from hypothesis import strategies as st
 from wattbridge import Reading
 from wattbridge._plugins import load_plugins
 from wattbridge.testing import plugin_config
+from wattbridge_plugins.common.energydata_csv import INTEGER_RE, parse_value
+from wattbridge_plugins.sources.csv_folder.formats.energydata import value as energydata_value
+from wattbridge_plugins.sources.csv_folder.formats.values import RowProblem
 from wattbridge_plugins.sources.csv_folder.importer import Importer, Outcome
 from wattbridge_plugins.sources.csv_folder.ledger import Ledger
 from wattbridge_plugins.sources.csv_folder.lines import LineReader, Record, Snapshot, records
@@ -249,3 +252,27 @@ def test_record_ends_are_exact_and_a_resume_there_reads_the_same_records(data, b
             again = LineReader(snapshot, read_size, offset, line)
             rest = list(records(again, ";", '"'))
             assert rest == [entry[0] for entry in seen[index + 1 :]]
+
+
+@given(st.text(alphabet="0123456789+-.eE _\u0663\u00b2x", max_size=6).filter(bool), st.booleans())
+def test_energydata_numbers_are_integers_exactly_where_the_integer_pattern_says(text, is_text):
+    """The energydata format tells an integer cell from a double without a regular
+    expression; it takes and refuses exactly what INTEGER_RE's choice does."""
+
+    def outcome(read):
+        try:
+            got = read()
+        except RowProblem as exc:
+            return f"refused: {exc}"
+        return got, type(got)
+
+    def by_pattern():
+        if is_text:
+            return text
+        kind = "integer" if INTEGER_RE.fullmatch(text) else "double"
+        try:
+            return parse_value(text, kind)
+        except ValueError as exc:
+            raise RowProblem(f"s: {exc} (list the stream in `strings` if it holds text)") from None
+
+    assert outcome(lambda: energydata_value(text, is_text, "s")) == outcome(by_pattern)

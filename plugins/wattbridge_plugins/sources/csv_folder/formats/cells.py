@@ -1,15 +1,14 @@
-"""What the three formats share: turning a cell into a reading's value, and building
-the reading so that anything :class:`wattbridge.Reading` refuses becomes a bad row."""
+"""What the wide and long formats share: turning a cell into a reading's value, so that
+anything :class:`wattbridge.ReadingColumns` would refuse becomes a bad row, and the
+header and width checks of all three formats."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from wattbridge import Reading
 from wattbridge_plugins.sources.csv_folder.config import CsvFolderConfig
 from wattbridge_plugins.sources.csv_folder.formats.values import Number, RowProblem, number_parser
 from wattbridge_plugins.sources.csv_folder.lines import FileProblem
-from wattbridge_plugins.sources.csv_folder.rowtypes import Cell
 
 Value = Number | str
 
@@ -39,16 +38,6 @@ class ValueReader:
             raise RowProblem(
                 f"{stream}: {exc} (list the stream in `strings` if it holds text)"
             ) from None
-
-
-def to_readings(cells: list[Cell], source: str) -> list[Reading]:
-    """The readings of checked cells, named as from ``source`` (so the bus need not copy
-    each to name it). Reading still validates them (cheaply: the timestamps are UTC
-    already); the parsers make sure it accepts every cell, so a refusal here is a bug,
-    and raises."""
-    return [
-        Reading(stream, timestamp, value, unit, source) for stream, timestamp, value, unit in cells
-    ]
 
 
 def check_headers(fields: list[str], line: int) -> None:

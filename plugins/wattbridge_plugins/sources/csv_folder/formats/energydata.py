@@ -11,23 +11,13 @@ decimal comma). A file in another shape belongs to the ``wide`` or ``long`` form
 
 from __future__ import annotations
 
-from datetime import datetime
-
-from wattbridge_plugins.common.energydata_csv import INTEGER_RE, parse_moment, parse_value
+from wattbridge_plugins.common.energydata_csv import StampReader, parse_value
 from wattbridge_plugins.sources.csv_folder.config import CsvFolderConfig
 from wattbridge_plugins.sources.csv_folder.formats.cells import check_headers, check_width
 from wattbridge_plugins.sources.csv_folder.formats.values import RowProblem
 from wattbridge_plugins.sources.csv_folder.lines import FileProblem
 from wattbridge_plugins.sources.csv_folder.localtimes import LocalTimes
 from wattbridge_plugins.sources.csv_folder.rowtypes import Cell, HeaderParser, RowParser
-
-
-def timestamp(text: str) -> datetime:
-    """The UTC time of an import-format timestamp; RowProblem says what is wrong."""
-    try:
-        return parse_moment(text)
-    except ValueError as exc:
-        raise RowProblem(str(exc)) from None
 
 
 def value(text: str, is_text: bool, stream: str) -> int | float | str | None:
@@ -37,8 +27,11 @@ def value(text: str, is_text: bool, stream: str) -> int | float | str | None:
         return text
     if text == "":
         return None
+    # An integer is what INTEGER_RE takes ([-+]?\d+, \d being any decimal digit, as
+    # str.isdecimal's); asked this way it costs a tenth of the regular expression.
+    digits = text[1:] if text[0] in "+-" else text
     try:
-        return parse_value(text, "integer" if INTEGER_RE.fullmatch(text) else "double")
+        return parse_value(text, "integer" if digits.isdecimal() else "double")
     except ValueError as exc:
         raise RowProblem(
             f"{stream}: {exc} (list the stream in `strings` if it holds text)"
@@ -69,10 +62,14 @@ def header_parser(config: CsvFolderConfig) -> HeaderParser:
             for index, stream in enumerate(streams, 1)
         ]
         width = len(fields)
+        stamps = StampReader()
 
         def parse_row(row: list[str]) -> list[Cell]:
             check_width(row, width)
-            moment = timestamp(row[0])
+            try:
+                moment = stamps.epoch_us(row[0])
+            except ValueError as exc:
+                raise RowProblem(str(exc)) from None
             readings: list[Cell] = []
             for index, stream, is_text, unit in columns:
                 cell = value(row[index], is_text, stream)

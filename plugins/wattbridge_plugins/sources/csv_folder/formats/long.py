@@ -10,7 +10,11 @@ from wattbridge_plugins.sources.csv_folder.formats.cells import (
     check_headers,
     check_width,
 )
-from wattbridge_plugins.sources.csv_folder.formats.values import RowProblem, timestamp_parser
+from wattbridge_plugins.sources.csv_folder.formats.values import (
+    RowProblem,
+    epoch_us,
+    timestamp_parser,
+)
 from wattbridge_plugins.sources.csv_folder.lines import FileProblem
 from wattbridge_plugins.sources.csv_folder.localtimes import LocalTimes
 from wattbridge_plugins.sources.csv_folder.rowtypes import Cell, HeaderParser, RowParser
@@ -50,7 +54,7 @@ def header_parser(config: CsvFolderConfig) -> HeaderParser:
                 raise RowProblem("the stream cell is empty")
             times.edge = False
             # Keyed by stream: the streams' rows of the repeated hour may interleave.
-            timestamp = parse_time(row[time_index], stream)
+            timestamp = epoch_us(parse_time(row[time_index], stream))
             value = values(stream, row[value_index])
             if value is None:
                 return []

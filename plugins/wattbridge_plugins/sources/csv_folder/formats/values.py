@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 Number = int | float
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MICROSECOND = timedelta(microseconds=1)
 INT64 = 1 << 63
 """Integers must fit 64 bits signed: the outboxes (SQLite) cannot store larger ones."""
 
@@ -68,6 +69,16 @@ def number_parser(config: CsvFolderConfig) -> Callable[[str], Number]:
         return number
 
     return parse
+
+
+def epoch_us(moment: datetime) -> int:
+    """Whole microseconds since the epoch of an aware time (what a cell holds)."""
+    return (moment - EPOCH) // MICROSECOND
+
+
+def from_epoch_us(stamp: int) -> datetime:
+    """The UTC time of :func:`epoch_us`'s number."""
+    return EPOCH + stamp * MICROSECOND
 
 
 def to_utc(moment: datetime, text: str) -> datetime:

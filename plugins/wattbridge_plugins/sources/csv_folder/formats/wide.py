@@ -12,7 +12,11 @@ from wattbridge_plugins.sources.csv_folder.formats.cells import (
     check_headers,
     check_width,
 )
-from wattbridge_plugins.sources.csv_folder.formats.values import RowProblem, timestamp_parser
+from wattbridge_plugins.sources.csv_folder.formats.values import (
+    RowProblem,
+    epoch_us,
+    timestamp_parser,
+)
 from wattbridge_plugins.sources.csv_folder.lines import FileProblem
 from wattbridge_plugins.sources.csv_folder.localtimes import LocalTimes
 from wattbridge_plugins.sources.csv_folder.rowtypes import Cell, HeaderParser, RowParser
@@ -66,7 +70,7 @@ def header_parser(config: CsvFolderConfig) -> HeaderParser:
             times.edge = False
             # One key for the whole row: its twin in the repeated hour is the next row
             # with the same time, whichever cells it leaves empty.
-            timestamp = parse_time(row[time_index], "")
+            timestamp = epoch_us(parse_time(row[time_index], ""))
             readings: list[Cell] = []
             for index, stream, unit in columns:
                 try:
