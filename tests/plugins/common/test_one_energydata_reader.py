@@ -14,7 +14,6 @@ from wattbridge import DataError
 from wattbridge_plugins.sinks.energydata.batch.importer import read_chunks
 from wattbridge_plugins.sources.csv_folder.config import CsvFolderConfig
 from wattbridge_plugins.sources.csv_folder.formats.energydata import header_parser
-from wattbridge_plugins.sources.csv_folder.formats.values import RowProblem
 from wattbridge_plugins.sources.csv_folder.localtimes import local_times
 
 timestamps = st.sampled_from(
@@ -48,12 +47,11 @@ def _via_import(path: Path) -> list[tuple[int, float]] | str:
 
 def _via_csv_folder(stamp: str, cell: str) -> list[tuple[int, float]] | str:
     config = CsvFolderConfig(inbox=Path("in"))
-    parse_row = header_parser(config)(["", "s"], 1, local_times(config, deciding=True))
-    try:
-        cells = parse_row([stamp, cell])
-    except RowProblem:
+    parse = header_parser(config)(["", "s"], 1, local_times(config, deciding=True))
+    parsed = parse([[stamp, cell]], [2])
+    if parsed.bad:
         return "refused"
-    return [(t // 1000, float(v)) for _s, t, v, _u in cells]
+    return [(t // 1000, float(v)) for t, v in zip(parsed.stamps, parsed.values, strict=True)]
 
 
 @given(timestamps, numbers)

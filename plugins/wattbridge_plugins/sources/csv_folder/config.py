@@ -130,7 +130,7 @@ class CsvFolderConfig:
     dedupe: bool = True
     """Send a file whose content was imported before to duplicates/ instead of again."""
     chunk: int = attrs.field(default=5000, validator=attrs.validators.ge(1))
-    """Rows per emit; progress is saved after each."""
+    """Readings per emit, at most (whole rows, at least one); progress is saved after each."""
     read_size: int = attrs.field(default=1 << 20, validator=attrs.validators.ge(64))
     """Bytes read at a time; each read re-opens the file and checks it is unchanged."""
     report_limit: int = attrs.field(default=10_000, validator=attrs.validators.ge(1))

@@ -35,7 +35,7 @@ import enum
 import logging
 import math
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Container, Iterator
 from pathlib import Path
 
 import attrs
@@ -43,7 +43,8 @@ import attrs
 from wattbridge import Emit, ReadingColumns
 from wattbridge_plugins.sources.csv_folder.config import CsvFolderConfig
 from wattbridge_plugins.sources.csv_folder.files import free_name, move
-from wattbridge_plugins.sources.csv_folder.formats import RowProblem, header_parser
+from wattbridge_plugins.sources.csv_folder.formats import header_parser
+from wattbridge_plugins.sources.csv_folder.formats.rows import Parsed, RowsParser
 from wattbridge_plugins.sources.csv_folder.ledger import Entry, Follow, Ledger
 from wattbridge_plugins.sources.csv_folder.lines import (
     FileProblem,
@@ -59,7 +60,7 @@ from wattbridge_plugins.sources.csv_folder.lines import (
 )
 from wattbridge_plugins.sources.csv_folder.localtimes import LocalTimes, local_times
 from wattbridge_plugins.sources.csv_folder.report import BadLines, now_text, write_report
-from wattbridge_plugins.sources.csv_folder.rowtypes import Cell, HeaderParser, RowParser
+from wattbridge_plugins.sources.csv_folder.rowtypes import HeaderParser
 from wattbridge_plugins.sources.csv_folder.writers import held_for_writing
 
 REPORT_SUFFIX = ".error.txt"
@@ -231,8 +232,8 @@ class Importer:
 
     def _header(
         self, snapshot: Snapshot, times: LocalTimes, offset: int, line: int
-    ) -> tuple[RowParser, LineReader]:
-        """Read the header; return the row parser and a reader at ``offset`` (``line``),
+    ) -> tuple[RowsParser, LineReader]:
+        """Read the header; return the rows parser and a reader at ``offset`` (``line``),
         or just after the header if that is further."""
         lines = LineReader(snapshot, self.config.read_size)
         for fields, number, problem in self._rows(lines):
@@ -254,17 +255,10 @@ class Importer:
         times = local_times(self.config, deciding=True, state=follow.state)
         parse, lines = self._header(segment, times, follow.seg_offset, follow.seg_line)
         good = 0
-        for fields, line, problem in self._rows(lines):
-            if problem is not None:
-                bad.add(line, problem)
-                continue
-            times.line = line
-            try:
-                parse(fields)
-            except RowProblem as exc:
-                bad.add(line, str(exc))
-            else:
-                good += 1
+        for parsed, unreadable in self._chunks(lines, parse, frozenset()):
+            for line, message in sorted(unreadable + parsed.bad):
+                bad.add(line, message)
+            good += parsed.rows
         unpaired = times.unpaired()
         if unpaired and not final:
             cut = line_start(
@@ -286,46 +280,51 @@ class Importer:
         parse, lines = self._header(segment, times, follow.offset, follow.line)
         rows = follow.emitted
         readings = follow.readings
-        chunk: list[Cell] = []
-        chunk_rows = 0
-        size = self.config.chunk
-        skip = times.bad
-        for fields, line, problem in self._rows(lines):
-            if problem is not None or line in skip:
-                continue  # reported by the check (skip mode)
-            times.line = line
-            try:
-                parsed = parse(fields)
-            except RowProblem:
-                continue
-            chunk.extend(parsed)
-            chunk_rows += 1
-            if len(chunk) >= size:
-                emit(self._columns(chunk))
-                rows += chunk_rows
-                readings += len(chunk)
-                self.ledger.progress(follow, rows, readings, lines.offset, lines.line)
-                chunk = []
-                chunk_rows = 0
-                if self.stop.is_set():
-                    return None
-        if chunk:
-            emit(self._columns(chunk))
-        rows += chunk_rows
-        readings += len(chunk)
+        for parsed, _unreadable in self._chunks(lines, parse, times.bad):
+            if parsed.streams:
+                emit(self._columns(parsed))
+            # The chunk's rows are durable in the outboxes: resume after its last record.
+            rows += parsed.rows
+            readings += len(parsed.streams)
+            self.ledger.progress(follow, rows, readings, lines.offset, lines.line)
+            if self.stop.is_set():
+                return None
         end_line = max(lines.line, follow.line)
         self.ledger.progress(follow, rows, readings, segment.size, end_line)
         return attrs.evolve(
             follow, emitted=rows, readings=readings, offset=segment.size, line=end_line
         )
 
-    def _columns(self, cells: list[Cell]) -> ReadingColumns:
-        """A chunk's cells as the readings' columns, named as from this source (so the
-        bus need not copy them to name them). The parsers made sure every cell is a
-        valid reading; the columns check again (cheaply, a column at a time), so a cell
-        they would refuse is a bug, and raises."""
-        streams, stamps, values, units = zip(*cells, strict=True)
-        return ReadingColumns(streams, stamps, values, units, [self.source_name] * len(cells))
+    def _chunks(
+        self, lines: LineReader, parse: RowsParser, skip: Container[int]
+    ) -> Iterator[tuple[Parsed, list[tuple[int, str]]]]:
+        """The rows of ``lines`` parsed a chunk (``chunk`` readings, at most) at a time,
+        each with the records of its stretch that are not CSV, as (line, reason); rows
+        starting on a line in ``skip`` are left out. When a chunk is given, ``lines`` is
+        just past its last record."""
+        size = max(1, self.config.chunk // parse.width)
+        rows: list[list[str]] = []
+        starts: list[int] = []
+        unreadable: list[tuple[int, str]] = []
+        for fields, line, problem in self._rows(lines):
+            if problem is not None:
+                unreadable.append((line, problem))
+            elif line not in skip:
+                rows.append(fields)
+                starts.append(line)
+                if len(rows) >= size:
+                    yield parse(rows, starts), unreadable
+                    rows, starts, unreadable = [], [], []
+        if rows or unreadable:
+            yield parse(rows, starts), unreadable
+
+    def _columns(self, parsed: Parsed) -> ReadingColumns:
+        """A chunk's readings as columns, named as from this source (so the bus need not
+        copy them to name them). The parsers made sure every one is a valid reading; the
+        columns check again (cheaply, a column at a time), so one they would refuse is a
+        bug, and raises."""
+        sources = [self.source_name] * len(parsed.streams)
+        return ReadingColumns(parsed.streams, parsed.stamps, parsed.values, parsed.units, sources)
 
     # -- endings -----------------------------------------------------------------
 

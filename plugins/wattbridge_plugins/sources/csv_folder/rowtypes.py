@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from wattbridge_plugins.sources.csv_folder.formats.rows import RowsParser
     from wattbridge_plugins.sources.csv_folder.localtimes import LocalTimes
 
 Cell = tuple[str, int, int | float | str, str]
@@ -16,6 +17,6 @@ emit pass lays a chunk's cells out as columns (no ``Reading`` object a value).""
 RowParser = Callable[[list[str]], list[Cell]]
 """One record's fields -> the cells of that row (raises RowProblem for a bad row)."""
 
-HeaderParser = Callable[[list[str], int, "LocalTimes"], RowParser]
-"""The header record's fields and line, and the pass's local-time decisions -> the row
-parser (raises FileProblem)."""
+HeaderParser = Callable[[list[str], int, "LocalTimes"], "RowsParser"]
+"""The header record's fields and line, and the pass's local-time decisions -> the
+parser of runs of rows (raises FileProblem)."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv as csvmodule
 import io
 import logging
+import math
 import os
 import re
 import tempfile
@@ -16,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import attrs
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -23,11 +25,16 @@ from wattbridge import Reading
 from wattbridge._plugins import load_plugins
 from wattbridge.testing import plugin_config
 from wattbridge_plugins.common.energydata_csv import INTEGER_RE, parse_value
+from wattbridge_plugins.sources.csv_folder.config import CsvFolderConfig
+from wattbridge_plugins.sources.csv_folder.formats.energydata import (
+    header_parser as energydata_header,
+)
 from wattbridge_plugins.sources.csv_folder.formats.energydata import value as energydata_value
 from wattbridge_plugins.sources.csv_folder.formats.values import RowProblem
 from wattbridge_plugins.sources.csv_folder.importer import Importer, Outcome
 from wattbridge_plugins.sources.csv_folder.ledger import Ledger
 from wattbridge_plugins.sources.csv_folder.lines import LineReader, Record, Snapshot, records
+from wattbridge_plugins.sources.csv_folder.localtimes import local_times
 
 REGISTRY = load_plugins()
 LOG = logging.getLogger("test.hypothesis")
@@ -276,3 +283,95 @@ def test_energydata_numbers_are_integers_exactly_where_the_integer_pattern_says(
             raise RowProblem(f"s: {exc} (list the stream in `strings` if it holds text)") from None
 
     assert outcome(lambda: energydata_value(text, is_text, "s")) == outcome(by_pattern)
+
+
+_doubles = st.one_of(
+    st.from_regex(r"\A[-+]?[0-9]{1,4}\.[0-9]{0,3}([eE][-+]?[0-9]{1,2})?\Z"),
+    st.floats(allow_nan=False, allow_infinity=False).map(repr),
+    st.sampled_from(["1e308", "-0.0", "1E5", ".5"]),
+)
+_integers = st.integers(min_value=-(2**63), max_value=2**63 - 1).map(str) | st.sampled_from(
+    ["9223372036854775807", "-9223372036854775808", "+7", "-0", "007"]
+)
+_good_stamps = moments.map(lambda m: m.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z")
+
+
+def _good_rows(numbers: st.SearchStrategy[str]) -> st.SearchStrategy[list[str]]:
+    cells = st.just("") | numbers | numbers
+    return st.tuples(_good_stamps, cells, texts, cells).map(list)
+
+
+# One thing wrong in a chunk of good rows: what float() or int() take and the
+# platform's numbers are not, past the 64-bit bounds, a timestamp, a row's width.
+_bad_numbers = st.sampled_from(
+    ["nan", "inf", "1e999", "-1e999", " 1", "1 ", "1_0", "\u0663", "--1", "+", ".", "1e",
+     "9223372036854775808", "-9223372036854775809", "x"]
+)  # fmt: skip
+_bad_stamps = st.sampled_from(
+    ["", "2026-13-01T00:00:00.000Z", "2026-01-01T24:00:00.000Z", "2026-01-01T00:00:60.000Z",
+     "2026-01-01T00:00:00+01:00", "2026-01-01T00:00:00.000", "2026-01-01T00:00:00.0000Z"]
+)  # fmt: skip
+
+
+@st.composite
+def _chunks(draw: st.DrawFn) -> tuple[list[list[list[str]]], bool]:
+    """Chunks of good rows, and whether one cell of one was then made wrong."""
+    # Columns of doubles, of integers (each read at once), or of both (cell by cell).
+    numbers = draw(st.sampled_from([_doubles, _integers, _doubles | _integers]))
+    rows = st.lists(_good_rows(numbers), min_size=1, max_size=12)
+    chunks = draw(st.lists(rows, min_size=1, max_size=3))
+    spoilt = draw(st.booleans())
+    if spoilt:
+        rows = draw(st.sampled_from(chunks))
+        row = draw(st.sampled_from(rows))
+        where = draw(st.sampled_from(["stamp", "number", "width"]))
+        if where == "stamp":
+            row[0] = draw(_bad_stamps)
+        elif where == "number":
+            row[draw(st.sampled_from([1, 3]))] = draw(_bad_numbers)
+        else:
+            row.extend(draw(st.sampled_from([["x"], [""], [" ", ""]])))
+    return chunks, spoilt
+
+
+@settings(max_examples=200, deadline=None)
+@given(_chunks())
+def test_the_energydata_columns_reader_gives_what_the_rows_give_or_leaves_it_to_them(case):
+    """The whole-chunk reader of the energydata format takes a chunk only when every row
+    is good, and then gives exactly the readings of the row-by-row parse, in order and
+    with the same types; one parser reads several chunks, as in a file."""
+    chunks, spoilt = case
+    config = CsvFolderConfig(inbox=Path("in"), strings=["t"], units={"b": "kWh"})
+    parse = energydata_header(config)(["", "a", "t", "b"], 1, local_times(config, deciding=True))
+    assert parse.columns is not None
+    by_rows = attrs.evolve(parse, columns=None)
+    for rows in chunks:
+        expected = by_rows(rows, list(range(2, 2 + len(rows))))
+        got = parse.columns(rows)
+        if got is None:
+            # Left to the rows: a bad row, a row with trailing empty fields, or doubles
+            # that only add up to more than a double holds.
+            assert spoilt or _overflows(rows)
+            continue
+        assert expected.bad == [] and got.rows == expected.rows == len(rows)
+        assert (got.streams, got.stamps, got.units) == (
+            expected.streams,
+            expected.stamps,
+            expected.units,
+        )
+        assert [(type(v), repr(v)) for v in got.values] == [
+            (type(v), repr(v)) for v in expected.values
+        ]
+
+
+def _overflows(rows: list[list[str]]) -> bool:
+    """Whether a number column's doubles only add up to more than a double holds (the
+    columns reader then leaves the chunk to the rows)."""
+    for index in (1, 3):
+        cells = [row[index] for row in rows if row[index]]
+        try:
+            if not math.isfinite(sum(map(float, cells))):
+                return True
+        except ValueError:
+            pass
+    return False

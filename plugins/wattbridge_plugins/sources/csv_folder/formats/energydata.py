@@ -11,13 +11,25 @@ decimal comma). A file in another shape belongs to the ``wide`` or ``long`` form
 
 from __future__ import annotations
 
-from wattbridge_plugins.common.energydata_csv import StampReader, parse_value
+import math
+import operator
+from collections.abc import Sequence
+from itertools import chain, compress, repeat
+
+from wattbridge_plugins.common.energydata_csv import (
+    INT64_MAX,
+    INT64_MIN,
+    NUMBER_CHARS,
+    StampReader,
+    parse_value,
+)
 from wattbridge_plugins.sources.csv_folder.config import CsvFolderConfig
 from wattbridge_plugins.sources.csv_folder.formats.cells import check_headers, check_width
+from wattbridge_plugins.sources.csv_folder.formats.rows import Parsed, RowsParser, Value
 from wattbridge_plugins.sources.csv_folder.formats.values import RowProblem
 from wattbridge_plugins.sources.csv_folder.lines import FileProblem
 from wattbridge_plugins.sources.csv_folder.localtimes import LocalTimes
-from wattbridge_plugins.sources.csv_folder.rowtypes import Cell, HeaderParser, RowParser
+from wattbridge_plugins.sources.csv_folder.rowtypes import Cell, HeaderParser
 
 
 def value(text: str, is_text: bool, stream: str) -> int | float | str | None:
@@ -38,12 +50,51 @@ def value(text: str, is_text: bool, stream: str) -> int | float | str | None:
         ) from None
 
 
+def number_column(texts: Sequence[str]) -> Sequence[Value | None] | None:
+    """The values of a number stream's cells, None for each empty one, as :func:`value`
+    reads them; or None if one of them is not a number (:func:`value` tells which).
+
+    A column of doubles or of integers is read by builtins over the whole column: its
+    characters checked at once (those of the platform's numbers only: no blanks, no
+    underscores, no nan or inf), then float or int of each, then finite or 64-bit. A
+    column mixing the two goes cell by cell."""
+    present = list(filter(None, texts))
+    if not present:
+        return [None] * len(texts)
+    if "".join(present).strip(NUMBER_CHARS):
+        return None  # a character no number of the platform's has
+    # A cell is an integer when its digits (after a sign) are all there is, as value()
+    # decides; more than one sign is caught by int() below.
+    integers = list(map(str.isdecimal, map(str.lstrip, present, repeat("+-"))))
+    numbers: Sequence[Value]
+    try:
+        if not any(integers):
+            floats = list(map(float, present))
+            if not math.isfinite(sum(floats)):
+                return None  # one is not finite, or they only add up to more than a double
+            numbers = floats
+        elif all(integers):
+            ints = list(map(int, present))
+            if min(ints) < INT64_MIN or max(ints) > INT64_MAX:
+                return None
+            numbers = ints
+        else:
+            numbers = [parse_value(text, "integer" if whole else "double")
+                       for text, whole in zip(present, integers, strict=True)]  # fmt: skip
+    except ValueError:
+        return None
+    if len(present) == len(texts):
+        return numbers
+    found = iter(numbers)
+    return [next(found) if text else None for text in texts]
+
+
 def header_parser(config: CsvFolderConfig) -> HeaderParser:
-    """Parse the ``;id;topic;...`` header into a row parser."""
+    """Parse the ``;id;topic;...`` header into a parser of rows."""
     strings = frozenset(config.strings)
     units = config.units
 
-    def parse_header(fields: list[str], line: int, _times: LocalTimes) -> RowParser:
+    def parse_header(fields: list[str], line: int, times: LocalTimes) -> RowsParser:
         while len(fields) > 1 and not fields[-1].strip():
             fields = fields[:-1]  # a trailing delimiter
         if len(fields) < 2 or fields[0].strip():
@@ -77,6 +128,38 @@ def header_parser(config: CsvFolderConfig) -> HeaderParser:
                     readings.append((stream, moment, cell, unit))
             return readings
 
-        return parse_row
+        names = [stream for _index, stream, _is_text, _unit in columns]
+        unit_names = [unit for _index, _stream, _is_text, unit in columns]
+
+        def read_columns(rows: list[list[str]]) -> Parsed | None:
+            # Only a chunk whose every row is good: any doubt, and parse_row decides.
+            if set(map(len, rows)) != {width}:
+                return None
+            cells = list(zip(*rows, strict=True))
+            try:
+                moments = list(map(stamps.epoch_us, cells[0]))
+            except ValueError:
+                return None
+            found: list[Sequence[Value | None]] = []
+            for index, _stream, is_text, _unit in columns:
+                numbers = cells[index] if is_text else number_column(cells[index])
+                if numbers is None:
+                    return None
+                found.append(numbers)
+            count = len(columns)
+            # Row by row, each row's streams in header order, as parse_row gives them.
+            values = list(chain.from_iterable(zip(*found, strict=True)))
+            at = list(chain.from_iterable(zip(*repeat(moments, count), strict=True)))
+            streams = names * len(rows)
+            units = unit_names * len(rows)
+            if None in values:  # empty number cells: no reading
+                keep = list(map(operator.is_not, values, repeat(None)))
+                values = list(compress(values, keep))
+                at = list(compress(at, keep))
+                streams = list(compress(streams, keep))
+                units = list(compress(units, keep))
+            return Parsed(streams, at, values, units, len(rows), [])
+
+        return RowsParser(parse_row, times, len(columns), read_columns)
 
     return parse_header

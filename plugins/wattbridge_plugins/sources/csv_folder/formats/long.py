@@ -10,6 +10,7 @@ from wattbridge_plugins.sources.csv_folder.formats.cells import (
     check_headers,
     check_width,
 )
+from wattbridge_plugins.sources.csv_folder.formats.rows import RowsParser
 from wattbridge_plugins.sources.csv_folder.formats.values import (
     RowProblem,
     epoch_us,
@@ -17,7 +18,7 @@ from wattbridge_plugins.sources.csv_folder.formats.values import (
 )
 from wattbridge_plugins.sources.csv_folder.lines import FileProblem
 from wattbridge_plugins.sources.csv_folder.localtimes import LocalTimes
-from wattbridge_plugins.sources.csv_folder.rowtypes import Cell, HeaderParser, RowParser
+from wattbridge_plugins.sources.csv_folder.rowtypes import Cell, HeaderParser
 
 
 def header_parser(config: CsvFolderConfig) -> HeaderParser:
@@ -25,7 +26,7 @@ def header_parser(config: CsvFolderConfig) -> HeaderParser:
     values = ValueReader(config)
     units = config.units
 
-    def parse_header(fields: list[str], line: int, times: LocalTimes) -> RowParser:
+    def parse_header(fields: list[str], line: int, times: LocalTimes) -> RowsParser:
         while len(fields) > 1 and not fields[-1].strip():
             fields = fields[:-1]
         check_headers(fields, line)
@@ -64,6 +65,6 @@ def header_parser(config: CsvFolderConfig) -> HeaderParser:
                 times.claim(cells)
             return cells
 
-        return parse_row
+        return RowsParser(parse_row, times, 1)
 
     return parse_header

@@ -12,6 +12,7 @@ from wattbridge_plugins.sources.csv_folder.formats.cells import (
     check_headers,
     check_width,
 )
+from wattbridge_plugins.sources.csv_folder.formats.rows import RowsParser
 from wattbridge_plugins.sources.csv_folder.formats.values import (
     RowProblem,
     epoch_us,
@@ -19,7 +20,7 @@ from wattbridge_plugins.sources.csv_folder.formats.values import (
 )
 from wattbridge_plugins.sources.csv_folder.lines import FileProblem
 from wattbridge_plugins.sources.csv_folder.localtimes import LocalTimes
-from wattbridge_plugins.sources.csv_folder.rowtypes import Cell, HeaderParser, RowParser
+from wattbridge_plugins.sources.csv_folder.rowtypes import Cell, HeaderParser
 
 
 def header_parser(config: CsvFolderConfig) -> HeaderParser:
@@ -30,7 +31,7 @@ def header_parser(config: CsvFolderConfig) -> HeaderParser:
         for header, spec in config.columns.items()
     }
 
-    def parse_header(fields: list[str], line: int, times: LocalTimes) -> RowParser:
+    def parse_header(fields: list[str], line: int, times: LocalTimes) -> RowsParser:
         while len(fields) > 1 and not fields[-1].strip():
             fields = fields[:-1]  # a trailing delimiter
         check_headers(fields, line)
@@ -83,6 +84,6 @@ def header_parser(config: CsvFolderConfig) -> HeaderParser:
                 times.claim(readings)
             return readings
 
-        return parse_row
+        return RowsParser(parse_row, times, len(columns))
 
     return parse_header
