@@ -20,6 +20,7 @@ from typing import Any
 import attrs
 
 from wattbridge import __version__, exitcodes
+from wattbridge._collector import tune_collector
 from wattbridge._config import Config, ConfigError, load_config
 from wattbridge._configpath import (
     CONFIG_ENV,
@@ -518,6 +519,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser(registry)
     args = parser.parse_args(argv)
     args.registry = registry
+    tune_collector()  # after start-up: what it made is frozen
     if getattr(args, "purge_sink", None):
         args.sink = args.sink or args.purge_sink
     if args.command not in ("run", "sandbox"):
