@@ -61,14 +61,18 @@ def number_column(texts: Sequence[str]) -> Sequence[Value | None] | None:
     present = list(filter(None, texts))
     if not present:
         return [None] * len(texts)
-    if "".join(present).strip(NUMBER_CHARS):
+    joined = "".join(present)
+    if joined.strip(NUMBER_CHARS):
         return None  # a character no number of the platform's has
     # A cell is an integer when its digits (after a sign) are all there is, as value()
-    # decides; more than one sign is caught by int() below.
-    integers = list(map(str.isdecimal, map(str.lstrip, present, repeat("+-"))))
+    # decides; more than one sign is caught by int() below. As many points as cells
+    # (the common column of doubles) means none is: a cell without one would leave
+    # another with two, which float() refuses.
+    doubles = joined.count(".") == len(present)
+    integers = [] if doubles else list(map(str.isdecimal, map(str.lstrip, present, repeat("+-"))))
     numbers: Sequence[Value]
     try:
-        if not any(integers):
+        if doubles or not any(integers):
             floats = list(map(float, present))
             if not math.isfinite(sum(floats)):
                 return None  # one is not finite, or they only add up to more than a double
