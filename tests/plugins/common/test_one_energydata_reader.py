@@ -42,7 +42,11 @@ def _via_import(path: Path) -> list[tuple[int, float]] | str:
         chunks = list(read_chunks(path, {"s": "double"}))
     except DataError:
         return "refused"
-    return [(ts // 1000, float(v)) for _rows, items in chunks for _s, ts, v in items]
+    return [
+        (ts // 1000, float(v))
+        for _rows, chunk in chunks
+        for ts, v in zip(chunk.stamps, chunk.values, strict=True)
+    ]
 
 
 def _via_csv_folder(stamp: str, cell: str) -> list[tuple[int, float]] | str:

@@ -121,7 +121,7 @@ def run_import(args: argparse.Namespace) -> int:
                     progress.advance(task, n)
 
                 try:
-                    for rows, items in read_chunks(
+                    for rows, chunk in read_chunks(
                         path,
                         types,
                         skip_rows=done.rows,
@@ -129,7 +129,7 @@ def run_import(args: argparse.Namespace) -> int:
                         on_bad=skip if args.skip_bad else None,
                         counter=count,
                     ):
-                        queued += done.queue(rows, items)
+                        queued += done.queue(rows, chunk)
                         progress.update(deliver, total=queued + target.depth)
                         if not args.no_wait:
                             target.drain(until_depth=ahead)

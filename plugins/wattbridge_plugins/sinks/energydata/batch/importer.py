@@ -12,11 +12,10 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Iterator, Mapping
-from itertools import repeat
 from math import isfinite
 from pathlib import Path
 
-from wattbridge import DataError, Reading, trusted_readings
+from wattbridge import DataError, ReadingColumns, Value
 from wattbridge.commands import OpenedSink
 from wattbridge_plugins.common.energydata_csv import (
     DOUBLE_RE,
@@ -77,14 +76,15 @@ def read_chunks(
     chunk_rows: int = 20_000,
     on_bad: Callable[[DataError], None] | None = None,
     counter: ByteCounter | None = None,
-) -> Iterator[tuple[int, list[tuple[str, int, int | float | str]]]]:
-    """(rows read so far, [(column, epoch µs, value)]) per chunk of data rows.
+) -> Iterator[tuple[int, ReadingColumns]]:
+    """(rows read so far, the chunk's readings as columns) per chunk of data rows.
 
-    The first ``skip_rows`` data rows are passed over (already queued). A bad row
-    raises :class:`DataError` naming the file and line, unless ``on_bad`` takes it
-    (then the row is left out). ``types`` (column -> type) decides how values are
-    read; a column it does not name is refused. Without ``types``, each value's type
-    is guessed from its text.
+    The readings have no unit and no source (:class:`FileProgress` tags them). The
+    first ``skip_rows`` data rows are passed over (already queued). A bad row raises
+    :class:`DataError` naming the file and line, unless ``on_bad`` takes it (then the
+    row is left out). ``types`` (column -> type) decides how values are read; a column
+    it does not name is refused. Without ``types``, each value's type is guessed from
+    its text.
     """
     records = iter_records(_decoded(path, counter), str(path))
     first = next(records, None)
@@ -99,16 +99,18 @@ def read_chunks(
                 f"column(s) {', '.join(unknown)} not in the sink's datastreams table",
             )
     kinds = [types[c] if types is not None else None for c in columns]
+    all_doubles = all(kind == "double" for kind in kinds)
     width = len(columns) + 1
     rows = 0
-    items: list[tuple[str, int, int | float | str]] = []
-    append = items.append
+    streams: list[str] = []
+    stamps: list[int] = []
+    values: list[Value] = []
     while True:
         try:
             record = next(records, None)
         except DataError:
-            if items:
-                yield rows, items  # the good rows before broken quoting are queued first
+            if streams:  # the good rows before broken quoting are queued first
+                yield rows, _checked_columns(streams, stamps, values)
             raise
         if record is None:
             break
@@ -116,44 +118,72 @@ def read_chunks(
         rows += 1
         if rows <= skip_rows:
             continue
-        mark = len(items)
+        mark = len(streams)
         try:
             if len(row) != width:
                 raise ValueError(f"expected {width} fields, found {len(row)}")
             epoch_us = parse_timestamp(row[0]) * 1000
-            for column, kind, text in zip(columns, kinds, row[1:], strict=True):
-                if text == "":
-                    # The platform's rule: empty is "" for a string, nothing for a number
-                    # (quoted or not: its own example client writes a missing number "").
-                    if kind == "string":
-                        append((column, epoch_us, ""))
-                    continue
-                if kind == "double":
-                    # parse_value's own test, inline: this runs once a value.
-                    try:
-                        number = float(text)
-                        fits = isfinite(number) and not text.strip(NUMBER_CHARS)
-                    except ValueError:
-                        fits = False
-                    # Else parse_value raises, saying why.
-                    append((column, epoch_us, number if fits else parse_value(text, kind)))
-                    continue
-                append((column, epoch_us, parse_value(text, kind or guess_type(text))))
+            fields = row[1:]
+            numbers = _plain_doubles(fields) if all_doubles else None
+            if numbers is not None:
+                # The common row of a file of doubles: every field a value, no call a value.
+                streams += columns
+                stamps += [epoch_us] * len(numbers)
+                values += numbers
+            else:
+                for column, kind, text in zip(columns, kinds, fields, strict=True):
+                    value = _field_value(text, kind)
+                    if value is not None:
+                        streams.append(column)
+                        stamps.append(epoch_us)
+                        values.append(value)
         except ValueError as exc:
-            del items[mark:]  # none of a bad row's values, not some
+            # None of a bad row's values, not some.
+            del streams[mark:], stamps[mark:], values[mark:]
             error = DataError(f"{path}:{line}", str(exc))
             if on_bad is None:
                 # The good rows before it are queued first, as the message says.
-                if items:
-                    yield rows - 1, items
+                if streams:
+                    yield rows - 1, _checked_columns(streams, stamps, values)
                 raise error from None
             on_bad(error)
             continue
         if rows % chunk_rows == 0:
-            yield rows, items
-            items = []
-            append = items.append
-    yield rows, items
+            yield rows, _checked_columns(streams, stamps, values)
+            streams, stamps, values = [], [], []
+    yield rows, _checked_columns(streams, stamps, values)
+
+
+def _plain_doubles(fields: list[str]) -> list[float] | None:
+    """The row's fields as doubles when every one is a plain finite number, as
+    :func:`parse_value` reads them; None when any needs its closer look (an empty
+    field, a stray character, an overflow), which then gives the verdict."""
+    try:
+        numbers = list(map(float, fields))
+    except ValueError:
+        return None
+    # Only digits, signs, points and exponents in all of them; finite sum, finite each.
+    if "".join(fields).strip(NUMBER_CHARS) or not isfinite(sum(numbers)):
+        return None
+    return numbers
+
+
+def _field_value(text: str, kind: StreamType | None) -> Value | None:
+    """One field's value for a column of type ``kind`` (None: guessed from the text);
+    None for no value. ValueError, saying why, when it does not fit."""
+    if text == "":
+        # The platform's rule: empty is "" for a string, nothing for a number (quoted
+        # or not: its own example client writes a missing number "").
+        return "" if kind == "string" else None
+    return parse_value(text, kind or guess_type(text))
+
+
+def _checked_columns(streams: list[str], stamps: list[int], values: list[Value]) -> ReadingColumns:
+    """The chunk's columns, without a second check: every field was checked as it was
+    read (names by parse_header, timestamps by parse_timestamp, values by parse_value;
+    decoded UTF-8 holds no lone surrogate), as the checking constructor would."""
+    blank = [""] * len(streams)
+    return ReadingColumns.trusted(streams, stamps, values, blank, blank)
 
 
 class FileProgress:
@@ -190,19 +220,18 @@ class FileProgress:
             ),
         )
 
-    def queue(self, rows_after: int, items: list[tuple[str, int, int | float | str]]) -> int:
+    def queue(self, rows_after: int, chunk: ReadingColumns) -> int:
         """Put one chunk's readings durably and record that the file's rows up to
         ``rows_after`` are queued; return how many readings were put."""
         tag = f"{self.tag}:{self.rows}"
-        streams, stamps, values = zip(*items, strict=True) if items else ((), (), ())
-        readings: list[Reading] = trusted_readings(
-            streams, stamps, values, repeat("", len(items)), repeat(tag, len(items))
+        tagged = ReadingColumns.trusted(
+            chunk.streams, chunk.stamps, chunk.values, chunk.units, [tag] * len(chunk)
         )
         self._save({"from": self.rows, "to": rows_after, "tag": tag})
-        self.target.put(readings)
+        self.target.put(tagged)
         self.rows = rows_after
         self._save(None)
-        return len(readings)
+        return len(tagged)
 
     def finish(self) -> None:
         """Record that the whole file is queued."""

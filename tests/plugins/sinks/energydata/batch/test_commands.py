@@ -230,8 +230,8 @@ def test_the_import_reader_never_crashes_on_random_input(tmp_path_factory: Any, 
     types = {"a": "string", "b": "double", "1": "integer"}
     for guessed in (None, types):
         try:
-            for rows, items in read_chunks(path, guessed, chunk_rows=3):  # type: ignore[arg-type]
-                assert rows >= 0 and all(isinstance(item[1], int) for item in items)
+            for rows, chunk in read_chunks(path, guessed, chunk_rows=3):  # type: ignore[arg-type]
+                assert rows >= 0 and all(isinstance(stamp, int) for stamp in chunk.stamps)
         except DataError as exc:
             assert exc.where.startswith(str(path))
 
