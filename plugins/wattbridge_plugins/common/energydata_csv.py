@@ -21,7 +21,7 @@ from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import IO, Literal
 
-from wattbridge import DataError
+from wattbridge import DataError, StampText
 
 StreamType = Literal["string", "integer", "double"]
 STREAM_TYPES: tuple[StreamType, ...] = ("string", "integer", "double")
@@ -242,8 +242,10 @@ def write_file(
     handle.write(";" + ";".join(quote(c) for c in columns) + "\r\n")
     count = 0
     lines: list[str] = []
+    # format_ms's text, several times faster (this runs once a row).
+    stamp_ms = StampText().iso_ms
     for epoch_ms, fields in rows:
-        lines.append(format_ms(epoch_ms) + ";" + ";".join(fields) + "\r\n")
+        lines.append(stamp_ms(epoch_ms * 1000) + ";" + ";".join(fields) + "\r\n")
         count += 1
         if len(lines) >= 10_000:
             handle.write("".join(lines))

@@ -25,13 +25,12 @@ from pathlib import Path
 
 import attrs
 
-from wattbridge import Reading, private_file
+from wattbridge import ReadingColumns, private_file
 from wattbridge_plugins.common.energydata_csv import (
     StreamType,
     ValueMismatch,
     check_value,
     format_value,
-    to_ms,
     write_file,
 )
 
@@ -40,10 +39,11 @@ NUMERIC_PART = "numbers"
 
 @attrs.define
 class Layout:
-    """Where each reading of a batch goes: its part and row, or why it was refused."""
+    """Where each reading of a batch (by its position) goes: its part, or why it was
+    refused. A part's rows are its readings' timestamps in milliseconds."""
 
     rejected: dict[int, str]
-    placed: dict[int, tuple[str, int]]  # reading index -> (part key, epoch ms)
+    members: dict[str, list[int]]  # part key -> positions of its readings, in queue order
     parts: dict[str, list[str]]  # part key -> columns, in order of first appearance
 
 
@@ -52,29 +52,27 @@ def part_key(stream: str, kind: StreamType) -> str:
     return NUMERIC_PART if kind != "string" else f"string:{stream}"
 
 
-def lay_out(readings: Sequence[Reading], types: Mapping[str, StreamType]) -> Layout:
-    """Decide each reading's part and row (no file is written)."""
+def lay_out(batch: ReadingColumns, types: Mapping[str, StreamType]) -> Layout:
+    """Decide each reading's part (no file is written)."""
+    streams, values = batch.streams, batch.values
+    # A batch holds few datastreams and many readings each: look each one up once.
+    kinds = {stream: types.get(stream) for stream in dict.fromkeys(streams)}
+    if all(kind == "double" for kind in kinds.values()) and set(map(type, values)) <= {float}:
+        # The common batch: doubles only (finite, as every reading's float is), all in
+        # the one numeric part, its columns in order of first appearance.
+        if not streams:
+            return Layout({}, {}, {})
+        return Layout({}, {NUMERIC_PART: list(range(len(streams)))}, {NUMERIC_PART: list(kinds)})
     layout = Layout({}, {}, {})
-    rejected, placed, parts = layout.rejected, layout.placed, layout.parts
-    # A batch holds few datastreams and many readings each, and the readings of one
-    # row share an instant: look each datastream up once, convert each instant once.
-    known: dict[str, tuple[str, StreamType]] = {}
-    last_moment = None
-    epoch_ms = 0
-    for index, reading in enumerate(readings):
-        stream = reading.stream
-        found = known.get(stream)
-        if found is None:
-            kind = types.get(stream)
-            if kind is None:
-                rejected[index] = (
-                    f"datastream {stream!r} is not in this sink's datastreams table; "
-                    "add it with its type"
-                )
-                continue
-            found = known[stream] = (part_key(stream, kind), kind)
-        key, kind = found
-        value = reading.value
+    rejected, members, parts = layout.rejected, layout.members, layout.parts
+    for index, (stream, value) in enumerate(zip(streams, values, strict=True)):
+        kind = kinds[stream]
+        if kind is None:
+            rejected[index] = (
+                f"datastream {stream!r} is not in this sink's datastreams table; "
+                "add it with its type"
+            )
+            continue
         # A finite float fits a double: the common case skips the general check.
         if not (kind == "double" and type(value) is float and math.isfinite(value)):
             try:
@@ -82,48 +80,47 @@ def lay_out(readings: Sequence[Reading], types: Mapping[str, StreamType]) -> Lay
             except ValueMismatch as exc:
                 rejected[index] = f"datastream {stream!r}: {exc}"
                 continue
+        key = part_key(stream, kind)
         columns = parts.get(key)
         if columns is None:
             columns = parts[key] = [stream]
+            members[key] = []
         elif stream not in columns:
             columns.append(stream)
-        moment = reading.timestamp
-        if moment != last_moment:
-            epoch_ms = to_ms(moment)
-            last_moment = moment
-        placed[index] = (key, epoch_ms)
+        members[key].append(index)
     return layout
 
 
 def write_part(
     path: Path,
     columns: list[str],
-    readings: Sequence[Reading],
-    placed: Mapping[int, tuple[str, int]],
-    key: str,
+    batch: ReadingColumns,
+    members: Sequence[int],
     types: Mapping[str, StreamType],
 ) -> int:
-    """Write the import file of part ``key``; fsync it; return its row count."""
+    """Write the import file of the part of ``columns`` whose readings are the batch's
+    ``members``; fsync it; return its row count."""
     position = {stream: i for i, stream in enumerate(columns)}
     integers = {stream for stream in columns if types[stream] == "integer"}
     width = len(columns)
+    streams, stamps, values = batch.streams, batch.stamps, batch.values
     rows: dict[int, list[str]] = {}
-    for index, (part, epoch_ms) in placed.items():
-        if part != key:
-            continue
-        reading = readings[index]
+    for index in members:
+        # The platform keeps milliseconds: the finer part is dropped (floor, as to_ms).
+        epoch_ms = stamps[index] // 1000
         fields = rows.get(epoch_ms)
         if fields is None:
             fields = rows[epoch_ms] = [""] * width
         # Later readings overwrite earlier ones: dicts keep insertion (queue) order.
-        value = reading.value
+        value = values[index]
+        stream = streams[index]
         if type(value) is float:
-            if reading.stream in integers:
+            if stream in integers:
                 value = int(value)  # lay_out checked it is whole
             text = repr(value)  # format_value's own form for a number, without its call
         else:
             text = format_value(value)
-        fields[position[reading.stream]] = text
+        fields[position[stream]] = text
     tmp = private_file(path.with_suffix(".tmp"))
     with tmp.open("w", encoding="utf-8", newline="") as handle:
         count = write_file(handle, columns, ((ts, rows[ts]) for ts in sorted(rows)))

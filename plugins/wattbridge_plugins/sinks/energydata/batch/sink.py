@@ -30,7 +30,7 @@ from pathlib import Path
 
 import attrs
 
-from wattbridge import Batch, SendResult, SinkContext, SinkLimits, private_dir
+from wattbridge import Batch, ReadingColumns, SendResult, SinkContext, SinkLimits, private_dir
 from wattbridge_plugins.common.energydata_csv import iter_records, parse_timestamp
 from wattbridge_plugins.sinks.energydata.batch.config import EnergyDataBatchConfig
 from wattbridge_plugins.sinks.energydata.batch.lifecycle import Lifecycle, Part
@@ -126,24 +126,24 @@ class EnergyDataBatchSink:
     def preview(self, batch: Batch) -> Iterator[tuple[str, str]]:
         """The import files ``send`` would upload (written by the same code, into a
         temporary folder), and the readings it would refuse."""
-        layout = lay_out(batch.readings, self.config.datastreams)
+        readings = batch.columns
+        layout = lay_out(readings, self.config.datastreams)
         with tempfile.TemporaryDirectory(prefix="wattbridge-preview-") as folder:
             for number, (key, columns) in enumerate(layout.parts.items()):
                 path = Path(folder) / f"part-{number}.csv"
-                write_part(
-                    path, columns, batch.readings, layout.placed, key, self.config.datastreams
-                )
+                write_part(path, columns, readings, layout.members[key], self.config.datastreams)
                 name = f"{self.config.import_name}-{batch.ids[0]}-{number}"
                 yield (
                     f"import {name!r} to {self.config.url} (CSV file)",
                     path.read_text(encoding="utf-8"),
                 )
         for index, reason in sorted(layout.rejected.items()):
-            yield f"not imported: {batch.readings[index].stream}", reason
+            yield f"not imported: {readings.streams[index]}", reason
 
     def send(self, batch: Batch) -> SendResult:
         """Start, continue or settle the import of ``batch``; see the module doc."""
         types = self.config.datastreams
+        readings = batch.columns
         inflight = self._load()
         if inflight is not None:
             covered = bisect.bisect_right(list(batch.ids), inflight.last)
@@ -153,14 +153,14 @@ class EnergyDataBatchSink:
                 self._discard()
                 inflight = None
         if inflight is None:
-            layout = lay_out(batch.readings, types)
+            layout = lay_out(readings, types)
             if not layout.parts:
                 return SendResult.partial(
                     rejected=layout.rejected,
                     reason=next(iter(layout.rejected.values()), ""),
                     requested=False,
                 )
-            inflight = self._plan(batch, layout)
+            inflight = self._plan(batch, readings, layout)
             covered = len(batch)
         else:
             layout = None  # only settling needs it: polls skip the work
@@ -188,18 +188,16 @@ class EnergyDataBatchSink:
             if kept is not None and kept[0] == inflight.first and covered == inflight.count:
                 layout = kept[1]
             else:
-                layout = lay_out(batch.readings[:covered], types)
-        return self._settle(batch, covered, layout, inflight)
+                layout = lay_out(readings[:covered], types)
+        return self._settle(readings, covered, layout, inflight)
 
-    def _plan(self, batch: Batch, layout: Layout) -> Inflight:
+    def _plan(self, batch: Batch, readings: ReadingColumns, layout: Layout) -> Inflight:
         private_dir(self.work_dir)
         first = batch.ids[0]
         parts = []
         for number, (key, columns) in enumerate(layout.parts.items()):
             path = self.work_dir / f"{first}-{number}.csv"
-            rows = write_part(
-                path, columns, batch.readings, layout.placed, key, self.config.datastreams
-            )
+            rows = write_part(path, columns, readings, layout.members[key], self.config.datastreams)
             name = f"{self.config.import_name}-{first}-{number}"
             parts.append(Part(key=key, name=name, file=str(path), columns=columns, rows=rows))
         self._inflight = Inflight(first, batch.ids[-1], len(batch), parts)
@@ -207,30 +205,33 @@ class EnergyDataBatchSink:
         self._layout = (first, layout)
         return self._inflight
 
-    def _settle(self, batch: Batch, covered: int, layout: Layout, inflight: Inflight) -> SendResult:
+    def _settle(
+        self, readings: ReadingColumns, covered: int, layout: Layout, inflight: Inflight
+    ) -> SendResult:
         """The per-reading result once every part has finished."""
         ok: list[int] = []
         rejected = {i: r for i, r in layout.rejected.items() if i < covered}
+        blamed: dict[int, str] = {}
         parts = {p.key: p for p in inflight.parts}
-        blame = {p.key: _blame(p) for p in inflight.parts}
-        # A part done without errors takes all its readings: no per-reading lookups.
-        clean = {p.key for p in inflight.parts if p.outcome == "done" and not any(blame[p.key])}
-        for index, (key, epoch_ms) in layout.placed.items():
-            if key in clean:
-                ok.append(index)
-                continue
+        streams, stamps = readings.streams, readings.stamps
+        for key, members in layout.members.items():
             part = parts.get(key)
             if part is None:
                 continue  # the config changed since: leave it for the next import
-            by_row, by_stream, whole = blame[key]
-            stream = batch.readings[index].stream
-            why = by_stream.get(stream) or by_row.get(epoch_ms)
-            if why:
-                rejected[index] = f"{part.reason or 'import ' + str(part.import_id)}: {why}"
-            elif part.outcome == "done":
-                ok.append(index)
-            elif whole:
-                rejected[index] = whole
+            by_row, by_stream, whole = _blame(part)
+            if part.outcome == "done" and not (by_row or by_stream or whole):
+                ok += members  # a part done without errors takes all its readings
+                continue
+            for index in members:
+                why = by_stream.get(streams[index]) or by_row.get(stamps[index] // 1000)
+                if why:
+                    blamed[index] = f"{part.reason or 'import ' + str(part.import_id)}: {why}"
+                elif part.outcome == "done":
+                    ok.append(index)
+                elif whole:
+                    blamed[index] = whole
+        # In the batch's order, after those refused before sending, as the reason's pick.
+        rejected.update(sorted(blamed.items()))
         reason = next(iter(rejected.values()), "")
         if rejected:
             self.log.warning("%d reading(s) refused: %s", len(rejected), reason)
