@@ -25,7 +25,7 @@ from pathlib import Path
 
 import attrs
 
-from wattbridge import ReadingColumns, private_file
+from wattbridge import ReadingColumns, Value, private_file
 from wattbridge_plugins.common.energydata_csv import (
     StreamType,
     ValueMismatch,
@@ -103,23 +103,24 @@ def write_part(
     position = {stream: i for i, stream in enumerate(columns)}
     integers = {stream for stream in columns if types[stream] == "integer"}
     width = len(columns)
-    streams, stamps, values = batch.streams, batch.stamps, batch.values
+    if len(members) == len(batch):  # all of it (the members are distinct): nothing to pick
+        streams, stamps, values = batch.streams, batch.stamps, batch.values
+    else:
+        streams = [batch.streams[index] for index in members]
+        stamps = [batch.stamps[index] for index in members]
+        values = [batch.values[index] for index in members]
     rows: dict[int, list[str]] = {}
-    for index in members:
+    fields: list[str] = []
+    last_ms = None
+    for stamp, stream, text in zip(stamps, streams, _texts(streams, values, integers), strict=True):
         # The platform keeps milliseconds: the finer part is dropped (floor, as to_ms).
-        epoch_ms = stamps[index] // 1000
-        fields = rows.get(epoch_ms)
-        if fields is None:
-            fields = rows[epoch_ms] = [""] * width
-        # Later readings overwrite earlier ones: dicts keep insertion (queue) order.
-        value = values[index]
-        stream = streams[index]
-        if type(value) is float:
-            if stream in integers:
-                value = int(value)  # lay_out checked it is whole
-            text = repr(value)  # format_value's own form for a number, without its call
-        else:
-            text = format_value(value)
+        epoch_ms = stamp // 1000
+        if epoch_ms != last_ms:  # a row's readings come together: look it up once
+            found = rows.get(epoch_ms)
+            if found is None:
+                found = rows[epoch_ms] = [""] * width
+            fields, last_ms = found, epoch_ms
+        # Later readings overwrite earlier ones: queue order.
         fields[position[stream]] = text
     tmp = private_file(path.with_suffix(".tmp"))
     with tmp.open("w", encoding="utf-8", newline="") as handle:
@@ -128,3 +129,16 @@ def write_part(
         os.fsync(handle.fileno())
     tmp.replace(path)
     return count
+
+
+def _texts(streams: list[str], values: list[Value], integers: set[str]) -> list[str]:
+    """Each value's field, as :func:`format_value` writes it (a whole float of an
+    integer datastream as the integer it is; lay_out checked it is whole)."""
+    if not integers and set(map(type, values)) <= {float, int}:
+        return list(map(repr, values))  # format_value's form of a number, without its call
+    return [
+        format_value(int(value) if stream in integers else value)
+        if type(value) is float
+        else format_value(value)
+        for stream, value in zip(streams, values, strict=True)
+    ]
