@@ -12,8 +12,12 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Iterator, Mapping
+from itertools import chain
 from math import isfinite
 from pathlib import Path
+from typing import cast
+
+import attrs
 
 from wattbridge import DataError, ReadingColumns, Value
 from wattbridge.commands import OpenedSink
@@ -99,63 +103,118 @@ def read_chunks(
                 f"column(s) {', '.join(unknown)} not in the sink's datastreams table",
             )
     kinds = [types[c] if types is not None else None for c in columns]
-    all_doubles = all(kind == "double" for kind in kinds)
-    width = len(columns) + 1
+    reader = _ChunkReader(path, columns, kinds, on_bad)
     rows = 0
-    streams: list[str] = []
-    stamps: list[int] = []
-    values: list[Value] = []
+    lines: list[int] = []  # the chunk's rows: where each starts, and its fields
+    cells: list[list[str]] = []
     while True:
         try:
             record = next(records, None)
         except DataError:
-            if streams:  # the good rows before broken quoting are queued first
-                yield rows, _checked_columns(streams, stamps, values)
+            # The good rows before broken quoting are queued first.
+            yield from reader.chunk(rows, lines, cells)
             raise
         if record is None:
             break
-        line, row, _quoted = record
         rows += 1
         if rows <= skip_rows:
             continue
-        mark = len(streams)
-        try:
-            if len(row) != width:
-                raise ValueError(f"expected {width} fields, found {len(row)}")
-            epoch_us = parse_timestamp(row[0]) * 1000
-            fields = row[1:]
-            numbers = _plain_doubles(fields) if all_doubles else None
-            if numbers is not None:
-                # The common row of a file of doubles: every field a value, no call a value.
-                streams += columns
-                stamps += [epoch_us] * len(numbers)
-                values += numbers
-            else:
-                for column, kind, text in zip(columns, kinds, fields, strict=True):
+        lines.append(record[0])
+        cells.append(record[1])
+        if rows % chunk_rows == 0:
+            yield from reader.chunk(rows, lines, cells)
+            lines, cells = [], []
+    yield from reader.chunk(rows, lines, cells)
+
+
+@attrs.frozen
+class _ChunkReader:
+    """Turns a chunk's rows into checked columns, one way or the other: the whole chunk
+    at once when it is plain doubles (a file of doubles' every chunk), else row by row
+    (a row of plain doubles at once, else field by field), which names a bad row."""
+
+    path: Path
+    columns: list[str]
+    kinds: list[StreamType | None]
+    on_bad: Callable[[DataError], None] | None
+
+    def chunk(
+        self, rows_after: int, lines: list[int], cells: list[list[str]]
+    ) -> Iterator[tuple[int, ReadingColumns]]:
+        """Yield (``rows_after``, the readings) of the chunk's rows, the last of which
+        is data row ``rows_after``. A bad row raises its DataError after the readings
+        before it are yielded (when there are some), unless ``on_bad`` takes it."""
+        whole = self._plain_doubles_chunk(cells)
+        if whole is not None:
+            yield rows_after, whole
+            return
+        width = len(self.columns) + 1
+        streams: list[str] = []
+        stamps: list[int] = []
+        values: list[Value] = []
+        for number, (line, row) in enumerate(zip(lines, cells, strict=True)):
+            mark = len(streams)
+            try:
+                if len(row) != width:
+                    raise ValueError(f"expected {width} fields, found {len(row)}")
+                epoch_us = parse_timestamp(row[0]) * 1000
+                fields = row[1:]
+                numbers = self._plain_doubles(fields)
+                if numbers is not None:
+                    streams += self.columns
+                    stamps += [epoch_us] * len(numbers)
+                    values += numbers
+                    continue
+                for column, kind, text in zip(self.columns, self.kinds, fields, strict=True):
                     value = _field_value(text, kind)
                     if value is not None:
                         streams.append(column)
                         stamps.append(epoch_us)
                         values.append(value)
-        except ValueError as exc:
-            # None of a bad row's values, not some.
-            del streams[mark:], stamps[mark:], values[mark:]
-            error = DataError(f"{path}:{line}", str(exc))
-            if on_bad is None:
-                # The good rows before it are queued first, as the message says.
-                if streams:
-                    yield rows - 1, _checked_columns(streams, stamps, values)
-                raise error from None
-            on_bad(error)
-            continue
-        if rows % chunk_rows == 0:
-            yield rows, _checked_columns(streams, stamps, values)
-            streams, stamps, values = [], [], []
-    yield rows, _checked_columns(streams, stamps, values)
+            except ValueError as exc:
+                del streams[mark:], stamps[mark:], values[mark:]  # none of a bad row's values
+                error = DataError(f"{self.path}:{line}", str(exc))
+                if self.on_bad is None:
+                    # The good rows before it are queued first, as the message says.
+                    if streams:
+                        yield rows_after - len(cells) + number, _checked(streams, stamps, values)
+                    raise error from None
+                self.on_bad(error)
+        yield rows_after, _checked(streams, stamps, values)
+
+    def _plain_doubles_chunk(self, cells: list[list[str]]) -> ReadingColumns | None:
+        """The chunk's readings when every row is whole, timestamped and plain doubles
+        (each step a builtin over the whole chunk); None when any row needs a look."""
+        width = len(self.columns) + 1
+        if not cells or any(kind != "double" for kind in self.kinds):
+            return None
+        if any(len(row) != width for row in cells):
+            return None
+        fields = list(chain.from_iterable(cells))
+        try:
+            epoch_ms = list(map(parse_timestamp, fields[::width]))
+            del fields[::width]  # the values remain, row by row
+            numbers = _plain_doubles(fields)
+        except ValueError:
+            return None
+        if numbers is None:
+            return None
+        stamps = [0] * len(numbers)
+        epoch_us = [ms * 1000 for ms in epoch_ms]
+        for column in range(width - 1):
+            stamps[column :: width - 1] = epoch_us
+        return _checked(self.columns * len(cells), stamps, cast(list[Value], numbers))
+
+    def _plain_doubles(self, fields: list[str]) -> list[float] | None:
+        """A row's fields as doubles when the columns are doubles and every field is
+        a plain number; None otherwise (then the fields are read one by one)."""
+        if any(kind != "double" for kind in self.kinds):
+            return None
+        return _plain_doubles(fields)
 
 
 def _plain_doubles(fields: list[str]) -> list[float] | None:
-    """The row's fields as doubles when every one is a plain finite number, as
+    """The fields as doubles when every one is a plain finite number, as
     :func:`parse_value` reads them; None when any needs its closer look (an empty
     field, a stray character, an overflow), which then gives the verdict."""
     try:
@@ -178,7 +237,7 @@ def _field_value(text: str, kind: StreamType | None) -> Value | None:
     return parse_value(text, kind or guess_type(text))
 
 
-def _checked_columns(streams: list[str], stamps: list[int], values: list[Value]) -> ReadingColumns:
+def _checked(streams: list[str], stamps: list[int], values: list[Value]) -> ReadingColumns:
     """The chunk's columns, without a second check: every field was checked as it was
     read (names by parse_header, timestamps by parse_timestamp, values by parse_value;
     decoded UTF-8 holds no lone surrogate), as the checking constructor would."""

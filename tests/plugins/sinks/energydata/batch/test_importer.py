@@ -24,23 +24,26 @@ kinds: st.SearchStrategy[StreamType] = st.sampled_from(["double", "double", "int
 
 def _expected(
     rows: list[list[str]], types: dict[str, StreamType]
-) -> list[tuple[str, int, Any]] | str:
-    """What the format's one reading makes of the rows, cell by cell."""
+) -> tuple[list[tuple[str, int, Any]], int | None]:
+    """What the format's one reading makes of the rows, cell by cell: the readings up
+    to the first row it refuses, and that row's line (None when it takes them all)."""
     columns = list(types)
     found: list[tuple[str, int, Any]] = []
     for line, row in enumerate(rows, start=2):
         epoch_us = parse_timestamp(row[0]) * 1000
+        readings = []
         for column, text in zip(columns, row[1:], strict=True):
             kind = types[column]
             if text == "":
                 if kind == "string":
-                    found.append((column, epoch_us, ""))
+                    readings.append((column, epoch_us, ""))
                 continue
             try:
-                found.append((column, epoch_us, parse_value(text, kind)))
+                readings.append((column, epoch_us, parse_value(text, kind)))
             except ValueError:
-                return f":{line}"
-    return found
+                return found, line
+        found += readings
+    return found, None
 
 
 @settings(max_examples=300, deadline=None)
@@ -60,19 +63,25 @@ def test_chunks_are_the_cells_as_parse_value_reads_them_and_checked_columns(
     path = tmp_path_factory.mktemp("chunks") / "in.csv"
     lines = [";" + ";".join(types), *(";".join(row) for row in rows)]
     path.write_text("\r\n".join(lines) + "\r\n", encoding="utf-8")
-    expected = _expected(rows, types)
+    expected, bad_line = _expected(rows, types)
     got: list[tuple[str, int, Any]] = []
+    counts: list[int] = []
     try:
-        for _rows, columns in read_chunks(path, types, chunk_rows=chunk):
+        for rows_read, columns in read_chunks(path, types, chunk_rows=chunk):
             again = ReadingColumns(
                 columns.streams, columns.stamps, columns.values, columns.units, columns.sources
             )
             assert again == columns  # the checks it skipped would have passed
             got += zip(columns.streams, columns.stamps, columns.values, strict=True)
+            counts.append(rows_read)
     except DataError as exc:
-        assert isinstance(expected, str), f"refused {exc}, expected {expected}"
-        assert exc.where == f"{path}{expected}"
+        assert bad_line is not None, f"refused {exc}, which the format takes"
+        assert exc.where == f"{path}:{bad_line}"
+        # The rows before it, and only those, are handed over, and counted as read.
+        assert got == expected
+        assert all(count <= bad_line - 2 for count in counts)
         return
-    assert not isinstance(expected, str), f"accepted a row the format refuses at {expected}"
+    assert bad_line is None, f"accepted line {bad_line}, which the format refuses"
     assert got == expected
     assert [type(value) for *_, value in got] == [type(value) for *_, value in expected]
+    assert counts[-1] == len(rows)
