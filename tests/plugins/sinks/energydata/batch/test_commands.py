@@ -9,7 +9,9 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
+from random import Random
 from typing import Any
 
 import pytest
@@ -150,6 +152,61 @@ def test_a_killed_import_resumes_without_queueing_a_row_twice(
     # Every reading was sent once: nothing queued twice, nothing lost.
     assert int(state["sent_total"]) == len(expected(sandbox, 4000))
     assert json.loads(next(v for k, v in state.items() if "import-file" in k))["complete"]
+
+
+def _file_progress(outbox: Path) -> dict[str, Any]:
+    """The import's saved progress of its one file ({} before there is any)."""
+    if not outbox.exists():
+        return {}
+    with sqlite3.connect(outbox, timeout=30) as db:
+        rows = db.execute("SELECT value FROM state WHERE key LIKE 'sink:import-file:%'").fetchall()
+    return json.loads(rows[0][0]) if rows else {}
+
+
+@pytest.mark.slow
+def test_an_import_killed_between_a_chunk_and_its_record_queues_every_row_once(
+    tmp_path: Path, sandbox: Any, token_env: None
+) -> None:
+    # SIGKILL while a file of doubles (read a chunk at a time, queued as columns) is
+    # queued, until a kill lands between a chunk's saved intent and its saved result:
+    # the rerun must ask the queue whether that chunk went in, not guess.
+    config = write_config(tmp_path, sandbox, size=5000)
+    rows = 60_000
+    data = tmp_path / "doubles.csv"
+    lines = (f"{format_ms(T0 + n * 1000)};{n / 4}\r\n" for n in range(rows))
+    data.write_text(";my/topic\r\n" + "".join(lines), encoding="utf-8")
+    command = [sys.executable, "-m", "wattbridge", "import", str(data), "--sink", "edk",
+               "-c", str(config), "--chunk", "100", "--no-progress"]  # fmt: skip
+    outbox = tmp_path / "state" / "outbox" / "edk.sqlite"
+    random = Random(17)
+    caught = 0
+    for _attempt in range(100):
+        if caught == 2 or _file_progress(outbox).get("complete"):
+            break
+        before = outbox_depth(outbox) or 0
+        proc = subprocess.Popen([*command, "--no-wait"], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)  # fmt: skip
+        try:
+            # Once it queues, kill it a moment later: somewhere in a chunk's steps.
+            wait_until(
+                lambda proc=proc, before=before: (
+                    (outbox_depth(outbox) or 0) > before or proc.poll() is not None
+                ),
+                60, interval=0.005, message="a chunk queued",
+            )  # fmt: skip
+            time.sleep(random.uniform(0, 0.02))
+        finally:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(10)
+        caught += bool(_file_progress(outbox).get("pending"))
+    assert caught, "no kill landed between a chunk's intent and its result"
+    done = subprocess.run(command, capture_output=True, timeout=300)
+    assert done.returncode == 0, done.stderr.decode()
+    ds = sandbox.store.resolve("my/topic").id
+    assert sandbox.stored() == {(ds, T0 + n * 1000): n / 4 for n in range(rows)}
+    with sqlite3.connect(outbox) as db:
+        state = dict(db.execute("SELECT key, value FROM state").fetchall())
+    assert int(state["sent_total"]) == rows  # each reading sent once: none queued twice
 
 
 def test_fetch_downloads_ranges_and_latest(
