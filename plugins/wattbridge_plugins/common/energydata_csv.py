@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import IO, Literal
 
@@ -253,7 +253,7 @@ def parse_value(text: str, kind: StreamType) -> int | float | str:
 def write_file(
     handle: IO[str],
     columns: list[str],
-    rows: Iterable[tuple[int, list[str]]],
+    rows: Iterable[tuple[int, Sequence[str]]],
 ) -> int:
     """Write a header and rows of (epoch ms, already formatted fields); return the rows.
 

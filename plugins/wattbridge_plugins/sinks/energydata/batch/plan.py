@@ -19,8 +19,10 @@ Rules, from the platform's documentation:
 from __future__ import annotations
 
 import math
+import operator
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from itertools import chain
 from pathlib import Path
 
 import attrs
@@ -100,19 +102,37 @@ def write_part(
 ) -> int:
     """Write the import file of the part of ``columns`` whose readings are the batch's
     ``members``; fsync it; return its row count."""
-    position = {stream: i for i, stream in enumerate(columns)}
     integers = {stream for stream in columns if types[stream] == "integer"}
-    width = len(columns)
     if len(members) == len(batch):  # all of it (the members are distinct): nothing to pick
         streams, stamps, values = batch.streams, batch.stamps, batch.values
     else:
         streams = [batch.streams[index] for index in members]
         stamps = [batch.stamps[index] for index in members]
         values = [batch.values[index] for index in members]
+    texts = _texts(streams, values, integers)
+    rows = _whole_rows(columns, streams, stamps, texts)
+    if rows is None:
+        table = _row_table(columns, streams, stamps, texts)
+        rows = ((epoch_ms, table[epoch_ms]) for epoch_ms in sorted(table))
+    tmp = private_file(path.with_suffix(".tmp"))
+    with tmp.open("w", encoding="utf-8", newline="") as handle:
+        count = write_file(handle, columns, rows)
+        handle.flush()
+        os.fsync(handle.fileno())
+    tmp.replace(path)
+    return count
+
+
+def _row_table(
+    columns: list[str], streams: list[str], stamps: list[int], texts: list[str]
+) -> dict[int, list[str]]:
+    """Each row's fields by its epoch ms, reading by reading (any order, any gaps)."""
+    position = {stream: i for i, stream in enumerate(columns)}
+    width = len(columns)
     rows: dict[int, list[str]] = {}
     fields: list[str] = []
     last_ms = None
-    for stamp, stream, text in zip(stamps, streams, _texts(streams, values, integers), strict=True):
+    for stamp, stream, text in zip(stamps, streams, texts, strict=True):
         # The platform keeps milliseconds: the finer part is dropped (floor, as to_ms).
         epoch_ms = stamp // 1000
         if epoch_ms != last_ms:  # a row's readings come together: look it up once
@@ -122,13 +142,41 @@ def write_part(
             fields, last_ms = found, epoch_ms
         # Later readings overwrite earlier ones: queue order.
         fields[position[stream]] = text
-    tmp = private_file(path.with_suffix(".tmp"))
-    with tmp.open("w", encoding="utf-8", newline="") as handle:
-        count = write_file(handle, columns, ((ts, rows[ts]) for ts in sorted(rows)))
-        handle.flush()
-        os.fsync(handle.fileno())
-    tmp.replace(path)
-    return count
+    return rows
+
+
+def _whole_rows(
+    columns: list[str], streams: list[str], stamps: list[int], texts: list[str]
+) -> Iterable[tuple[int, Sequence[str]]] | None:
+    """The rows in order, as :func:`_row_table` would give them, when the readings are
+    whole rows but for a part of one at each end: each column once a row, in one order,
+    at one instant, rows increasing (how a file's rows come back from the outbox). Each
+    check and the rows' fields are builtins over the whole part. None otherwise."""
+    width = len(columns)
+    first_ms = stamps[0] // 1000 if stamps else 0
+    start = 1  # the first reading of the first whole row
+    while start < min(width, len(stamps)) and stamps[start] // 1000 == first_ms:
+        start += 1
+    count = (len(stamps) - start) // width
+    if count < 2:
+        return None
+    end = start + count * width
+    order = streams[start : start + width]
+    if sorted(order) != sorted(columns) or streams[start:end] != order * count:
+        return None
+    instants = stamps[start:end:width]
+    if any(stamps[start + offset : end : width] != instants for offset in range(1, width)):
+        return None
+    row_ms = [stamp // 1000 for stamp in instants]
+    if not all(map(operator.lt, row_ms, row_ms[1:])):
+        return None
+    head = _row_table(columns, streams[:start], stamps[:start], texts[:start])
+    tail = _row_table(columns, streams[end:], stamps[end:], texts[end:])
+    if any(ms >= row_ms[0] for ms in head) or any(ms <= row_ms[-1] for ms in tail):
+        return None
+    by_column = (texts[start + order.index(column) : end : width] for column in columns)
+    fields = zip(*by_column, strict=True)
+    return chain(sorted(head.items()), zip(row_ms, fields, strict=True), sorted(tail.items()))
 
 
 def _texts(streams: list[str], values: list[Value], integers: set[str]) -> list[str]:
