@@ -137,6 +137,10 @@ class _ChunkReader:
     columns: list[str]
     kinds: list[StreamType | None]
     on_bad: Callable[[DataError], None] | None
+    doubles: bool = attrs.field(  # every column a double: a row may be read at once
+        init=False,
+        default=attrs.Factory(lambda self: all(k == "double" for k in self.kinds), takes_self=True),
+    )
 
     def chunk(
         self, rows_after: int, lines: list[int], cells: list[list[str]]
@@ -159,7 +163,7 @@ class _ChunkReader:
                     raise ValueError(f"expected {width} fields, found {len(row)}")
                 epoch_us = parse_timestamp(row[0]) * 1000
                 fields = row[1:]
-                numbers = self._plain_doubles(fields)
+                numbers = _plain_doubles(fields) if self.doubles else None
                 if numbers is not None:
                     streams += self.columns
                     stamps += [epoch_us] * len(numbers)
@@ -186,9 +190,7 @@ class _ChunkReader:
         """The chunk's readings when every row is whole, timestamped and plain doubles
         (each step a builtin over the whole chunk); None when any row needs a look."""
         width = len(self.columns) + 1
-        if not cells or any(kind != "double" for kind in self.kinds):
-            return None
-        if any(len(row) != width for row in cells):
+        if not self.doubles or not cells or any(len(row) != width for row in cells):
             return None
         fields = list(chain.from_iterable(cells))
         try:
@@ -204,13 +206,6 @@ class _ChunkReader:
         for column in range(width - 1):
             stamps[column :: width - 1] = epoch_us
         return _checked(self.columns * len(cells), stamps, cast(list[Value], numbers))
-
-    def _plain_doubles(self, fields: list[str]) -> list[float] | None:
-        """A row's fields as doubles when the columns are doubles and every field is
-        a plain number; None otherwise (then the fields are read one by one)."""
-        if any(kind != "double" for kind in self.kinds):
-            return None
-        return _plain_doubles(fields)
 
 
 def _plain_doubles(fields: list[str]) -> list[float] | None:
