@@ -267,3 +267,32 @@ def test_a_result_the_core_did_not_apply_is_given_again_not_imported_again(
     again = type(harness.sink)(harness.sink.config, harness.sink.context).send(batch)
     assert again == result
     assert len(sandbox.imports()) == 1
+
+
+def test_preview_shows_the_files_that_send_uploads_and_what_it_refuses(
+    edk_sink: Callable[..., Any], sandbox: Any
+) -> None:
+    harness = edk_sink()
+    harness.queue(
+        [
+            Reading("my/topic", at(0), 1.25),
+            Reading("demo/status", at(0), 'a;"b"'),
+            Reading("119221", at(1), 4.0),
+            Reading("unknown/stream", at(1), 1),
+            Reading("my/topic", at(1), -2.5),
+        ]
+    )
+    batch = harness.outbox.take(100)  # as the core hands it over: columns
+    shown = list(harness.sink.preview(batch))
+    files = sorted(text for what, text in shown if what.startswith("import "))
+    refused = [(what, why) for what, why in shown if what.startswith("not imported")]
+    assert (
+        refused == [("not imported: unknown/stream", refused[0][1])]
+        and "not in this sink's datastreams" in refused[0][1]
+    )
+    assert len(harness.deliver([])) == 1  # the unknown datastream, dead-lettered
+    # Read as preview reads its files (line ends as text: the files' own are CRLF).
+    uploads = sorted(
+        path.read_text(encoding="utf-8") for path in (sandbox.state_dir / "uploads").glob("*")
+    )
+    assert files == uploads and len(files) == 2  # numbers, and the string datastream's own
