@@ -63,38 +63,18 @@ def to_ms(moment: datetime) -> int:
     return (moment - EPOCH) // _MS
 
 
-# The platform's form split in two: the minute (``2021-03-10T20:24:``) and the rest
-# (``30.139Z``), each with its milliseconds, kept once read as part of a valid timestamp.
-# A file's rows share their minutes and repeat their seconds, so most rows are read by
-# two lookups, and a hit is valid: any kept minute and any kept rest make a real instant.
-_MINUTES: dict[str, int] = {}
-_SECONDS: dict[str, int] = {}
-_PARTS_KEPT = 60_000  # the number of distinct rests; minutes are forgotten past it
-
-
 def parse_timestamp(text: str) -> int:
     """Milliseconds since the epoch of a file's timestamp; ValueError otherwise.
 
     The platform's own form, ``YYYY-MM-DDTHH:mm:ss.SSSZ``, is read fastest; any other
     instant :func:`parse_moment` takes is read too.
     """
-    minute = _MINUTES.get(text[:17])
-    if minute is not None:
-        second = _SECONDS.get(text[17:])
-        if second is not None:
-            return minute + second
     if TIMESTAMP_RE.fullmatch(text):
         try:
             moment = datetime.fromisoformat(text[:-1])
         except ValueError as exc:
             raise ValueError(f"timestamp {text!r} is not a real date and time: {exc}") from None
-        epoch_ms = (moment - _EPOCH_NAIVE) // _MS
-        second = epoch_ms % 60_000  # UTC has no leap seconds: every minute is 60,000 ms
-        if len(_MINUTES) >= _PARTS_KEPT:
-            _MINUTES.clear()
-        _MINUTES[text[:17]] = epoch_ms - second
-        _SECONDS[text[17:]] = second
-        return epoch_ms
+        return (moment - _EPOCH_NAIVE) // _MS
     return to_ms(parse_moment(text))
 
 
