@@ -25,10 +25,10 @@ from wattbridge_plugins.common.energydata_csv import (
     DOUBLE_RE,
     INTEGER_RE,
     NUMBER_CHARS,
+    StampReader,
     StreamType,
     iter_records,
     parse_header,
-    parse_timestamp,
     parse_value,
 )
 
@@ -141,6 +141,13 @@ class _ChunkReader:
         init=False,
         default=attrs.Factory(lambda self: all(k == "double" for k in self.kinds), takes_self=True),
     )
+    stamp_reader: StampReader = attrs.field(init=False, factory=StampReader)
+
+    def _epoch_us(self, text: str) -> int:
+        """A timestamp's microseconds, cut to the millisecond (the platform's own
+        resolution, as every import has kept them); ValueError saying why."""
+        epoch_us = self.stamp_reader.epoch_us(text)
+        return epoch_us - epoch_us % 1000
 
     def chunk(
         self, rows_after: int, lines: list[int], cells: list[list[str]]
@@ -161,7 +168,7 @@ class _ChunkReader:
             try:
                 if len(row) != width:
                     raise ValueError(f"expected {width} fields, found {len(row)}")
-                epoch_us = parse_timestamp(row[0]) * 1000
+                epoch_us = self._epoch_us(row[0])
                 fields = row[1:]
                 numbers = _plain_doubles(fields) if self.doubles else None
                 if numbers is not None:
@@ -194,7 +201,7 @@ class _ChunkReader:
             return None
         fields = list(chain.from_iterable(cells))
         try:
-            epoch_ms = list(map(parse_timestamp, fields[::width]))
+            epoch_us = list(map(self._epoch_us, fields[::width]))
             del fields[::width]  # the values remain, row by row
             numbers = _plain_doubles(fields)
         except ValueError:
@@ -202,7 +209,6 @@ class _ChunkReader:
         if numbers is None:
             return None
         stamps = [0] * len(numbers)
-        epoch_us = [ms * 1000 for ms in epoch_ms]
         for column in range(width - 1):
             stamps[column :: width - 1] = epoch_us
         return _checked(self.columns * len(cells), stamps, cast(list[Value], numbers))
@@ -234,7 +240,7 @@ def _field_value(text: str, kind: StreamType | None) -> Value | None:
 
 def _checked(streams: list[str], stamps: list[int], values: list[Value]) -> ReadingColumns:
     """The chunk's columns, without a second check: every field was checked as it was
-    read (names by parse_header, timestamps by parse_timestamp, values by parse_value;
+    read (names by parse_header, timestamps by StampReader, values by parse_value;
     decoded UTF-8 holds no lone surrogate), as the checking constructor would."""
     blank = [""] * len(streams)
     return ReadingColumns.trusted(streams, stamps, values, blank, blank)
