@@ -16,6 +16,7 @@ import operator
 from collections.abc import Sequence
 from itertools import chain, compress, repeat
 
+from wattbridge import Value
 from wattbridge_plugins.common.energydata_csv import (
     INT64_MAX,
     INT64_MIN,
@@ -25,7 +26,7 @@ from wattbridge_plugins.common.energydata_csv import (
 )
 from wattbridge_plugins.sources.csv_folder.config import CsvFolderConfig
 from wattbridge_plugins.sources.csv_folder.formats.cells import check_headers, check_width
-from wattbridge_plugins.sources.csv_folder.formats.rows import Parsed, RowsParser, Value
+from wattbridge_plugins.sources.csv_folder.formats.rows import Parsed, RowsParser
 from wattbridge_plugins.sources.csv_folder.formats.values import RowProblem
 from wattbridge_plugins.sources.csv_folder.lines import FileProblem
 from wattbridge_plugins.sources.csv_folder.localtimes import LocalTimes

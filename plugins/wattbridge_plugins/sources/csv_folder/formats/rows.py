@@ -16,13 +16,12 @@ from typing import TYPE_CHECKING
 
 import attrs
 
+from wattbridge import Value
 from wattbridge_plugins.sources.csv_folder.formats.values import RowProblem
 from wattbridge_plugins.sources.csv_folder.rowtypes import Cell, RowParser
 
 if TYPE_CHECKING:
     from wattbridge_plugins.sources.csv_folder.localtimes import LocalTimes
-
-Value = int | float | str
 
 
 @attrs.frozen
